@@ -1,0 +1,31 @@
+//! Benchmarks of the tributary binary, driven with real clients.
+//!
+//! `tributary-bench live [seconds]` (run through `./dev bench live`).
+
+mod flv_file;
+mod fmp4_samples;
+mod live;
+mod rtmp_publisher;
+mod server;
+mod stats;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let binary = PathBuf::from(std::env::var("TRIBUTARY_BIN").unwrap_or_else(|_| "target/release/tributary".into()));
+    let dir = std::env::temp_dir().join(format!("tributary-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).context("temp dir")?;
+    let result = match args.first().map(String::as_str) {
+        Some("live") => {
+            let seconds = args.get(1).map(|s| s.parse()).transpose().context("seconds")?.unwrap_or(60);
+            live::run(&binary, &dir, seconds).await
+        }
+        _ => bail!("usage: tributary-bench live [seconds]"),
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}

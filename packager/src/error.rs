@@ -1,0 +1,68 @@
+//! Typed errors of the packager.
+
+use crate::fmp4::SampleTooLarge;
+use crate::track::RenditionId;
+
+/// A track configuration or rendition name that cannot be packaged.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The avcC record is shorter than its fixed header or not version 1.
+    #[error("the AVCDecoderConfigurationRecord is truncated or not version 1")]
+    AvcRecord,
+    /// Video dimensions are zero or do not fit the 16-bit sample entry fields.
+    #[error("video dimensions {width}x{height} are not usable")]
+    Dimensions {
+        /// Width as given.
+        width: u32,
+        /// Height as given.
+        height: u32,
+    },
+    /// The AudioSpecificConfig has a length an esds descriptor cannot carry sensibly.
+    #[error("the AudioSpecificConfig is {0} bytes long (expected 2..=127)")]
+    AudioSpecificConfig(usize),
+    /// Sample rate or channel count is zero.
+    #[error("audio format {sample_rate} Hz with {channels} channels is not usable")]
+    AudioFormat {
+        /// Sample rate as given.
+        sample_rate: u32,
+        /// Channel count as given.
+        channels: u8,
+    },
+    /// The codec string would break the playlist syntax.
+    #[error("codec string {0:?} is empty or has characters other than letters, digits and dots")]
+    CodecString(String),
+    /// A rendition name must be a single URI path segment of letters, digits, `-` or `_`.
+    #[error("rendition name {0:?} is not a plain URI path segment")]
+    RenditionName(String),
+    /// Two renditions cannot share a name.
+    #[error("a rendition named {0:?} already exists")]
+    DuplicateRendition(String),
+    /// The id does not belong to this packager.
+    #[error("unknown rendition {0:?}")]
+    UnknownRendition(RenditionId),
+}
+
+/// A sample the packager refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PushError {
+    /// The id does not belong to this packager.
+    #[error("unknown rendition {0:?}")]
+    UnknownRendition(RenditionId),
+    /// No publish is in progress (`begin_publish` not called, or the publish ended).
+    #[error("no publish is in progress")]
+    NotPublishing,
+    /// Decode timestamps must increase within a rendition.
+    #[error("decode time {dts} does not follow the previous sample's {previous}")]
+    NonMonotonic {
+        /// The refused sample's decode time, in the rendition's timescale, rebased.
+        dts: i64,
+        /// The previous sample's decode time.
+        previous: i64,
+    },
+    /// A sample larger than a 32-bit trun size field.
+    #[error(transparent)]
+    SampleTooLarge(#[from] SampleTooLarge),
+    /// The composition offset does not fit the signed 32-bit trun field.
+    #[error("composition offset {0} ticks is out of range")]
+    CompositionOffset(i64),
+}

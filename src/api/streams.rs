@@ -1,0 +1,198 @@
+//! `/api/v1/streams`: create, list, show, rotate the key of and delete
+//! streams, and the public playback view the watch page polls.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get, routing::post};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiState};
+use crate::db::{StreamRow, timestamp};
+use crate::live::LiveStatus;
+
+const MAX_TITLE: usize = 200;
+
+/// Routes that need the admin token.
+pub fn admin_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/streams", post(create).get(list))
+        .route("/api/v1/streams/{id}", get(show).delete(delete))
+        .route("/api/v1/streams/{id}/rotate-key", post(rotate_key))
+}
+
+/// Routes anyone may call.
+pub fn public_routes() -> Router<ApiState> {
+    Router::new().route("/api/v1/streams/{id}/playback", get(playback))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateStream {
+    title: String,
+}
+
+/// A stream as the API shows it to its owner.
+#[derive(Serialize)]
+pub struct StreamView {
+    id: String,
+    title: String,
+    stream_key: String,
+    rtmp_url: String,
+    srt_url: String,
+    playback_url: String,
+    watch_url: String,
+    status: &'static str,
+    created_at: String,
+    #[serde(flatten)]
+    live: Option<LiveStatus>,
+}
+
+/// What a viewer may know of a stream.
+#[derive(Serialize)]
+struct PlaybackView {
+    id: String,
+    title: String,
+    status: &'static str,
+    playback_url: String,
+}
+
+/// The base URLs the API hands out.
+struct Urls {
+    http: String,
+    host: String,
+}
+
+impl Urls {
+    fn new(state: &ApiState, headers: &HeaderMap) -> Urls {
+        let http_port = state.config.http_addr.port();
+        let request_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| valid_host(h));
+        match (&state.config.public_host, request_host) {
+            (Some(host), _) => Urls { http: format!("http://{host}:{http_port}"), host: host.clone() },
+            (None, Some(authority)) => Urls { http: format!("http://{authority}"), host: strip_port(authority).to_owned() },
+            (None, None) => Urls { http: format!("http://localhost:{http_port}"), host: "localhost".into() },
+        }
+    }
+
+    fn playback(&self, id: &str) -> String {
+        format!("{}/live/{id}/index.m3u8", self.http)
+    }
+}
+
+fn valid_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
+fn strip_port(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+        _ => authority,
+    }
+}
+
+fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
+    let live = state.live.stream(&row.id).and_then(|s| s.status());
+    let (rtmp_port, srt_port) = (state.config.rtmp_addr.port(), state.config.srt_addr.port());
+    StreamView {
+        rtmp_url: format!("rtmp://{}:{rtmp_port}/live", urls.host),
+        srt_url: format!("srt://{}:{srt_port}?streamid=#!::r=live/{},m=publish", urls.host, row.stream_key),
+        playback_url: urls.playback(&row.id),
+        watch_url: format!("{}/watch/{}", urls.http, row.id),
+        status: if live.is_some() { "live" } else { "idle" },
+        id: row.id,
+        title: row.title,
+        stream_key: row.stream_key,
+        created_at: row.created_at,
+        live,
+    }
+}
+
+async fn create(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<CreateStream>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE {
+        return Err(ApiError::invalid(format!("title must be 1 to {MAX_TITLE} characters")));
+    }
+    let row = StreamRow {
+        id: crate::ids::stream_id(),
+        title: title.to_owned(),
+        stream_key: crate::ids::secret(),
+        created_at: timestamp(chrono::Utc::now()),
+    };
+    state.db.create_stream(&row).await?;
+    let view = view(&state, &Urls::new(&state, &headers), row);
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<StreamView>>, ApiError> {
+    let urls = Urls::new(&state, &headers);
+    let rows = state.db.streams().await?;
+    Ok(Json(rows.into_iter().map(|row| view(&state, &urls, row)).collect()))
+}
+
+async fn find(state: &ApiState, id: &str) -> Result<StreamRow, ApiError> {
+    if !crate::ids::is_id(id) {
+        return Err(ApiError::not_found());
+    }
+    state.db.stream(id).await?.ok_or_else(ApiError::not_found)
+}
+
+async fn show(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<StreamView>, ApiError> {
+    let row = find(&state, &id).await?;
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
+}
+
+/// A new key; a publisher using the old one is disconnected.
+async fn rotate_key(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
+    find(&state, &id).await?;
+    let key = crate::ids::secret();
+    if !state.db.set_stream_key(&id, &key).await? {
+        return Err(ApiError::not_found());
+    }
+    state.live.kick(&id);
+    let row = find(&state, &id).await?;
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
+}
+
+async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if !crate::ids::is_id(&id) || !state.db.delete_stream(&id).await? {
+        return Err(ApiError::not_found());
+    }
+    state.live.remove(&id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn playback(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = find(&state, &id).await?;
+    let live = state.live.stream(&row.id).and_then(|s| s.open_broadcast()).is_some();
+    let view = PlaybackView {
+        playback_url: Urls::new(&state, &headers).playback(&row.id),
+        id: row.id,
+        title: row.title,
+        status: if live { "live" } else { "idle" },
+    };
+    Ok(([(header::CACHE_CONTROL, "no-cache")], Json(view)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        assert!(valid_host("127.0.0.1:8080"));
+        assert!(!valid_host("evil.com/<script>"));
+    }
+}

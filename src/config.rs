@@ -1,0 +1,206 @@
+//! Server configuration: embedded defaults, overridden by an optional
+//! `tributary.toml`, then `TRIBUTARY_*` environment variables, then CLI flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Deserialize;
+
+/// The configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in the data directory.
+    pub database_url: String,
+    pub http_addr: SocketAddr,
+    pub rtmp_addr: SocketAddr,
+    pub srt_addr: SocketAddr,
+    pub srt_passphrase: Option<String>,
+    /// Host name put into the URLs the API hands out; the request's `Host` when unset.
+    pub public_host: Option<String>,
+    pub admin_token: Option<String>,
+    pub live: LiveConfig,
+}
+
+/// Knobs of the live path.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveConfig {
+    pub part_target: Duration,
+    pub segment_target: Duration,
+    pub dvr_window: Duration,
+    /// How long a broadcast waits for its publisher to come back before it ends.
+    pub reconnect_window: Duration,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            part_target: Duration::from_millis(200),
+            segment_target: Duration::from_secs(1),
+            dvr_window: Duration::from_secs(300),
+            reconnect_window: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Flags of `tributary serve`; each can also come from the environment.
+#[derive(Debug, Default, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). `./tributary.toml` is read when present.
+    #[arg(long, env = "TRIBUTARY_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "TRIBUTARY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "TRIBUTARY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[arg(long, env = "TRIBUTARY_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    #[arg(long, env = "TRIBUTARY_RTMP_ADDR")]
+    pub rtmp_addr: Option<SocketAddr>,
+    #[arg(long, env = "TRIBUTARY_SRT_ADDR")]
+    pub srt_addr: Option<SocketAddr>,
+    #[arg(long, env = "TRIBUTARY_SRT_PASSPHRASE", hide_env_values = true)]
+    pub srt_passphrase: Option<String>,
+    #[arg(long, env = "TRIBUTARY_PUBLIC_HOST")]
+    pub public_host: Option<String>,
+    #[arg(long, env = "TRIBUTARY_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// LL-HLS part target in milliseconds.
+    #[arg(long, env = "TRIBUTARY_PART_TARGET_MS")]
+    pub part_target_ms: Option<u64>,
+    /// Shortest segment in milliseconds; segments are cut at the next keyframe after it.
+    #[arg(long, env = "TRIBUTARY_SEGMENT_TARGET_MS")]
+    pub segment_target_ms: Option<u64>,
+    /// Seconds of segments kept in live playlists (DVR window).
+    #[arg(long, env = "TRIBUTARY_DVR_WINDOW_SECS")]
+    pub dvr_window_secs: Option<u64>,
+    /// Seconds a broadcast waits for a dropped publisher to reconnect.
+    #[arg(long, env = "TRIBUTARY_RECONNECT_WINDOW_SECS")]
+    pub reconnect_window_secs: Option<u64>,
+}
+
+/// The shape of `tributary.toml`; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    http_addr: Option<SocketAddr>,
+    rtmp_addr: Option<SocketAddr>,
+    srt_addr: Option<SocketAddr>,
+    srt_passphrase: Option<String>,
+    public_host: Option<String>,
+    admin_token: Option<String>,
+    #[serde(default)]
+    live: FileLiveConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLiveConfig {
+    part_target_ms: Option<u64>,
+    segment_target_ms: Option<u64>,
+    dvr_window_secs: Option<u64>,
+    reconnect_window_secs: Option<u64>,
+}
+
+const DEFAULT_CONFIG_FILE: &str = "tributary.toml";
+
+impl Config {
+    /// Layers the file (if any) under the flags and environment.
+    pub fn load(args: ServeArgs) -> anyhow::Result<Config> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = args
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("tributary.db").display()));
+        let defaults = LiveConfig::default();
+        let millis = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map(Duration::from_millis).unwrap_or(default)
+        };
+        let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+            flag.or(file).map(Duration::from_secs).unwrap_or(default)
+        };
+        let live = LiveConfig {
+            part_target: millis(args.part_target_ms, file.live.part_target_ms, defaults.part_target),
+            segment_target: millis(args.segment_target_ms, file.live.segment_target_ms, defaults.segment_target),
+            dvr_window: secs(args.dvr_window_secs, file.live.dvr_window_secs, defaults.dvr_window),
+            reconnect_window: secs(
+                args.reconnect_window_secs,
+                file.live.reconnect_window_secs,
+                defaults.reconnect_window,
+            ),
+        };
+        anyhow::ensure!(
+            (50..=2000).contains(&live.part_target.as_millis()),
+            "part target must be between 50 and 2000 ms"
+        );
+        anyhow::ensure!(
+            live.segment_target >= live.part_target,
+            "segment target must not be shorter than the part target"
+        );
+        Ok(Config {
+            data_dir,
+            database_url,
+            http_addr: args.http_addr.or(file.http_addr).unwrap_or(([0, 0, 0, 0], 8080).into()),
+            rtmp_addr: args.rtmp_addr.or(file.rtmp_addr).unwrap_or(([0, 0, 0, 0], 1935).into()),
+            srt_addr: args.srt_addr.or(file.srt_addr).unwrap_or(([0, 0, 0, 0], 9000).into()),
+            srt_passphrase: args.srt_passphrase.or(file.srt_passphrase).filter(|p| !p.is_empty()),
+            public_host: args.public_host.or(file.public_host),
+            admin_token: args.admin_token.or(file.admin_token).filter(|t| !t.is_empty()),
+            live,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_embedded() {
+        let config = Config::load(ServeArgs::default()).unwrap();
+        assert_eq!(config.http_addr.port(), 8080);
+        assert_eq!(config.rtmp_addr.port(), 1935);
+        assert_eq!(config.srt_addr.port(), 9000);
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert_eq!(config.live.part_target, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "http_addr = \"127.0.0.1:9999\"\n[live]\npart_target_ms = 300\n").unwrap();
+        let args = ServeArgs { config: Some(file.clone()), part_target_ms: Some(250), ..Default::default() };
+        let config = Config::load(args).unwrap();
+        assert_eq!(config.http_addr.port(), 9999);
+        assert_eq!(config.live.part_target, Duration::from_millis(250));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        std::fs::write(&file, "htp_addr = \"127.0.0.1:9999\"\n").unwrap();
+        let err = Config::load(ServeArgs { config: Some(file), ..Default::default() }).unwrap_err();
+        assert!(format!("{err:#}").contains("htp_addr"), "{err:#}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,317 @@
+//! Live streams: where publishers (from ingest) and viewers (from the media
+//! routes) meet. One `LiveStream` per stream that has been published since the
+//! server started; it holds the publisher, the current broadcast and the one
+//! before it.
+
+mod broadcast;
+mod session;
+mod stats;
+mod track_gate;
+mod tracks;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use ingest::{AudioConfig, MediaSink, Protocol, PublishAuthorizer, PublishRejection, PublishRequest, VideoConfig};
+use packager::{ConfigError, LiveOptions, TrackConfig};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
+
+pub use broadcast::{Broadcast, WaitError};
+use stats::StatsMeter;
+pub use stats::Measured;
+
+use crate::config::LiveConfig;
+use crate::db::Db;
+
+/// Media events buffered between an ingest connection and its session task.
+const MEDIA_QUEUE: usize = 512;
+
+/// Every live stream of this node.
+pub struct LiveManager {
+    db: Db,
+    config: LiveConfig,
+    streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+}
+
+/// The live side of one stream.
+pub struct LiveStream {
+    pub stream_id: String,
+    db: Db,
+    config: LiveConfig,
+    state: Mutex<StreamState>,
+}
+
+#[derive(Default)]
+struct StreamState {
+    publisher: Option<Publisher>,
+    current: Option<Arc<Broadcast>>,
+    previous: Option<Arc<Broadcast>>,
+    /// Counts publishers, so a stale reconnect timer knows it is stale.
+    generation: u64,
+}
+
+struct Publisher {
+    protocol: Protocol,
+    remote: SocketAddr,
+    connected_at: DateTime<Utc>,
+    /// Sending (or dropping) ends the publish.
+    kick: Option<oneshot::Sender<()>>,
+    video: Option<VideoConfig>,
+    audio: Option<AudioConfig>,
+    meter: Arc<Mutex<StatsMeter>>,
+}
+
+/// What the API reports of a stream while it is live.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveStatus {
+    pub broadcast_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub publisher: PublisherInfo,
+    pub video: Option<VideoInfo>,
+    pub audio: Option<AudioInfo>,
+    #[serde(flatten)]
+    pub measured: Measured,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublisherInfo {
+    pub protocol: String,
+    pub remote_addr: String,
+    pub connected_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoInfo {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AudioInfo {
+    pub codec: String,
+    pub sample_rate: u32,
+    pub channels: u8,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl LiveManager {
+    pub fn new(db: Db, config: LiveConfig) -> LiveManager {
+        LiveManager { db, config, streams: Mutex::default() }
+    }
+
+    pub fn stream(&self, stream_id: &str) -> Option<Arc<LiveStream>> {
+        lock(&self.streams).get(stream_id).cloned()
+    }
+
+    fn stream_entry(&self, stream_id: &str) -> Arc<LiveStream> {
+        lock(&self.streams)
+            .entry(stream_id.to_owned())
+            .or_insert_with(|| {
+                Arc::new(LiveStream {
+                    stream_id: stream_id.to_owned(),
+                    db: self.db.clone(),
+                    config: self.config,
+                    state: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+
+    /// Ends the current publish of a stream, if any (its key was rotated).
+    pub fn kick(&self, stream_id: &str) {
+        if let Some(stream) = self.stream(stream_id) {
+            stream.kick();
+        }
+    }
+
+    /// The stream was deleted: end its publish and forget it.
+    pub fn remove(&self, stream_id: &str) {
+        if let Some(stream) = lock(&self.streams).remove(stream_id) {
+            stream.kick();
+        }
+    }
+}
+
+impl PublishAuthorizer for LiveManager {
+    async fn authorize(&self, request: PublishRequest) -> Result<MediaSink, PublishRejection> {
+        let bare_srt_key = request.protocol == Protocol::Srt && request.app.is_empty();
+        if request.app != "live" && !bare_srt_key {
+            return Err(PublishRejection::UnknownApp(request.app));
+        }
+        let row = self
+            .db
+            .stream_by_key(&request.key)
+            .await
+            .map_err(|e| PublishRejection::Internal(e.to_string()))?
+            .ok_or(PublishRejection::UnknownKey)?;
+        let stream = self.stream_entry(&row.id);
+        let (sink, media) = mpsc::channel(MEDIA_QUEUE);
+        let (kick, kicked) = oneshot::channel();
+        let generation = {
+            let mut state = lock(&stream.state);
+            if state.publisher.is_some() {
+                return Err(PublishRejection::AlreadyPublishing);
+            }
+            state.generation += 1;
+            state.publisher = Some(Publisher {
+                protocol: request.protocol,
+                remote: request.remote,
+                connected_at: Utc::now(),
+                kick: Some(kick),
+                video: None,
+                audio: None,
+                meter: Arc::default(),
+            });
+            state.generation
+        };
+        info!(stream = %row.id, protocol = %request.protocol, remote = %request.remote, "publisher connected");
+        tokio::spawn(session::run(stream, media, kicked, generation));
+        Ok(sink)
+    }
+}
+
+impl LiveStream {
+    fn options(&self) -> LiveOptions {
+        LiveOptions {
+            part_target: self.config.part_target,
+            segment_target: self.config.segment_target,
+            dvr_window: self.config.dvr_window,
+        }
+    }
+
+    /// The broadcast a publish with these tracks continues, or a new one.
+    /// A reconnect with the same set of tracks continues the open broadcast
+    /// (after a discontinuity); anything else starts a new broadcast.
+    async fn attach(&self, video: Option<TrackConfig>, audio: Option<TrackConfig>) -> Result<Arc<Broadcast>, ConfigError> {
+        let (broadcast, ended) = {
+            let mut state = lock(&self.state);
+            if let Some(current) = state.current.as_ref().filter(|current| {
+                !current.is_finished() && current.video.is_some() == video.is_some() && current.audio.is_some() == audio.is_some()
+            }) {
+                let current = current.clone();
+                let mut result = Ok(());
+                current.publish(|packager| {
+                    result = [(current.video, video), (current.audio, audio)]
+                        .into_iter()
+                        .filter_map(|(id, config)| Some((id?, config?)))
+                        .try_for_each(|(id, config)| packager.set_config(id, config));
+                    false
+                });
+                return result.map(|()| current);
+            }
+            let broadcast = Arc::new(Broadcast::new(crate::ids::broadcast_id(), self.options(), video, audio)?);
+            let ended = state.current.replace(broadcast.clone()).filter(|old| !old.is_finished());
+            if let Some(old) = &ended {
+                old.finish();
+            }
+            state.previous = ended.clone().or(state.previous.take());
+            (broadcast, ended)
+        };
+        if let Some(old) = ended {
+            self.record_end(&old).await;
+        }
+        if let Err(e) = self.db.start_broadcast(&broadcast.id, &self.stream_id, broadcast.started_at).await {
+            error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast start: {e}");
+        }
+        Ok(broadcast)
+    }
+
+    async fn record_end(&self, broadcast: &Broadcast) {
+        if let Err(e) = self.db.end_broadcast(&broadcast.id, Utc::now()).await {
+            error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast end: {e}");
+        }
+    }
+
+    fn set_tracks(&self, video: Option<VideoConfig>, audio: Option<AudioConfig>) {
+        if let Some(publisher) = lock(&self.state).publisher.as_mut() {
+            publisher.video = video;
+            publisher.audio = audio;
+        }
+    }
+
+    fn meter(&self) -> Arc<Mutex<StatsMeter>> {
+        lock(&self.state).publisher.as_ref().map(|p| p.meter.clone()).unwrap_or_default()
+    }
+
+    fn kick(&self) {
+        if let Some(publisher) = lock(&self.state).publisher.as_mut() {
+            if let Some(kick) = publisher.kick.take() {
+                let _ = kick.send(());
+            }
+        }
+    }
+
+    /// The session of publisher `generation` ended; the broadcast ends too
+    /// unless a publisher comes back within the reconnect window.
+    fn publisher_left(self: &Arc<Self>, generation: u64) {
+        {
+            let mut state = lock(&self.state);
+            if state.generation != generation {
+                return;
+            }
+            state.publisher = None;
+        }
+        let stream = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(stream.config.reconnect_window).await;
+            let ended = {
+                let state = lock(&stream.state);
+                if state.generation != generation || state.publisher.is_some() {
+                    return;
+                }
+                state.current.clone().filter(|b| !b.is_finished())
+            };
+            if let Some(broadcast) = ended {
+                broadcast.finish();
+                info!(stream = %stream.stream_id, broadcast = %broadcast.id, "broadcast ended");
+                stream.record_end(&broadcast).await;
+            }
+        });
+    }
+
+    /// The broadcast a media path names: the current one or the one before.
+    pub fn broadcast(&self, broadcast_id: &str) -> Option<Arc<Broadcast>> {
+        let state = lock(&self.state);
+        [&state.current, &state.previous].into_iter().flatten().find(|b| b.id == broadcast_id).cloned()
+    }
+
+    /// The broadcast viewers should be sent to, while one is open.
+    pub fn open_broadcast(&self) -> Option<Arc<Broadcast>> {
+        lock(&self.state).current.clone().filter(|b| !b.is_finished())
+    }
+
+    /// Some while a publisher is connected.
+    pub fn status(&self) -> Option<LiveStatus> {
+        let state = lock(&self.state);
+        let publisher = state.publisher.as_ref()?;
+        let broadcast = state.current.as_ref().filter(|b| !b.is_finished());
+        Some(LiveStatus {
+            broadcast_id: broadcast.map(|b| b.id.clone()),
+            started_at: broadcast.map(|b| b.started_at),
+            publisher: PublisherInfo {
+                protocol: publisher.protocol.to_string(),
+                remote_addr: publisher.remote.to_string(),
+                connected_at: publisher.connected_at,
+            },
+            video: publisher.video.as_ref().map(|v| VideoInfo {
+                codec: v.codec_string.clone(),
+                width: v.width,
+                height: v.height,
+            }),
+            audio: publisher.audio.as_ref().map(|a| AudioInfo {
+                codec: a.codec_string.clone(),
+                sample_rate: a.sample_rate,
+                channels: a.channels,
+            }),
+            measured: lock(&publisher.meter).measured(),
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! The task that carries one publish from ingest into a broadcast.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use ingest::{Frame, MediaEvent, TrackKind};
+use packager::{LivePackager, PushError, RenditionId, Sample, TrackConfig};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::LiveStream;
+use super::broadcast::Broadcast;
+use super::stats::StatsMeter;
+use super::track_gate::{TrackGate, Tracks};
+use super::tracks::{self, UnsupportedTrack};
+
+/// Runs until the publisher leaves, is kicked, or sends what cannot be carried.
+/// Returning drops `media`, which makes ingest close the connection.
+pub(super) async fn run(
+    stream: Arc<LiveStream>,
+    mut media: mpsc::Receiver<MediaEvent>,
+    mut kick: oneshot::Receiver<()>,
+    generation: u64,
+) {
+    let settled = tokio::select! {
+        tracks = settle(&mut media) => tracks,
+        _ = &mut kick => None,
+    };
+    if let Some(tracks) = settled {
+        if let Some(mut carrier) = Carrier::start(&stream, tracks).await {
+            loop {
+                let event = tokio::select! {
+                    event = media.recv() => event,
+                    _ = &mut kick => None,
+                };
+                let Some(event) = event else { break };
+                if let Err(refused) = carrier.carry(event) {
+                    warn!(stream = %stream.stream_id, "ending publish: {refused}");
+                    break;
+                }
+            }
+            carrier.broadcast.publish(LivePackager::end_publish);
+            info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
+        }
+    }
+    stream.publisher_left(generation);
+}
+
+async fn settle(media: &mut mpsc::Receiver<MediaEvent>) -> Option<Tracks> {
+    let mut gate = TrackGate::default();
+    while let Some(event) = media.recv().await {
+        if let Some(tracks) = gate.push(event) {
+            return Some(tracks);
+        }
+    }
+    None
+}
+
+/// Moves one publisher's events into the packager of its broadcast.
+struct Carrier {
+    stream_id: String,
+    broadcast: Arc<Broadcast>,
+    meter: Arc<Mutex<StatsMeter>>,
+    /// Frames the packager refused since the last warning.
+    refused: u64,
+    warned_new_track: bool,
+}
+
+impl Carrier {
+    async fn start(stream: &Arc<LiveStream>, tracks: Tracks) -> Option<Carrier> {
+        let configs = tracks.video.as_ref().map(tracks::video).transpose().and_then(|video| {
+            let audio = tracks.audio.as_ref().map(tracks::audio).transpose()?;
+            Ok((video, audio))
+        });
+        let (video, audio) = match configs {
+            Ok(configs) => configs,
+            Err(unsupported) => {
+                warn!(stream = %stream.stream_id, "refusing publish: {unsupported}");
+                return None;
+            }
+        };
+        let broadcast = match stream.attach(video, audio).await {
+            Ok(broadcast) => broadcast,
+            Err(invalid) => {
+                warn!(stream = %stream.stream_id, "refusing publish: {invalid}");
+                return None;
+            }
+        };
+        info!(
+            stream = %stream.stream_id,
+            broadcast = %broadcast.id,
+            video = tracks.video.as_ref().map(|v| format!("{} {}x{}", v.codec_string, v.width, v.height)),
+            audio = tracks.audio.as_ref().map(|a| format!("{} {} Hz", a.codec_string, a.sample_rate)),
+            "publish started"
+        );
+        stream.set_tracks(tracks.video.clone(), tracks.audio.clone());
+        let mut carrier =
+            Carrier { stream_id: stream.stream_id.clone(), broadcast, meter: stream.meter(), refused: 0, warned_new_track: false };
+        carrier.broadcast.publish(|packager| {
+            packager.begin_publish(SystemTime::now());
+            false
+        });
+        for frame in tracks.held {
+            carrier.frame(frame);
+        }
+        Some(carrier)
+    }
+
+    fn carry(&mut self, event: MediaEvent) -> Result<(), UnsupportedTrack> {
+        match event {
+            MediaEvent::Frame(frame) => self.frame(frame),
+            MediaEvent::Video(config) => self.config(self.broadcast.video, tracks::video(&config)?),
+            MediaEvent::Audio(config) => self.config(self.broadcast.audio, tracks::audio(&config)?),
+        }
+        Ok(())
+    }
+
+    fn rendition(&self, kind: TrackKind) -> Option<RenditionId> {
+        match kind {
+            TrackKind::Video => self.broadcast.video,
+            TrackKind::Audio => self.broadcast.audio,
+        }
+    }
+
+    fn frame(&mut self, frame: Frame) {
+        let Some(id) = self.rendition(frame.kind) else {
+            if !std::mem::replace(&mut self.warned_new_track, true) {
+                warn!(stream = %self.stream_id, "dropping {:?} frames: the track was not there when the publish started", frame.kind);
+            }
+            return;
+        };
+        self.meter.lock().unwrap_or_else(|p| p.into_inner()).record(&frame, Instant::now());
+        let sample = Sample { dts: frame.dts, pts: frame.pts, keyframe: frame.keyframe, data: frame.data };
+        let mut refused: Option<PushError> = None;
+        self.broadcast.publish(|packager| match packager.push(id, sample) {
+            Ok(published) => published,
+            Err(e) => {
+                refused = Some(e);
+                false
+            }
+        });
+        if let Some(e) = refused {
+            // One line per burst of refusals, not one per frame.
+            if self.refused.is_power_of_two() || self.refused == 0 {
+                warn!(stream = %self.stream_id, refused = self.refused + 1, "dropping a {:?} frame: {e}", frame.kind);
+            }
+            self.refused += 1;
+        }
+    }
+
+    /// A new decoder config mid-publish; it applies from the next discontinuity.
+    fn config(&self, id: Option<RenditionId>, config: TrackConfig) {
+        let Some(id) = id else { return };
+        self.broadcast.publish(|packager| {
+            if let Err(e) = packager.set_config(id, config) {
+                warn!(stream = %self.stream_id, "ignoring an invalid track config: {e}");
+            }
+            false
+        });
+    }
+}

@@ -1,0 +1,42 @@
+//! The `tributary` binary.
+
+mod admin_token;
+mod api;
+mod chunks_body;
+mod cli;
+mod config;
+mod db;
+mod hls_query;
+mod ids;
+mod live;
+mod media;
+mod server;
+mod watch;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Command::Serve(args) => match config::Config::load(args) {
+            Ok(config) => server::serve(config).await,
+            Err(e) => Err(e),
+        },
+        Command::Stream { client, command } => cli::stream(client, command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `tributary serve`: opens the metadata store, binds the listeners and runs
+//! ingest and HTTP until interrupted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::cors::{Any, CorsLayer};
+use tracing::{error, info};
+
+use crate::api::{self, ApiState};
+use crate::config::Config;
+use crate::db::Db;
+use crate::live::LiveManager;
+use crate::{admin_token, media, watch};
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let db = Db::connect(&config.database_url).await?;
+    let (token, generated) = admin_token::load_or_generate(config.admin_token.as_deref(), &config.data_dir)?;
+    if generated {
+        println!(
+            "Generated the admin token (kept in {}; it is shown only this once):\n\n    {token}\n",
+            config.data_dir.join("admin_token").display()
+        );
+    }
+    let live = Arc::new(LiveManager::new(db.clone(), config.live));
+    let bind = |what: &'static str, addr| async move {
+        TcpListener::bind(addr).await.with_context(|| format!("binding {what} on {addr}"))
+    };
+    let http = bind("HTTP", config.http_addr).await?;
+    let rtmp = bind("RTMP", config.rtmp_addr).await?;
+
+    // A blocking request gives up after three target durations.
+    let block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
+    let config = Arc::new(config);
+    let app = Router::new()
+        .merge(api::routes(ApiState { db, live: live.clone(), config: config.clone(), admin_token: token.into() }))
+        .merge(media::routes(live.clone(), block_timeout))
+        .merge(watch::routes())
+        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any));
+
+    info!(
+        http = %config.http_addr,
+        rtmp = %config.rtmp_addr,
+        srt = %config.srt_addr,
+        data_dir = %config.data_dir.display(),
+        "tributary is running"
+    );
+    let http = async { axum::serve(http, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server") };
+    let rtmp = async { ingest::rtmp::serve(rtmp, live.clone()).await.context("RTMP listener") };
+    tokio::select! {
+        result = http => result,
+        result = rtmp => result.and_then(|()| anyhow::bail!("RTMP listener stopped")),
+    }
+    .inspect_err(|e| error!("{e:#}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutting down");
+}

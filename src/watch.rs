@@ -1,0 +1,35 @@
+//! The watch page and its assets, embedded in the binary (hls.js comes from
+//! npm, pinned by web/package-lock.json).
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+const WATCH_HTML: &str = include_str!("../web/watch.html");
+const WATCH_JS: &str = include_str!("../web/watch.js");
+const WATCH_CSS: &str = include_str!("../web/watch.css");
+const HLS_JS: &str = include_str!("../web/node_modules/hls.js/dist/hls.min.js");
+
+/// Our own assets may change with every release; hls.js only with its pin.
+const ASSET_CACHE: &str = "public, max-age=300";
+
+pub fn routes() -> Router {
+    Router::new()
+        .route("/watch/{id}", get(watch))
+        .route("/assets/watch.js", get(|| asset("text/javascript", WATCH_JS)))
+        .route("/assets/watch.css", get(|| asset("text/css", WATCH_CSS)))
+        .route("/assets/hls.min.js", get(|| asset("text/javascript", HLS_JS)))
+}
+
+async fn watch(Path(id): Path<String>) -> Response {
+    if !crate::ids::is_id(&id) {
+        return (StatusCode::NOT_FOUND, "no such stream\n").into_response();
+    }
+    Html(WATCH_HTML.replace("{{STREAM_ID}}", &id)).into_response()
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, ASSET_CACHE)], body).into_response()
+}

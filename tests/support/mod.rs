@@ -1,0 +1,303 @@
+//! Shared harness for end-to-end tests: the real `tributary` binary on free
+//! ports in a temp dir, real publishers (ffmpeg, GStreamer, srt-live-transmit),
+//! and helpers to read playlists and decode media with ffprobe.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const TOKEN: &str = "test-admin-token";
+
+/// A temp directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("tributary-{name}-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(Instant::now())
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, command: &mut Command) -> Proc {
+        let child = command
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e} (./dev test installs it)"));
+        Proc { child, name: name.to_owned() }
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free tcp port").port()
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free udp port").port()
+}
+
+/// The server under test.
+pub struct Server {
+    pub proc: Proc,
+    pub dir: TempDir,
+    pub http: SocketAddr,
+    pub rtmp: SocketAddr,
+    pub srt: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start(extra: &[&str]) -> Server {
+        let dir = TempDir::new("server");
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        command
+            .args(["serve", "--data-dir"])
+            .arg(dir.0.join("data"))
+            .args(["--http-addr", &http.to_string(), "--rtmp-addr", &rtmp.to_string(), "--srt-addr", &srt.to_string()])
+            .args(["--admin-token", TOKEN])
+            .args(extra)
+            .env("RUST_LOG", "info,tributary=debug,ingest=debug")
+            .env_remove("TRIBUTARY_CONFIG")
+            .current_dir(&dir.0)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        let proc = Proc::spawn("tributary", &mut command);
+        let server = Server { proc, dir, http, rtmp, srt, client: reqwest::Client::new() };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if server.client.get(server.url("/watch/x")).send().await.is_ok() {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "server did not start:\n{}", server.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
+    }
+
+    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("api call");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Creates a stream; returns (id, key).
+    pub async fn create_stream(&self, title: &str) -> (String, String) {
+        let (status, body) = self.api(reqwest::Method::POST, "/api/v1/streams", Some(serde_json::json!({ "title": title }))).await;
+        assert_eq!(status, 201, "{body}");
+        (body["id"].as_str().unwrap().to_owned(), body["stream_key"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn stream(&self, id: &str) -> Value {
+        let (status, body) = self.api(reqwest::Method::GET, &format!("/api/v1/streams/{id}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        (response.status().as_u16(), response.text().await.unwrap_or_default())
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.bytes().await.expect("body").to_vec()
+    }
+
+    /// Polls until the master playlist is served, then returns it.
+    pub async fn wait_master(&self, id: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get_text(&format!("/live/{id}/index.m3u8")).await;
+            if status == 200 {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "master playlist never appeared (last {status}):\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Polls until a media playlist has at least `segments` complete segments.
+    pub async fn wait_segments(&self, media_path: &str, segments: usize, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get_text(media_path).await;
+            if status == 200 && segment_uris(&body).len() >= segments {
+                return body;
+            }
+            assert!(Instant::now() < deadline, "{media_path} never got {segments} segments:\n{body}\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Polls the API until the stream's status is `status`.
+    pub async fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let stream = self.stream(id).await;
+            if stream["status"] == status {
+                return stream;
+            }
+            assert!(Instant::now() < deadline, "stream never became {status}: {stream}\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `ffmpeg` with a live test pattern and a tone, encoded the way OBS would
+/// (x264, 1 s keyframe interval, AAC), publishing to `url` in `format`.
+pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
+    let mut command = Command::new("ffmpeg");
+    command
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "96k", "-f", format, url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Proc::spawn("ffmpeg", &mut command)
+}
+
+pub fn rtmp_url(server: &Server, key: &str) -> String {
+    format!("rtmp://{}/live/{key}", server.rtmp)
+}
+
+pub fn srt_url(server: &Server, streamid: &str) -> String {
+    format!("srt://{}?streamid={streamid}&latency=120000", server.srt)
+}
+
+/// The URIs of complete segments in a media playlist.
+pub fn segment_uris(playlist: &str) -> Vec<String> {
+    playlist.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+}
+
+/// The value of `ATTR=` in the first line starting with `tag`.
+pub fn attribute(playlist: &str, tag: &str, attr: &str) -> Option<String> {
+    let line = playlist.lines().find(|l| l.starts_with(tag))?;
+    let start = line.find(&format!("{attr}="))? + attr.len() + 1;
+    let rest = &line[start..];
+    let value = if let Some(quoted) = rest.strip_prefix('"') {
+        &quoted[..quoted.find('"')?]
+    } else {
+        rest.split(',').next()?
+    };
+    Some(value.to_owned())
+}
+
+/// Every `EXT-X-PART` URI of a media playlist, in order.
+pub fn part_uris(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-PART:"))
+        .filter_map(|l| attribute(l, "#EXT-X-PART:", "URI"))
+        .collect()
+}
+
+/// The media playlist paths the master playlist lists: (video, audio).
+pub fn media_paths(stream_id: &str, master: &str) -> (String, Option<String>) {
+    let video = segment_uris(master).into_iter().next().expect("a variant in the master playlist");
+    let audio = attribute(master, "#EXT-X-MEDIA:TYPE=AUDIO", "URI");
+    let path = |uri: String| format!("/live/{stream_id}/{uri}");
+    (path(video), audio.map(path))
+}
+
+/// The folder URL of a media playlist path.
+pub fn folder(media_path: &str) -> &str {
+    &media_path[..media_path.rfind('/').unwrap() + 1]
+}
+
+/// ffprobe's view of a file: streams and decoded frame counts.
+pub fn ffprobe(path: &Path) -> Value {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_streams", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("running ffprobe");
+    assert!(output.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("ffprobe json")
+}
+
+/// Downloads the init segment and every segment of a media playlist into one
+/// file and returns ffprobe's first stream.
+pub async fn probe_rendition(server: &Server, media_path: &str, playlist: &str, dir: &Path) -> Value {
+    let base = folder(media_path);
+    let init = attribute(playlist, "#EXT-X-MAP", "URI").expect("EXT-X-MAP");
+    let mut bytes = server.get_bytes(&format!("{base}{init}")).await;
+    for uri in segment_uris(playlist) {
+        bytes.extend(server.get_bytes(&format!("{base}{uri}")).await);
+    }
+    let file = dir.join(format!("probe-{}.mp4", rand_suffix()));
+    std::fs::write(&file, &bytes).unwrap();
+    let probe = ffprobe(&file);
+    probe["streams"][0].clone()
+}

@@ -1,0 +1,36 @@
+//! hls.js in headless Chromium plays the watch page of a live stream.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+#[tokio::test]
+async fn hls_js_plays_the_watch_page() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("browser").await;
+    // The page is open before the broadcast starts: it must start by itself.
+    let url = server.url(&format!("/watch/{id}"));
+    let page = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/watch.mjs"))
+            .args([&url, "6"])
+            .output()
+            .expect("node (./dev test installs it and the browser test packages)")
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
+    let output = page.await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&output.stderr), server.log());
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    let (first, last) = (report["first"]["currentTime"].as_f64().unwrap(), report["last"]["currentTime"].as_f64().unwrap());
+    assert!(last - first > 4.0, "playback did not advance: {report}");
+    assert_eq!(report["last"]["badge"], "LIVE", "{report}");
+    let latencies = report["latencies"].as_array().unwrap();
+    assert!(!latencies.is_empty(), "{report}");
+    let latency = latencies.last().unwrap().as_f64().unwrap();
+    assert!(latency < 5.0, "hls.js is {latency} s behind the live edge: {report}");
+}

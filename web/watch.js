@@ -1,0 +1,84 @@
+// The watch page: polls the stream's public status, starts hls.js in
+// low-latency mode when the stream goes live, and stops when it ends.
+(() => {
+  const streamId = document.currentScript.dataset.streamId;
+  const video = document.getElementById('video');
+  const overlay = document.getElementById('overlay');
+  const badge = document.getElementById('badge');
+  const title = document.getElementById('title');
+  const unmute = document.getElementById('unmute');
+  const POLL_MS = 2000;
+  let hls = null;
+
+  // Exposed for tests and benchmarks (hls.latency, levels, currentTime).
+  window.tributary = { get hls() { return hls; }, video };
+
+  function show(live, message) {
+    badge.textContent = live ? 'LIVE' : 'OFFLINE';
+    badge.className = 'badge ' + (live ? 'live' : 'offline');
+    overlay.textContent = message;
+    overlay.hidden = live && !message;
+  }
+
+  function stop(message) {
+    if (hls) { hls.destroy(); hls = null; }
+    video.removeAttribute('src');
+    video.load();
+    show(false, message);
+  }
+
+  function start(url) {
+    if (window.Hls && Hls.isSupported()) {
+      hls = new Hls({
+        lowLatencyMode: true,
+        maxLiveSyncPlaybackRate: 1.5,
+        backBufferLength: 30,
+        manifestLoadingMaxRetry: 4,
+        levelLoadingMaxRetry: 4,
+      });
+      hls.on(Hls.Events.ERROR, (_, data) => {
+        if (data.fatal) {
+          console.warn('hls.js fatal error', data.type, data.details);
+          stop('Reconnecting…');
+        }
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
+      video.src = url; // Safari plays LL-HLS natively
+    } else {
+      show(false, 'This browser cannot play HLS');
+      return;
+    }
+    show(true, '');
+    video.play().catch(() => { unmute.hidden = false; });
+  }
+
+  video.addEventListener('ended', () => stop('The broadcast has ended'));
+  unmute.addEventListener('click', () => {
+    video.muted = false;
+    video.play();
+    unmute.hidden = true;
+  });
+  video.addEventListener('playing', () => { unmute.hidden = !video.muted; });
+
+  async function poll() {
+    try {
+      const response = await fetch(`/api/v1/streams/${streamId}/playback`, { cache: 'no-store' });
+      if (response.status === 404) {
+        stop('No such stream');
+        return;
+      }
+      const status = await response.json();
+      title.textContent = status.title;
+      document.title = `${status.title} · Tributary`;
+      if (status.status === 'live' && !hls && !video.src) start(status.playback_url);
+      if (status.status !== 'live' && (hls || video.src)) stop('Offline');
+      if (status.status !== 'live' && !hls) show(false, 'Offline');
+    } catch (e) {
+      console.warn('status poll failed', e);
+    }
+    setTimeout(poll, POLL_MS);
+  }
+  poll();
+})();
