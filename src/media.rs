@@ -54,7 +54,7 @@ fn not_found() -> Response {
 }
 
 async fn master(State(state): State<MediaState>, Path(stream): Path<String>) -> Response {
-    let Some(broadcast) = state.live.stream(&stream).and_then(|s| s.open_broadcast()) else {
+    let Some(broadcast) = state.live.stream(&stream).and_then(|s| s.playable_broadcast()) else {
         return text(StatusCode::NOT_FOUND, "stream is offline\n");
     };
     let playlist = broadcast.packager().master_playlist(&format!("{}/", broadcast.id));

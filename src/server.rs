@@ -33,6 +33,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let http = bind("HTTP", config.http_addr).await?;
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
+    let srt_options = ingest::srt::SrtOptions { passphrase: config.srt_passphrase.clone(), ..Default::default() };
 
     // A blocking request gives up after three target durations.
     let block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
@@ -52,9 +53,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     let http = async { axum::serve(http, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server") };
     let rtmp = async { ingest::rtmp::serve(rtmp, live.clone()).await.context("RTMP listener") };
+    let srt = async { ingest::srt::serve(config.srt_addr, srt_options, live.clone()).await.context("SRT listener") };
     tokio::select! {
         result = http => result,
         result = rtmp => result.and_then(|()| anyhow::bail!("RTMP listener stopped")),
+        result = srt => result.and_then(|()| anyhow::bail!("SRT listener stopped")),
     }
     .inspect_err(|e| error!("{e:#}"))
 }

@@ -288,6 +288,7 @@ async fn srt_publishers_are_served() {
         .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
         .args(["-c:a", "aac", "-f", "mpegts", "-"])
+        .stdin(Stdio::null())
         .stdout(Stdio::piped());
     let mut source = Proc::spawn("ffmpeg", &mut source);
     let pipe = source.child.stdout.take().unwrap();
@@ -323,7 +324,7 @@ async fn gstreamer_rtmp2sink_publish() {
         rtmp_url(&server, &key)
     );
     let mut command = Command::new("gst-launch-1.0");
-    command.arg("-q").args(pipeline.split_whitespace()).stdout(Stdio::null());
+    command.arg("-q").args(pipeline.split_whitespace()).stdin(Stdio::null()).stdout(Stdio::null());
     let _gst = Proc::spawn("gst-launch-1.0", &mut command);
     let master = server.wait_master(&id, START).await;
     assert!(master.contains("RESOLUTION=320x240"), "{master}");

@@ -54,6 +54,30 @@
     video.play().catch(() => { unmute.hidden = false; });
   }
 
+  // hls.js speeds playback up to reach its target latency only while more
+  // than a second is buffered, so a viewer who joins between keyframes can
+  // stay half a second behind that target for good. Jump to the live sync
+  // point instead, once it is buffered; the target stays hls.js's own (it
+  // grows after stalls, so a weak network keeps its margin).
+  const JUMP_WHEN_BEHIND_S = 0.3;
+  const MIN_JUMP_INTERVAL_MS = 10000;
+  let lastJump = -Infinity;
+  function keepNearLiveEdge() {
+    if (!hls || video.paused || hls.latency === null || hls.targetLatency === null) return;
+    const sync = hls.liveSyncPosition;
+    if (hls.latency - hls.targetLatency < JUMP_WHEN_BEHIND_S || sync === null || sync <= video.currentTime) return;
+    if (performance.now() - lastJump < MIN_JUMP_INTERVAL_MS) return;
+    const ranges = video.buffered;
+    for (let i = 0; i < ranges.length; i++) {
+      if (sync >= ranges.start(i) && sync < ranges.end(i) - 0.1) {
+        lastJump = performance.now();
+        video.currentTime = sync;
+        return;
+      }
+    }
+  }
+
+  video.addEventListener('timeupdate', keepNearLiveEdge);
   video.addEventListener('ended', () => stop('The broadcast has ended'));
   unmute.addEventListener('click', () => {
     video.muted = false;

@@ -97,8 +97,11 @@ pub fn build_asc(object_type: u8, frequency_index: u8, channels: u8) -> Bytes {
 pub struct AdtsHeader {
     /// Audio object type (the ADTS profile plus one).
     pub object_type: u8,
+    /// Index into the standard sampling frequency table.
     pub frequency_index: u8,
+    /// Sampling rate in Hz.
     pub sample_rate: u32,
+    /// Channel configuration (0 = defined in the bitstream).
     pub channels: u8,
     /// 7, or 9 with a CRC.
     pub header_len: usize,

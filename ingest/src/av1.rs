@@ -21,9 +21,11 @@ pub enum Av1Error {
 pub struct Av1Config {
     /// Maximum frame size from the sequence header; 0 when the record has none.
     pub width: u32,
+    /// See `width`.
     pub height: u32,
     /// e.g. `av01.0.04M.08`.
     pub codec_string: String,
+    /// The `av1C` record.
     pub record: Bytes,
 }
 

@@ -25,6 +25,7 @@ pub struct HevcConfig {
     pub nal_length_size: u8,
     /// Picture size from the first SPS; 0 when the record has none.
     pub width: u32,
+    /// See `width`.
     pub height: u32,
     /// e.g. `hvc1.1.6.L93.B0`.
     pub codec_string: String,

@@ -14,7 +14,9 @@ pub enum Mp3Error {
 /// The stream parameters in an MPEG audio frame header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mp3Header {
+    /// Sampling rate in Hz.
     pub sample_rate: u32,
+    /// 1 (mono) or 2.
     pub channels: u8,
 }
 

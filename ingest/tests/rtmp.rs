@@ -12,12 +12,14 @@ use tokio::net::TcpStream;
 
 const PUBLISH_LIMIT: Duration = Duration::from_secs(30);
 
-async fn ffmpeg_publish(port: u16, path: &str, seconds: &str) -> std::process::ExitStatus {
+async fn ffmpeg_publish(port: u16, path: &str, seconds: &'static str) -> std::process::ExitStatus {
     let url = format!("rtmp://127.0.0.1:{port}/{path}");
     let mut args = test_source(seconds);
     args.extend(["-f", "flv", &url]);
     let mut child = spawn("ffmpeg", &args);
-    wait_exit(&mut child, PUBLISH_LIMIT).await.expect("ffmpeg did not finish")
+    wait_exit(&mut child, PUBLISH_LIMIT)
+        .await
+        .expect("ffmpeg did not finish")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,15 +28,36 @@ async fn ffmpeg_publish_yields_configs_and_frames() {
     let (_server, port) = rtmp_server(&auth).await;
     let status = ffmpeg_publish(port, "live/good", "3").await;
     assert!(status.success(), "ffmpeg failed: {status}");
-    let collected = auth.wait_for(Duration::from_secs(5), |c| c.finished == 1).await;
+    let collected = auth
+        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
+        .await;
     assert_eq!(collected.finished, 1, "publisher not finished");
     let request = &collected.requests[0];
-    assert_eq!((request.app.as_str(), request.key.as_str()), ("live", "good"));
-    check_publish(&collected.events, VideoCodec::H264, AudioCodec::Aac, 3.0);
-    let video = common::video_config(&collected.events).unwrap();
-    assert!(video.codec_string.starts_with("avc1.64"), "{}", video.codec_string);
-    let audio = common::audio_config(&collected.events).unwrap();
-    assert_eq!((audio.sample_rate, audio.channels, audio.codec_string.as_str()), (44100, 1, "mp4a.40.2"));
+    assert_eq!(
+        (request.app.as_str(), request.key.as_str()),
+        ("live", "good")
+    );
+    check_publish(
+        &collected.publishes[0],
+        VideoCodec::H264,
+        AudioCodec::Aac,
+        3.0,
+    );
+    let video = common::video_config(&collected.publishes[0]).unwrap();
+    let expected = format!(
+        "avc1.{:02x}{:02x}{:02x}",
+        video.record[1], video.record[2], video.record[3]
+    );
+    assert_eq!(video.codec_string, expected);
+    let audio = common::audio_config(&collected.publishes[0]).unwrap();
+    assert_eq!(
+        (
+            audio.sample_rate,
+            audio.channels,
+            audio.codec_string.as_str()
+        ),
+        (44100, 1, "mp4a.40.2")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,10 +73,19 @@ async fn gstreamer_rtmp2sink_publish() {
     let mut args = vec!["-q", "-e"];
     args.extend(pipeline.split_whitespace());
     let mut child = spawn("gst-launch-1.0", &args);
-    let status = wait_exit(&mut child, PUBLISH_LIMIT).await.expect("gst-launch did not finish");
+    let status = wait_exit(&mut child, PUBLISH_LIMIT)
+        .await
+        .expect("gst-launch did not finish");
     assert!(status.success(), "gst-launch failed: {status}");
-    let collected = auth.wait_for(Duration::from_secs(5), |c| c.finished == 1).await;
-    check_publish(&collected.events, VideoCodec::H264, AudioCodec::Aac, 3.0);
+    let collected = auth
+        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
+        .await;
+    check_publish(
+        &collected.publishes[0],
+        VideoCodec::H264,
+        AudioCodec::Aac,
+        3.0,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,8 +102,16 @@ async fn wrong_key_and_wrong_app_are_rejected() {
     let status = ffmpeg_publish(port, "vod/good", "3").await;
     assert!(!status.success(), "ffmpeg published to a wrong app");
     let collected = auth.snapshot();
-    assert_eq!(collected.requests.len(), 1, "the wrong app reached the authorizer");
-    assert!(collected.events.is_empty(), "media arrived from rejected publishers");
+    assert_eq!(
+        collected.requests.len(),
+        1,
+        "the wrong app reached the authorizer"
+    );
+    assert_eq!(
+        collected.event_count(),
+        0,
+        "media arrived from rejected publishers"
+    );
 }
 
 /// Reads until the server closes the connection; panics if it stays open.
@@ -93,13 +133,18 @@ async fn expect_closed(stream: &mut TcpStream) {
 async fn handshake(stream: &mut TcpStream) {
     use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
     let mut hs = Handshake::new(PeerType::Client);
-    stream.write_all(&hs.generate_outbound_p0_and_p1().unwrap()).await.unwrap();
+    stream
+        .write_all(&hs.generate_outbound_p0_and_p1().unwrap())
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
     loop {
         let n = stream.read(&mut buf).await.unwrap();
         assert!(n > 0, "server closed during the handshake");
         match hs.process_bytes(&buf[..n]).unwrap() {
-            HandshakeProcessResult::InProgress { response_bytes } => stream.write_all(&response_bytes).await.unwrap(),
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                stream.write_all(&response_bytes).await.unwrap()
+            }
             HandshakeProcessResult::Completed { response_bytes, .. } => {
                 stream.write_all(&response_bytes).await.unwrap();
                 return;
@@ -111,7 +156,20 @@ async fn handshake(stream: &mut TcpStream) {
 /// One AMF0 message with a full chunk header on chunk stream 3 (chunk size 128).
 fn amf_message(type_id: u8, stream_id: u8, payload: &[u8]) -> Vec<u8> {
     let len = payload.len();
-    let mut bytes = vec![0x03, 0, 0, 0, (len >> 16) as u8, (len >> 8) as u8, len as u8, type_id, stream_id, 0, 0, 0];
+    let mut bytes = vec![
+        0x03,
+        0,
+        0,
+        0,
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        type_id,
+        stream_id,
+        0,
+        0,
+        0,
+    ];
     for (i, chunk) in payload.chunks(128).enumerate() {
         if i > 0 {
             bytes.push(0xc3);
@@ -162,13 +220,23 @@ async fn garbage_and_malformed_amf_then_a_good_publish() {
         Amf0Value::Utf8String("not an object".into()),
     ])
     .unwrap();
-    stream.write_all(&amf_message(20, 0, &connect)).await.unwrap();
+    stream
+        .write_all(&amf_message(20, 0, &connect))
+        .await
+        .unwrap();
     expect_closed(&mut stream).await;
 
     // A truncated AMF string inside connect (length runs past the message).
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     handshake(&mut stream).await;
-    stream.write_all(&amf_message(20, 0, &[0x02, 0, 7, b'c', b'o', b'n', 0x03, 0, 3, b'a', 0x02, 0xff])).await.unwrap();
+    stream
+        .write_all(&amf_message(
+            20,
+            0,
+            &[0x02, 0, 7, b'c', b'o', b'n', 0x03, 0, 3, b'a', 0x02, 0xff],
+        ))
+        .await
+        .unwrap();
     expect_closed(&mut stream).await;
 
     // "@setDataFrame" with nothing after it makes rml_rtmp 0.8 index past the end.
@@ -181,7 +249,11 @@ async fn garbage_and_malformed_amf_then_a_good_publish() {
     // AMF nested deep enough to overflow a recursive parser's stack.
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     handshake(&mut stream).await;
-    let mut deep = serialize(&vec![Amf0Value::Utf8String("connect".into()), Amf0Value::Number(1.0)]).unwrap();
+    let mut deep = serialize(&vec![
+        Amf0Value::Utf8String("connect".into()),
+        Amf0Value::Number(1.0),
+    ])
+    .unwrap();
     for _ in 0..100_000 {
         deep.extend([0x0a, 0, 0, 0, 1]);
     }
@@ -196,7 +268,17 @@ async fn garbage_and_malformed_amf_then_a_good_publish() {
 
     assert!(auth.snapshot().requests.is_empty());
     let status = ffmpeg_publish(port, "live/good", "2").await;
-    assert!(status.success(), "ffmpeg failed after the garbage: {status}");
-    let collected = auth.wait_for(Duration::from_secs(5), |c| c.finished == 1).await;
-    check_publish(&collected.events, VideoCodec::H264, AudioCodec::Aac, 2.0);
+    assert!(
+        status.success(),
+        "ffmpeg failed after the garbage: {status}"
+    );
+    let collected = auth
+        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
+        .await;
+    check_publish(
+        &collected.publishes[0],
+        VideoCodec::H264,
+        AudioCodec::Aac,
+        2.0,
+    );
 }

@@ -173,7 +173,7 @@ async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result
 
 async fn playback(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
     let row = find(&state, &id).await?;
-    let live = state.live.stream(&row.id).and_then(|s| s.open_broadcast()).is_some();
+    let live = state.live.stream(&row.id).and_then(|s| s.playable_broadcast()).is_some();
     let view = PlaybackView {
         playback_url: Urls::new(&state, &headers).playback(&row.id),
         id: row.id,

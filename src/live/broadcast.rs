@@ -10,6 +10,9 @@ use chrono::{DateTime, Utc};
 use packager::{BlockDecision, ConfigError, LiveOptions, LivePackager, RenditionId, TrackConfig};
 use tokio::sync::watch;
 
+/// Complete segments a broadcast needs before players are sent to it.
+const PLAYABLE_SEGMENTS: u64 = 2;
+
 pub struct Broadcast {
     pub id: String,
     pub started_at: DateTime<Utc>,
@@ -74,6 +77,15 @@ impl Broadcast {
         self.packager().finish();
         self.finished.store(true, std::sync::atomic::Ordering::Release);
         self.published.send_modify(|n| *n += 1);
+    }
+
+    /// Whether players should be sent here yet: every rendition has a couple
+    /// of complete segments. A player that joins a playlist of a few parts
+    /// starts seconds behind the live edge and stays there.
+    pub fn is_playable(&self) -> bool {
+        let packager = self.packager();
+        let mut ids = packager.renditions().map(|(id, _, _)| id).peekable();
+        ids.peek().is_some() && ids.all(|id| packager.position(id).is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS))
     }
 
     pub fn is_finished(&self) -> bool {

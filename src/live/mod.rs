@@ -283,9 +283,9 @@ impl LiveStream {
         [&state.current, &state.previous].into_iter().flatten().find(|b| b.id == broadcast_id).cloned()
     }
 
-    /// The broadcast viewers should be sent to, while one is open.
-    pub fn open_broadcast(&self) -> Option<Arc<Broadcast>> {
-        lock(&self.state).current.clone().filter(|b| !b.is_finished())
+    /// The broadcast viewers should be sent to, while one is open and playable.
+    pub fn playable_broadcast(&self) -> Option<Arc<Broadcast>> {
+        lock(&self.state).current.clone().filter(|b| !b.is_finished() && b.is_playable())
     }
 
     /// Some while a publisher is connected.

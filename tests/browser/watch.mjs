@@ -15,6 +15,15 @@ try {
   const logs = [];
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const t0 = Date.now();
+  const network = [];
+  if (process.env.WATCH_NET) {
+    page.on('requestfinished', async (r) => {
+      const response = await r.response();
+      network.push(`${Date.now() - t0} ${response?.status()} ${r.url().replace(/^https?:\/\/[^/]+/, '')}`);
+    });
+    page.on('requestfailed', (r) => network.push(`${Date.now() - t0} FAILED ${r.url()}`));
+  }
   await page.goto(url);
   await page.waitForFunction(() => window.tributary?.video.currentTime > 0, null, { timeout: 30000 });
   const sample = () => page.evaluate(() => ({
@@ -22,17 +31,22 @@ try {
     latency: window.tributary.hls?.latency ?? null,
     badge: document.getElementById('badge').textContent,
     levels: window.tributary.hls?.levels.length ?? 0,
+    targetLatency: window.tributary.hls?.targetLatency ?? null,
+    playbackRate: window.tributary.video.playbackRate,
+    buffered: (() => { const v = window.tributary.video; const b = v.buffered; return b.length ? b.end(b.length - 1) - v.currentTime : 0; })(),
   }));
   const first = await sample();
   const latencies = [];
+  const samples = [];
   const end = Date.now() + seconds * 1000;
   let last = first;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 500));
     last = await sample();
     if (last.latency !== null) latencies.push(last.latency);
+    samples.push(last);
   }
-  console.log(JSON.stringify({ first, last, latencies, logs: logs.slice(-20) }));
+  console.log(JSON.stringify({ first, last, latencies, samples: process.env.WATCH_SAMPLES ? samples : undefined, network: process.env.WATCH_NET ? network : undefined, logs: logs.slice(-20) }));
 } finally {
   await browser.close();
 }

@@ -43,7 +43,6 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(name: &str, command: &mut Command) -> Proc {
         let child = command
-            .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (./dev test installs it)"));
         Proc { child, name: name.to_owned() }
@@ -111,6 +110,7 @@ impl Server {
             .args(extra)
             .env("RUST_LOG", "info,tributary=debug,ingest=debug")
             .env_remove("TRIBUTARY_CONFIG")
+            .stdin(Stdio::null())
             .current_dir(&dir.0)
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -219,6 +219,7 @@ pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
     let mut command = Command::new("ffmpeg");
     command
         .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .stdin(Stdio::null())
         .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p"])

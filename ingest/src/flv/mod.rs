@@ -84,6 +84,7 @@ pub struct FlvDemuxer {
 }
 
 impl FlvDemuxer {
+    /// A demuxer for one publisher.
     pub fn new() -> Self {
         Self::default()
     }

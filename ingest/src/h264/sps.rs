@@ -7,12 +7,17 @@ use crate::bits::{BitReader, unescape_rbsp};
 /// The fields of an SPS that ingest needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sps {
+    /// profile_idc (66 Baseline, 77 Main, 100 High, ...).
     pub profile_idc: u8,
     /// The constraint_set flags byte.
     pub constraint_flags: u8,
+    /// level_idc (31 for level 3.1).
     pub level_idc: u8,
+    /// 0 monochrome, 1 4:2:0, 2 4:2:2, 3 4:4:4.
     pub chroma_format_idc: u32,
+    /// Luma bit depth minus 8.
     pub bit_depth_luma_minus8: u32,
+    /// Chroma bit depth minus 8.
     pub bit_depth_chroma_minus8: u32,
     /// Display width in pixels, after cropping.
     pub width: u32,

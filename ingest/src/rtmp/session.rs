@@ -267,7 +267,8 @@ impl RtmpSession {
             ServerSessionEvent::UnhandleableAmf0Command { command_name, .. }
                 if command_name == "FCPublish" =>
             {
-                send(out, on_fc_publish(self.chunk_size as usize)?);
+                let chunk_size = self.chunk_size as usize;
+                send(out, guarded(|| on_fc_publish(chunk_size))??);
                 Ok(())
             }
             ServerSessionEvent::PlayStreamRequested { request_id, .. } => {

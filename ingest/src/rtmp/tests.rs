@@ -315,3 +315,30 @@ fn rml_rtmp_panics_end_only_the_session() {
         Err(RtmpError::Poisoned)
     ));
 }
+
+#[test]
+fn fcpublish_is_answered_with_on_fc_publish() {
+    use rml_rtmp::chunk_io::ChunkDeserializer;
+    use rml_rtmp::messages::RtmpMessage;
+    use rml_rtmp::rml_amf0::Amf0Value;
+    let mut pair = Pair::new();
+    pair.connect("live");
+    let command = rml_rtmp::rml_amf0::serialize(&vec![
+        Amf0Value::Utf8String("FCPublish".to_owned()),
+        Amf0Value::Number(3.0),
+        Amf0Value::Null,
+        Amf0Value::Utf8String("good".to_owned()),
+    ])
+    .unwrap();
+    let mut bytes = vec![10, 0, 0, 0, 0, 0, command.len() as u8, 20, 0, 0, 0, 0];
+    bytes.extend(command);
+    let mut out = Vec::new();
+    pair.server.handle_input(&bytes, &mut out).unwrap();
+    let reply = sent(&mut out);
+    let mut chunks = ChunkDeserializer::new();
+    chunks.set_max_chunk_size(4096).unwrap();
+    let message = chunks.get_next_message(&reply).unwrap().unwrap();
+    assert!(
+        matches!(message.to_rtmp_message().unwrap(), RtmpMessage::Amf0Command { command_name, .. } if command_name == "onFCPublish")
+    );
+}

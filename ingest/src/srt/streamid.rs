@@ -11,6 +11,7 @@
 pub struct StreamId {
     /// The part before the first `/` (`live`), or empty for a bare key.
     pub app: String,
+    /// The stream key (everything after the app).
     pub key: String,
 }
 

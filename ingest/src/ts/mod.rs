@@ -101,6 +101,7 @@ pub struct TsDemuxer {
 }
 
 impl TsDemuxer {
+    /// A demuxer for one transport stream.
     pub fn new() -> Self {
         Self::default()
     }
