@@ -9,9 +9,10 @@
   const unmute = document.getElementById('unmute');
   const POLL_MS = 2000;
   let hls = null;
+  let stalls = 0;
 
-  // Exposed for tests and benchmarks (hls.latency, levels, currentTime).
-  window.tributary = { get hls() { return hls; }, video };
+  // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls).
+  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; } };
 
   function show(live, message) {
     badge.textContent = live ? 'LIVE' : 'OFFLINE';
@@ -37,6 +38,7 @@
         levelLoadingMaxRetry: 4,
       });
       hls.on(Hls.Events.ERROR, (_, data) => {
+        if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
         if (data.fatal) {
           console.warn('hls.js fatal error', data.type, data.details);
           stop('Reconnecting…');
