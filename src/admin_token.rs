@@ -9,7 +9,10 @@ use anyhow::Context;
 const FILE_NAME: &str = "admin_token";
 
 /// The token and whether it was just generated (so the caller prints it once).
-pub fn load_or_generate(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<(String, bool)> {
+pub fn load_or_generate(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<(String, bool)> {
     if let Some(token) = configured {
         return Ok((token.to_owned(), false));
     }
@@ -25,14 +28,18 @@ pub fn load_or_generate(configured: Option<&str>, data_dir: &Path) -> anyhow::Re
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
     writeln!(file, "{token}").with_context(|| format!("writing {}", path.display()))?;
     Ok((token, true))
 }
 
 /// Where a client (the CLI) finds the token of a local server.
 pub fn read(data_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(data_dir.join(FILE_NAME)).ok().map(|t| t.trim().to_owned())
+    std::fs::read_to_string(data_dir.join(FILE_NAME))
+        .ok()
+        .map(|t| t.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -49,7 +56,10 @@ mod tests {
         assert!(!fresh);
         assert_eq!(first, second);
         assert_eq!(read(&dir).as_deref(), Some(first.as_str()));
-        assert_eq!(load_or_generate(Some("given"), &dir).unwrap(), ("given".to_owned(), false));
+        assert_eq!(
+            load_or_generate(Some("given"), &dir).unwrap(),
+            ("given".to_owned(), false)
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

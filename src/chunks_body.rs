@@ -27,7 +27,10 @@ impl ChunksBody {
             }
             offset += len;
         }
-        ChunksBody { chunks: out, remaining: end.saturating_sub(start) }
+        ChunksBody {
+            chunks: out,
+            remaining: end.saturating_sub(start),
+        }
     }
 }
 
@@ -35,7 +38,10 @@ impl Body for ChunksBody {
     type Data = Bytes;
     type Error = Infallible;
 
-    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let chunk = self.chunks.pop_front();
         if let Some(chunk) = &chunk {
             self.remaining -= chunk.len() as u64;
@@ -75,9 +81,18 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeRequest {
     };
     let (first, last) = (first.trim(), last.trim());
     let parsed = match (first.is_empty(), last.is_empty()) {
-        (true, false) => last.parse::<u64>().ok().map(|n| (len.saturating_sub(n), len, n > 0)),
+        (true, false) => last
+            .parse::<u64>()
+            .ok()
+            .map(|n| (len.saturating_sub(n), len, n > 0)),
         (false, _) => first.parse::<u64>().ok().and_then(|a| {
-            let end = if last.is_empty() { Some(len) } else { last.parse::<u64>().ok().map(|b| b.saturating_add(1).min(len)) };
+            let end = if last.is_empty() {
+                Some(len)
+            } else {
+                last.parse::<u64>()
+                    .ok()
+                    .map(|b| b.saturating_add(1).min(len))
+            };
             end.map(|end| (a, end, a < len && a < end))
         }),
         (true, true) => None,
@@ -97,12 +112,30 @@ mod tests {
     #[test]
     fn ranges() {
         assert_eq!(parse_range(None, 10), RangeRequest::Full);
-        assert_eq!(parse_range(Some("bytes=0-3"), 10), RangeRequest::Partial(0, 4));
-        assert_eq!(parse_range(Some("bytes=5-"), 10), RangeRequest::Partial(5, 10));
-        assert_eq!(parse_range(Some("bytes=-4"), 10), RangeRequest::Partial(6, 10));
-        assert_eq!(parse_range(Some("bytes=8-100"), 10), RangeRequest::Partial(8, 10));
-        assert_eq!(parse_range(Some("bytes=10-"), 10), RangeRequest::Unsatisfiable);
-        assert_eq!(parse_range(Some("bytes=4-2"), 10), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=0-3"), 10),
+            RangeRequest::Partial(0, 4)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=5-"), 10),
+            RangeRequest::Partial(5, 10)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=-4"), 10),
+            RangeRequest::Partial(6, 10)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=8-100"), 10),
+            RangeRequest::Partial(8, 10)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=10-"), 10),
+            RangeRequest::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some("bytes=4-2"), 10),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), RangeRequest::Full);
         assert_eq!(parse_range(Some("items=0-1"), 10), RangeRequest::Full);
         assert_eq!(parse_range(Some("bytes=x-1"), 10), RangeRequest::Full);
@@ -110,11 +143,22 @@ mod tests {
 
     #[tokio::test]
     async fn slices_across_chunks_without_copying() {
-        let chunks = vec![Bytes::from_static(b"abc"), Bytes::from_static(b"defg"), Bytes::from_static(b"hi")];
+        let chunks = vec![
+            Bytes::from_static(b"abc"),
+            Bytes::from_static(b"defg"),
+            Bytes::from_static(b"hi"),
+        ];
         let body = ChunksBody::new(chunks.clone(), 2, 8);
         assert_eq!(body.size_hint().exact(), Some(6));
-        assert_eq!(body.collect().await.unwrap().to_bytes(), Bytes::from_static(b"cdefgh"));
-        let whole = ChunksBody::new(chunks, 0, 9).collect().await.unwrap().to_bytes();
+        assert_eq!(
+            body.collect().await.unwrap().to_bytes(),
+            Bytes::from_static(b"cdefgh")
+        );
+        let whole = ChunksBody::new(chunks, 0, 9)
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
         assert_eq!(whole, Bytes::from_static(b"abcdefghi"));
     }
 }

@@ -32,12 +32,27 @@ pub enum Command {
 #[derive(Args)]
 pub struct ClientArgs {
     /// Base URL of the server's HTTP API.
-    #[arg(long, env = "TRIBUTARY_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "TRIBUTARY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     server: String,
     /// Admin token; read from the data directory when not given.
-    #[arg(long, env = "TRIBUTARY_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "TRIBUTARY_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
     token: Option<String>,
-    #[arg(long, env = "TRIBUTARY_DATA_DIR", default_value = "data", global = true)]
+    #[arg(
+        long,
+        env = "TRIBUTARY_DATA_DIR",
+        default_value = "data",
+        global = true
+    )]
     data_dir: PathBuf,
     /// Print the API's JSON instead of a summary.
     #[arg(long, global = true)]
@@ -62,7 +77,11 @@ pub enum StreamCommand {
 }
 
 pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Result<()> {
-    let token = match client.token.clone().or_else(|| crate::admin_token::read(&client.data_dir)) {
+    let token = match client
+        .token
+        .clone()
+        .or_else(|| crate::admin_token::read(&client.data_dir))
+    {
         Some(token) => token,
         None => bail!(
             "no admin token: pass --token or TRIBUTARY_ADMIN_TOKEN, or run where the server's data directory ({}) is",
@@ -72,13 +91,19 @@ pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Resul
     let base = format!("{}/api/v1/streams", client.server.trim_end_matches('/'));
     let http = reqwest::Client::new();
     let request = match &command {
-        StreamCommand::Create { title } => http.post(&base).json(&serde_json::json!({ "title": title })),
+        StreamCommand::Create { title } => http
+            .post(&base)
+            .json(&serde_json::json!({ "title": title })),
         StreamCommand::List => http.get(&base),
         StreamCommand::Show { id } => http.get(format!("{base}/{id}")),
         StreamCommand::RotateKey { id } => http.post(format!("{base}/{id}/rotate-key")),
         StreamCommand::Delete { id } => http.delete(format!("{base}/{id}")),
     };
-    let response = request.bearer_auth(token).send().await.with_context(|| format!("calling {}", client.server))?;
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("calling {}", client.server))?;
     let status = response.status();
     let body = response.text().await.context("reading the answer")?;
     if !status.is_success() {
@@ -97,7 +122,12 @@ pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Resul
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else if let Value::Array(streams) = &value {
         for stream in streams {
-            println!("{}  {:<5}  {}", stream["id"].as_str().unwrap_or(""), stream["status"].as_str().unwrap_or(""), stream["title"].as_str().unwrap_or(""));
+            println!(
+                "{}  {:<5}  {}",
+                stream["id"].as_str().unwrap_or(""),
+                stream["status"].as_str().unwrap_or(""),
+                stream["title"].as_str().unwrap_or("")
+            );
         }
     } else {
         print_stream(&value);
@@ -107,7 +137,12 @@ pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Resul
 
 fn print_stream(stream: &Value) {
     let field = |name: &str| stream[name].as_str().unwrap_or("").to_owned();
-    println!("Stream {} \"{}\" ({})", field("id"), field("title"), field("status"));
+    println!(
+        "Stream {} \"{}\" ({})",
+        field("id"),
+        field("title"),
+        field("status")
+    );
     println!();
     println!("OBS: Settings > Stream > Service: Custom");
     println!("  Server:     {}", field("rtmp_url"));

@@ -114,14 +114,21 @@ impl Config {
     pub fn load(args: ServeArgs) -> anyhow::Result<Config> {
         let file = match &args.config {
             Some(path) => read_file(path)?,
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => read_file(Path::new(DEFAULT_CONFIG_FILE))?,
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                read_file(Path::new(DEFAULT_CONFIG_FILE))?
+            }
             None => FileConfig::default(),
         };
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
-        let database_url = args
-            .database_url
-            .or(file.database_url)
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("tributary.db").display()));
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = args.database_url.or(file.database_url).unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("tributary.db").display()
+            )
+        });
         let defaults = LiveConfig::default();
         let millis = |flag: Option<u64>, file: Option<u64>, default: Duration| {
             flag.or(file).map(Duration::from_millis).unwrap_or(default)
@@ -130,9 +137,21 @@ impl Config {
             flag.or(file).map(Duration::from_secs).unwrap_or(default)
         };
         let live = LiveConfig {
-            part_target: millis(args.part_target_ms, file.live.part_target_ms, defaults.part_target),
-            segment_target: millis(args.segment_target_ms, file.live.segment_target_ms, defaults.segment_target),
-            dvr_window: secs(args.dvr_window_secs, file.live.dvr_window_secs, defaults.dvr_window),
+            part_target: millis(
+                args.part_target_ms,
+                file.live.part_target_ms,
+                defaults.part_target,
+            ),
+            segment_target: millis(
+                args.segment_target_ms,
+                file.live.segment_target_ms,
+                defaults.segment_target,
+            ),
+            dvr_window: secs(
+                args.dvr_window_secs,
+                file.live.dvr_window_secs,
+                defaults.dvr_window,
+            ),
             reconnect_window: secs(
                 args.reconnect_window_secs,
                 file.live.reconnect_window_secs,
@@ -150,19 +169,35 @@ impl Config {
         Ok(Config {
             data_dir,
             database_url,
-            http_addr: args.http_addr.or(file.http_addr).unwrap_or(([0, 0, 0, 0], 8080).into()),
-            rtmp_addr: args.rtmp_addr.or(file.rtmp_addr).unwrap_or(([0, 0, 0, 0], 1935).into()),
-            srt_addr: args.srt_addr.or(file.srt_addr).unwrap_or(([0, 0, 0, 0], 9000).into()),
-            srt_passphrase: args.srt_passphrase.or(file.srt_passphrase).filter(|p| !p.is_empty()),
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or(([0, 0, 0, 0], 8080).into()),
+            rtmp_addr: args
+                .rtmp_addr
+                .or(file.rtmp_addr)
+                .unwrap_or(([0, 0, 0, 0], 1935).into()),
+            srt_addr: args
+                .srt_addr
+                .or(file.srt_addr)
+                .unwrap_or(([0, 0, 0, 0], 9000).into()),
+            srt_passphrase: args
+                .srt_passphrase
+                .or(file.srt_passphrase)
+                .filter(|p| !p.is_empty()),
             public_host: args.public_host.or(file.public_host),
-            admin_token: args.admin_token.or(file.admin_token).filter(|t| !t.is_empty()),
+            admin_token: args
+                .admin_token
+                .or(file.admin_token)
+                .filter(|t| !t.is_empty()),
             live,
         })
     }
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
@@ -185,8 +220,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("tributary-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.toml");
-        std::fs::write(&file, "http_addr = \"127.0.0.1:9999\"\n[live]\npart_target_ms = 300\n").unwrap();
-        let args = ServeArgs { config: Some(file.clone()), part_target_ms: Some(250), ..Default::default() };
+        std::fs::write(
+            &file,
+            "http_addr = \"127.0.0.1:9999\"\n[live]\npart_target_ms = 300\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            part_target_ms: Some(250),
+            ..Default::default()
+        };
         let config = Config::load(args).unwrap();
         assert_eq!(config.http_addr.port(), 9999);
         assert_eq!(config.live.part_target, Duration::from_millis(250));
@@ -199,7 +242,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.toml");
         std::fs::write(&file, "htp_addr = \"127.0.0.1:9999\"\n").unwrap();
-        let err = Config::load(ServeArgs { config: Some(file), ..Default::default() }).unwrap_err();
+        let err = Config::load(ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(format!("{err:#}").contains("htp_addr"), "{err:#}");
         std::fs::remove_dir_all(dir).unwrap();
     }

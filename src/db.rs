@@ -28,18 +28,23 @@ impl Db {
             .connect(url)
             .await
             .with_context(|| format!("connecting to {}", redact(url)))?;
-        sqlx::migrate!("./migrations").run(&pool).await.context("running migrations")?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("running migrations")?;
         Ok(Db { pool })
     }
 
     pub async fn create_stream(&self, row: &StreamRow) -> sqlx::Result<()> {
-        sqlx::query("INSERT INTO streams (id, title, stream_key, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&row.id)
-            .bind(&row.title)
-            .bind(&row.stream_key)
-            .bind(&row.created_at)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO streams (id, title, stream_key, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(&row.id)
+        .bind(&row.title)
+        .bind(&row.stream_key)
+        .bind(&row.created_at)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -84,11 +89,19 @@ impl Db {
 
     /// Returns false when no such stream exists.
     pub async fn delete_stream(&self, id: &str) -> sqlx::Result<bool> {
-        let done = sqlx::query("DELETE FROM streams WHERE id = $1").bind(id).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM streams WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn start_broadcast(&self, id: &str, stream_id: &str, started_at: DateTime<Utc>) -> sqlx::Result<()> {
+    pub async fn start_broadcast(
+        &self,
+        id: &str,
+        stream_id: &str,
+        started_at: DateTime<Utc>,
+    ) -> sqlx::Result<()> {
         sqlx::query("INSERT INTO broadcasts (id, stream_id, started_at) VALUES ($1, $2, $3)")
             .bind(id)
             .bind(stream_id)
@@ -125,7 +138,9 @@ fn stream_row(row: &AnyRow) -> sqlx::Result<StreamRow> {
 /// Drops the password from a database URL before it goes into a message.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
@@ -139,7 +154,12 @@ mod tests {
     }
 
     fn row(id: &str, key: &str) -> StreamRow {
-        StreamRow { id: id.into(), title: format!("show {id}"), stream_key: key.into(), created_at: timestamp(Utc::now()) }
+        StreamRow {
+            id: id.into(),
+            title: format!("show {id}"),
+            stream_key: key.into(),
+            created_at: timestamp(Utc::now()),
+        }
     }
 
     #[tokio::test]
@@ -165,7 +185,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:secret@host/db"), "postgres://…@host/db");
+        assert_eq!(
+            redact("postgres://u:secret@host/db"),
+            "postgres://…@host/db"
+        );
         assert_eq!(redact("sqlite://data/t.db"), "sqlite://data/t.db");
     }
 }

@@ -28,8 +28,14 @@ pub enum QueryError {
 const MAX_QUERY: usize = 2048;
 
 pub fn parse(query: Option<&str>) -> Result<HlsQuery, QueryError> {
-    let mut parsed = HlsQuery { msn: None, part: None, skip: Skip::No };
-    let Some(query) = query else { return Ok(parsed) };
+    let mut parsed = HlsQuery {
+        msn: None,
+        part: None,
+        skip: Skip::No,
+    };
+    let Some(query) = query else {
+        return Ok(parsed);
+    };
     if query.len() > MAX_QUERY {
         return Err(QueryError::TooLong);
     }
@@ -58,7 +64,11 @@ pub fn parse(query: Option<&str>) -> Result<HlsQuery, QueryError> {
     Ok(parsed)
 }
 
-fn set_number<T: std::str::FromStr>(slot: &mut Option<T>, name: &'static str, value: &str) -> Result<(), QueryError> {
+fn set_number<T: std::str::FromStr>(
+    slot: &mut Option<T>,
+    name: &'static str,
+    value: &str,
+) -> Result<(), QueryError> {
     if slot.is_some() {
         return Err(QueryError::Repeated(name));
     }
@@ -75,7 +85,14 @@ mod tests {
 
     #[test]
     fn directives() {
-        assert_eq!(parse(None).unwrap(), HlsQuery { msn: None, part: None, skip: Skip::No });
+        assert_eq!(
+            parse(None).unwrap(),
+            HlsQuery {
+                msn: None,
+                part: None,
+                skip: Skip::No
+            }
+        );
         let q = parse(Some("_HLS_msn=12&_HLS_part=3&_HLS_skip=YES&cb=1")).unwrap();
         assert_eq!((q.msn, q.part, q.skip), (Some(12), Some(3), Skip::Yes));
         assert_eq!(parse(Some("_HLS_skip=v2")).unwrap().skip, Skip::V2);
@@ -84,12 +101,30 @@ mod tests {
     #[test]
     fn hostile_queries_are_rejected() {
         assert_eq!(parse(Some("_HLS_part=1")), Err(QueryError::PartWithoutMsn));
-        assert_eq!(parse(Some("_HLS_msn=-1")), Err(QueryError::NotANumber("_HLS_msn")));
-        assert_eq!(parse(Some("_HLS_msn=+1")), Err(QueryError::NotANumber("_HLS_msn")));
-        assert_eq!(parse(Some("_HLS_msn=99999999999999999999999")), Err(QueryError::NotANumber("_HLS_msn")));
-        assert_eq!(parse(Some("_HLS_msn=1&_HLS_part=4294967296")), Err(QueryError::NotANumber("_HLS_part")));
-        assert_eq!(parse(Some("_HLS_msn=1&_HLS_msn=2")), Err(QueryError::Repeated("_HLS_msn")));
-        assert_eq!(parse(Some("_HLS_msn")), Err(QueryError::NotANumber("_HLS_msn")));
+        assert_eq!(
+            parse(Some("_HLS_msn=-1")),
+            Err(QueryError::NotANumber("_HLS_msn"))
+        );
+        assert_eq!(
+            parse(Some("_HLS_msn=+1")),
+            Err(QueryError::NotANumber("_HLS_msn"))
+        );
+        assert_eq!(
+            parse(Some("_HLS_msn=99999999999999999999999")),
+            Err(QueryError::NotANumber("_HLS_msn"))
+        );
+        assert_eq!(
+            parse(Some("_HLS_msn=1&_HLS_part=4294967296")),
+            Err(QueryError::NotANumber("_HLS_part"))
+        );
+        assert_eq!(
+            parse(Some("_HLS_msn=1&_HLS_msn=2")),
+            Err(QueryError::Repeated("_HLS_msn"))
+        );
+        assert_eq!(
+            parse(Some("_HLS_msn")),
+            Err(QueryError::NotANumber("_HLS_msn"))
+        );
         assert_eq!(parse(Some("_HLS_skip=yes")), Err(QueryError::BadSkip));
         assert_eq!(parse(Some(&"a=b&".repeat(1000))), Err(QueryError::TooLong));
     }

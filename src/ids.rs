@@ -4,7 +4,11 @@ use rand::Rng;
 use rand::distr::Alphanumeric;
 
 fn random_string(len: usize) -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
 }
 
 /// A stream id: short, URL-safe, public.

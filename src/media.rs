@@ -35,7 +35,10 @@ pub fn routes(live: Arc<LiveManager>, block_timeout: Duration) -> Router {
     Router::new()
         .route("/live/{stream}/index.m3u8", get(master))
         .route("/live/{stream}/{broadcast}/{rendition}/{file}", get(media))
-        .with_state(MediaState { live, block_timeout })
+        .with_state(MediaState {
+            live,
+            block_timeout,
+        })
 }
 
 #[derive(Clone)]
@@ -54,10 +57,16 @@ fn not_found() -> Response {
 }
 
 async fn master(State(state): State<MediaState>, Path(stream): Path<String>) -> Response {
-    let Some(broadcast) = state.live.stream(&stream).and_then(|s| s.playable_broadcast()) else {
+    let Some(broadcast) = state
+        .live
+        .stream(&stream)
+        .and_then(|s| s.playable_broadcast())
+    else {
         return text(StatusCode::NOT_FOUND, "stream is offline\n");
     };
-    let playlist = broadcast.packager().master_playlist(&format!("{}/", broadcast.id));
+    let playlist = broadcast
+        .packager()
+        .master_playlist(&format!("{}/", broadcast.id));
     playlist_response(playlist, PLAYLIST_CACHE)
 }
 
@@ -67,7 +76,11 @@ async fn media(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(broadcast) = state.live.stream(&stream).and_then(|s| s.broadcast(&broadcast)) else {
+    let Some(broadcast) = state
+        .live
+        .stream(&stream)
+        .and_then(|s| s.broadcast(&broadcast))
+    else {
         return not_found();
     };
     let Some(id) = broadcast.packager().rendition_by_name(&rendition) else {
@@ -102,7 +115,12 @@ async fn media(
     }
 }
 
-async fn playlist(broadcast: &Broadcast, id: RenditionId, query: Option<&str>, deadline: Instant) -> Response {
+async fn playlist(
+    broadcast: &Broadcast,
+    id: RenditionId,
+    query: Option<&str>,
+    deadline: Instant,
+) -> Response {
     let query = match hls_query::parse(query) {
         Ok(query) => query,
         Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
@@ -122,18 +140,32 @@ async fn playlist(broadcast: &Broadcast, id: RenditionId, query: Option<&str>, d
 
 fn wait_error(error: WaitError) -> Response {
     match error {
-        WaitError::TooFar => text(StatusCode::BAD_REQUEST, "_HLS_msn is more than two segments past the live edge\n"),
+        WaitError::TooFar => text(
+            StatusCode::BAD_REQUEST,
+            "_HLS_msn is more than two segments past the live edge\n",
+        ),
         WaitError::Timeout => text(StatusCode::SERVICE_UNAVAILABLE, "not available yet\n"),
         WaitError::Ended => not_found(),
     }
 }
 
 fn playlist_response(playlist: String, cache: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, cache)], playlist).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_TYPE),
+            (header::CACHE_CONTROL, cache),
+        ],
+        playlist,
+    )
+        .into_response()
 }
 
 fn content_type(rendition: &str) -> &'static str {
-    if rendition == "audio" { "audio/mp4" } else { "video/mp4" }
+    if rendition == "audio" {
+        "audio/mp4"
+    } else {
+        "video/mp4"
+    }
 }
 
 /// Immutable media bytes, honouring a single `Range`.
@@ -145,7 +177,10 @@ fn bytes_response(chunks: Vec<Bytes>, content_type: &'static str, request: &Head
         RangeRequest::Partial(start, end) => (StatusCode::PARTIAL_CONTENT, start, end),
         RangeRequest::Unsatisfiable => {
             let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
-            response.headers_mut().insert(header::CONTENT_RANGE, header_value(format!("bytes */{len}")));
+            response.headers_mut().insert(
+                header::CONTENT_RANGE,
+                header_value(format!("bytes */{len}")),
+            );
             return response;
         }
     };
@@ -155,9 +190,15 @@ fn bytes_response(chunks: Vec<Bytes>, content_type: &'static str, request: &Head
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CONTENT_LENGTH, header_value((end - start).to_string()));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header_value((end - start).to_string()),
+    );
     if status == StatusCode::PARTIAL_CONTENT {
-        headers.insert(header::CONTENT_RANGE, header_value(format!("bytes {start}-{}/{len}", end - 1)));
+        headers.insert(
+            header::CONTENT_RANGE,
+            header_value(format!("bytes {start}-{}/{len}", end - 1)),
+        );
     }
     response
 }

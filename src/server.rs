@@ -20,7 +20,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let db = Db::connect(&config.database_url).await?;
-    let (token, generated) = admin_token::load_or_generate(config.admin_token.as_deref(), &config.data_dir)?;
+    let (token, generated) =
+        admin_token::load_or_generate(config.admin_token.as_deref(), &config.data_dir)?;
     if generated {
         println!(
             "Generated the admin token (kept in {}; it is shown only this once):\n\n    {token}\n",
@@ -29,20 +30,36 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let live = Arc::new(LiveManager::new(db.clone(), config.live));
     let bind = |what: &'static str, addr| async move {
-        TcpListener::bind(addr).await.with_context(|| format!("binding {what} on {addr}"))
+        TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {what} on {addr}"))
     };
     let http = bind("HTTP", config.http_addr).await?;
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
-    let srt_options = ingest::srt::SrtOptions { passphrase: config.srt_passphrase.clone(), ..Default::default() };
+    let srt_options = ingest::srt::SrtOptions {
+        passphrase: config.srt_passphrase.clone(),
+        ..Default::default()
+    };
 
     // A blocking request gives up after three target durations.
     let block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
     let config = Arc::new(config);
     let app = Router::new()
-        .merge(api::routes(ApiState { db, live: live.clone(), config: config.clone(), admin_token: token.into() }))
+        .merge(api::routes(ApiState {
+            db,
+            live: live.clone(),
+            config: config.clone(),
+            admin_token: token.into(),
+        }))
         .merge(media::routes(live.clone(), block_timeout))
         .merge(watch::routes())
-        .layer(CorsLayer::new().allow_origin(Any).allow_methods(Any).allow_headers(Any).expose_headers(Any));
+        .layer(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods(Any)
+                .allow_headers(Any)
+                .expose_headers(Any),
+        );
 
     info!(
         http = %config.http_addr,
@@ -51,9 +68,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         "tributary is running"
     );
-    let http = async { axum::serve(http, app).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server") };
-    let rtmp = async { ingest::rtmp::serve(rtmp, live.clone()).await.context("RTMP listener") };
-    let srt = async { ingest::srt::serve(config.srt_addr, srt_options, live.clone()).await.context("SRT listener") };
+    let http = async {
+        axum::serve(http, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server")
+    };
+    let rtmp = async {
+        ingest::rtmp::serve(rtmp, live.clone())
+            .await
+            .context("RTMP listener")
+    };
+    let srt = async {
+        ingest::srt::serve(config.srt_addr, srt_options, live.clone())
+            .await
+            .context("SRT listener")
+    };
     tokio::select! {
         result = http => result,
         result = rtmp => result.and_then(|()| anyhow::bail!("RTMP listener stopped")),
@@ -66,10 +96,11 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

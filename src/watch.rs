@@ -18,9 +18,15 @@ const ASSET_CACHE: &str = "public, max-age=300";
 pub fn routes() -> Router {
     Router::new()
         .route("/watch/{id}", get(watch))
-        .route("/assets/watch.js", get(|| asset("text/javascript", WATCH_JS)))
+        .route(
+            "/assets/watch.js",
+            get(|| asset("text/javascript", WATCH_JS)),
+        )
         .route("/assets/watch.css", get(|| asset("text/css", WATCH_CSS)))
-        .route("/assets/hls.min.js", get(|| asset("text/javascript", HLS_JS)))
+        .route(
+            "/assets/hls.min.js",
+            get(|| asset("text/javascript", HLS_JS)),
+        )
 }
 
 async fn watch(Path(id): Path<String>) -> Response {
@@ -31,5 +37,12 @@ async fn watch(Path(id): Path<String>) -> Response {
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, ASSET_CACHE)], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, ASSET_CACHE),
+        ],
+        body,
+    )
+        .into_response()
 }

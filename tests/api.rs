@@ -12,33 +12,68 @@ use support::*;
 async fn streams_crud_and_auth() {
     let server = Server::start(&[]).await;
 
-    let anonymous = server.client.get(server.url("/api/v1/streams")).send().await.unwrap();
+    let anonymous = server
+        .client
+        .get(server.url("/api/v1/streams"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let wrong = server.client.get(server.url("/api/v1/streams")).bearer_auth("nope").send().await.unwrap();
+    let wrong = server
+        .client
+        .get(server.url("/api/v1/streams"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
 
-    let (status, created) = server.api(Method::POST, "/api/v1/streams", Some(json!({ "title": "My show" }))).await;
+    let (status, created) = server
+        .api(
+            Method::POST,
+            "/api/v1/streams",
+            Some(json!({ "title": "My show" })),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap();
     let key = created["stream_key"].as_str().unwrap();
     assert_eq!(created["title"], "My show");
     assert_eq!(created["status"], "idle");
-    assert_eq!(created["rtmp_url"], format!("rtmp://127.0.0.1:{}/live", server.rtmp.port()));
+    assert_eq!(
+        created["rtmp_url"],
+        format!("rtmp://127.0.0.1:{}/live", server.rtmp.port())
+    );
     assert_eq!(
         created["srt_url"],
-        format!("srt://127.0.0.1:{}?streamid=#!::r=live/{key},m=publish", server.srt.port())
+        format!(
+            "srt://127.0.0.1:{}?streamid=#!::r=live/{key},m=publish",
+            server.srt.port()
+        )
     );
-    assert_eq!(created["playback_url"], server.url(&format!("/live/{id}/index.m3u8")));
+    assert_eq!(
+        created["playback_url"],
+        server.url(&format!("/live/{id}/index.m3u8"))
+    );
     assert_eq!(created["watch_url"], server.url(&format!("/watch/{id}")));
 
     let (status, list) = server.api(Method::GET, "/api/v1/streams", None).await;
     assert_eq!(status, 200);
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    let (status, rotated) = server.api(Method::POST, &format!("/api/v1/streams/{id}/rotate-key"), None).await;
+    let (status, rotated) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/streams/{id}/rotate-key"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     assert_ne!(rotated["stream_key"], created["stream_key"]);
-    assert_eq!(rotated["playback_url"], created["playback_url"], "the playback URL never changes");
+    assert_eq!(
+        rotated["playback_url"], created["playback_url"],
+        "the playback URL never changes"
+    );
 
     let playback = server.get(&format!("/api/v1/streams/{id}/playback")).await;
     assert_eq!(playback.status(), 200, "the playback view is public");
@@ -46,9 +81,13 @@ async fn streams_crud_and_auth() {
     assert_eq!(playback["status"], "idle");
     assert!(playback.get("stream_key").is_none(), "{playback}");
 
-    let (status, _) = server.api(Method::DELETE, &format!("/api/v1/streams/{id}"), None).await;
+    let (status, _) = server
+        .api(Method::DELETE, &format!("/api/v1/streams/{id}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, body) = server.api(Method::GET, &format!("/api/v1/streams/{id}"), None).await;
+    let (status, body) = server
+        .api(Method::GET, &format!("/api/v1/streams/{id}"), None)
+        .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"], "no such stream");
 }
@@ -56,8 +95,14 @@ async fn streams_crud_and_auth() {
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let server = Server::start(&[]).await;
-    for (body, expected) in [(json!({ "title": "" }), 422), (json!({ "title": "x".repeat(201) }), 422), (json!({ "name": "x" }), 422)] {
-        let (status, answer) = server.api(Method::POST, "/api/v1/streams", Some(body)).await;
+    for (body, expected) in [
+        (json!({ "title": "" }), 422),
+        (json!({ "title": "x".repeat(201) }), 422),
+        (json!({ "name": "x" }), 422),
+    ] {
+        let (status, answer) = server
+            .api(Method::POST, "/api/v1/streams", Some(body))
+            .await;
         assert_eq!(status, expected, "{answer}");
         assert!(answer["error"].is_string(), "{answer}");
     }
@@ -71,7 +116,12 @@ async fn bad_requests_get_clear_errors() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), 400);
-    for path in ["/api/v1/streams/..%2F..", "/api/v1/streams/nope", "/live/nope/index.m3u8", "/live/a/b/c/d.m4s"] {
+    for path in [
+        "/api/v1/streams/..%2F..",
+        "/api/v1/streams/nope",
+        "/live/nope/index.m3u8",
+        "/live/a/b/c/d.m4s",
+    ] {
         let (status, _) = server.api(Method::GET, path, None).await;
         assert_eq!(status, 404, "{path}");
     }
@@ -82,12 +132,30 @@ async fn rotating_the_key_disconnects_the_publisher() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("rotate").await;
     let mut ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
-    server.wait_status(&id, "live", std::time::Duration::from_secs(20)).await;
-    let (status, _) = server.api(Method::POST, &format!("/api/v1/streams/{id}/rotate-key"), None).await;
+    server
+        .wait_status(&id, "live", std::time::Duration::from_secs(20))
+        .await;
+    let (status, _) = server
+        .api(
+            Method::POST,
+            &format!("/api/v1/streams/{id}/rotate-key"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
-    assert!(ffmpeg.wait_exit(std::time::Duration::from_secs(10)).is_some(), "the old key kept publishing");
+    assert!(
+        ffmpeg
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some(),
+        "the old key kept publishing"
+    );
     let mut again = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
-    assert!(again.wait_exit(std::time::Duration::from_secs(10)).is_some(), "the old key was accepted again");
+    assert!(
+        again
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some(),
+        "the old key was accepted again"
+    );
 }
 
 #[tokio::test]
@@ -99,14 +167,31 @@ async fn cli_creates_a_stream_and_prints_obs_settings() {
             .args(["--server", &server.url(""), "--token", TOKEN])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout).unwrap()
     };
     let printed = run(&["stream", "create", "--title", "My show"]);
-    assert!(printed.contains(&format!("Server:     rtmp://127.0.0.1:{}/live", server.rtmp.port())), "{printed}");
-    let key = printed.lines().find_map(|l| l.trim().strip_prefix("Stream Key: ")).expect(&printed).to_owned();
+    assert!(
+        printed.contains(&format!(
+            "Server:     rtmp://127.0.0.1:{}/live",
+            server.rtmp.port()
+        )),
+        "{printed}"
+    );
+    let key = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Stream Key: "))
+        .expect(&printed)
+        .to_owned();
     let listed = run(&["stream", "list"]);
-    assert!(listed.contains("My show") && listed.contains("idle"), "{listed}");
+    assert!(
+        listed.contains("My show") && listed.contains("idle"),
+        "{listed}"
+    );
     let id = listed.split_whitespace().next().unwrap().to_owned();
     let shown = run(&["stream", "show", &id, "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
@@ -115,7 +200,14 @@ async fn cli_creates_a_stream_and_prints_obs_settings() {
     assert!(run(&["stream", "list"]).trim().is_empty());
 
     let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
-        .args(["stream", "list", "--server", &server.url(""), "--token", "wrong"])
+        .args([
+            "stream",
+            "list",
+            "--server",
+            &server.url(""),
+            "--token",
+            "wrong",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());

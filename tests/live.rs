@@ -19,7 +19,10 @@ async fn rtmp_publish_is_served_as_ll_hls() {
 
     let master = server.wait_master(&id, START).await;
     assert!(master.contains("RESOLUTION=640x360"), "{master}");
-    assert!(master.contains("CODECS=\"avc1.") && master.contains("mp4a.40.2"), "{master}");
+    assert!(
+        master.contains("CODECS=\"avc1.") && master.contains("mp4a.40.2"),
+        "{master}"
+    );
     assert!(master.contains("#EXT-X-MEDIA:TYPE=AUDIO"), "{master}");
     let (video, audio) = media_paths(&id, &master);
     let audio = audio.expect("an audio rendition");
@@ -43,21 +46,37 @@ async fn rtmp_publish_is_served_as_ll_hls() {
     let status = server.wait_status(&id, "live", START).await;
     assert_eq!(status["video"]["width"], 640, "{status}");
     assert_eq!(status["video"]["height"], 360, "{status}");
-    assert!(status["video"]["codec"].as_str().unwrap().starts_with("avc1."), "{status}");
+    assert!(
+        status["video"]["codec"]
+            .as_str()
+            .unwrap()
+            .starts_with("avc1."),
+        "{status}"
+    );
     assert_eq!(status["audio"]["codec"], "mp4a.40.2", "{status}");
     assert!(status["started_at"].is_string(), "{status}");
     let rate = status["frame_rate"].as_f64().unwrap_or(0.0);
     assert!((28.0..=32.0).contains(&rate), "frame rate {rate}: {status}");
     let keyint = status["keyframe_interval_secs"].as_f64().unwrap_or(0.0);
-    assert!((0.9..=1.1).contains(&keyint), "keyframe interval {keyint}: {status}");
-    assert!(status["bitrate_kbps"].as_u64().unwrap_or(0) > 50, "{status}");
+    assert!(
+        (0.9..=1.1).contains(&keyint),
+        "keyframe interval {keyint}: {status}"
+    );
+    assert!(
+        status["bitrate_kbps"].as_u64().unwrap_or(0) > 50,
+        "{status}"
+    );
 
     let tmp = TempDir::new("probe");
     let probed = probe_rendition(&server, &video, &playlist, &tmp.0).await;
     assert_eq!(probed["codec_name"], "h264", "{probed}");
     assert_eq!(probed["width"], 640, "{probed}");
     let frames: u64 = probed["nb_read_frames"].as_str().unwrap().parse().unwrap();
-    assert!(frames >= 60, "only {frames} frames decoded from {} segments", segment_uris(&playlist).len());
+    assert!(
+        frames >= 60,
+        "only {frames} frames decoded from {} segments",
+        segment_uris(&playlist).len()
+    );
 
     let audio_playlist = server.wait_segments(&audio, 3, START).await;
     let probed = probe_rendition(&server, &audio, &audio_playlist, &tmp.0).await;
@@ -80,7 +99,11 @@ async fn rtmp_publish_is_served_as_ll_hls() {
     let file = tmp.0.join("parts.mp4");
     std::fs::write(&file, bytes).unwrap();
     let probed = ffprobe(&file);
-    let frames: u64 = probed["streams"][0]["nb_read_frames"].as_str().unwrap().parse().unwrap();
+    let frames: u64 = probed["streams"][0]["nb_read_frames"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(frames > 0, "parts did not decode: {probed}");
 }
 
@@ -96,30 +119,71 @@ async fn media_headers_ranges_and_cors() {
     let playlist = server.wait_segments(&video, 2, START).await;
     let segment = format!("{}{}", folder(&video), segment_uris(&playlist)[0]);
 
-    let response = server.client.get(server.url(&segment)).header("Origin", "https://elsewhere.example").send().await.unwrap();
+    let response = server
+        .client
+        .get(server.url(&segment))
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let headers = response.headers().clone();
-    assert_eq!(headers["cache-control"], "public, max-age=31536000, immutable");
+    assert_eq!(
+        headers["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(headers["access-control-allow-origin"], "*");
     assert_eq!(headers["accept-ranges"], "bytes");
     let whole = response.bytes().await.unwrap();
-    assert_eq!(headers["content-length"].to_str().unwrap(), whole.len().to_string());
+    assert_eq!(
+        headers["content-length"].to_str().unwrap(),
+        whole.len().to_string()
+    );
 
-    let ranged = server.client.get(server.url(&segment)).header("Range", "bytes=10-109").send().await.unwrap();
+    let ranged = server
+        .client
+        .get(server.url(&segment))
+        .header("Range", "bytes=10-109")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ranged.status(), 206);
-    assert_eq!(ranged.headers()["content-range"].to_str().unwrap(), format!("bytes 10-109/{}", whole.len()));
+    assert_eq!(
+        ranged.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 10-109/{}", whole.len())
+    );
     assert_eq!(ranged.bytes().await.unwrap(), whole.slice(10..110));
 
-    let past = server.client.get(server.url(&segment)).header("Range", format!("bytes={}-", whole.len())).send().await.unwrap();
+    let past = server
+        .client
+        .get(server.url(&segment))
+        .header("Range", format!("bytes={}-", whole.len()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(past.status(), 416);
 
-    let head = server.client.head(server.url(&segment)).send().await.unwrap();
+    let head = server
+        .client
+        .head(server.url(&segment))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(head.headers()["content-length"].to_str().unwrap(), whole.len().to_string());
+    assert_eq!(
+        head.headers()["content-length"].to_str().unwrap(),
+        whole.len().to_string()
+    );
 
     let playlist_response = server.get(&video).await;
-    assert_eq!(playlist_response.headers()["content-type"], "application/vnd.apple.mpegurl");
-    assert_eq!(playlist_response.headers()["cache-control"], "public, max-age=1");
+    assert_eq!(
+        playlist_response.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(
+        playlist_response.headers()["cache-control"],
+        "public, max-age=1"
+    );
 
     let preflight = server
         .client
@@ -143,25 +207,38 @@ async fn blocking_reload_and_delta_updates() {
     let mut ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     let master = server.wait_master(&id, START).await;
     let (video, _) = media_paths(&id, &master);
-    let playlist = server.wait_segments(&video, 8, Duration::from_secs(30)).await;
+    let playlist = server
+        .wait_segments(&video, 8, Duration::from_secs(30))
+        .await;
 
     // Delta update: more than CAN-SKIP-UNTIL (6 target durations) of segments are in the playlist.
     let (status, delta) = server.get_text(&format!("{video}?_HLS_skip=YES")).await;
     assert_eq!(status, 200);
-    let skipped: usize = attribute(&delta, "#EXT-X-SKIP", "SKIPPED-SEGMENTS").expect(&delta).parse().unwrap();
+    let skipped: usize = attribute(&delta, "#EXT-X-SKIP", "SKIPPED-SEGMENTS")
+        .expect(&delta)
+        .parse()
+        .unwrap();
     assert!(skipped >= 1, "{delta}");
     let full = server.get_text(&video).await.1;
-    assert!(segment_uris(&delta).len() + skipped >= segment_uris(&playlist).len(), "{delta}");
+    assert!(
+        segment_uris(&delta).len() + skipped >= segment_uris(&playlist).len(),
+        "{delta}"
+    );
     assert!(delta.len() < full.len());
 
     // Block for the next part: answered once it exists, within about a part duration.
     let hint = attribute(&playlist, "#EXT-X-PRELOAD-HINT", "URI").unwrap();
     let (msn, part) = parse_part_uri(&hint);
     let started = Instant::now();
-    let (status, blocked) = server.get_text(&format!("{video}?_HLS_msn={msn}&_HLS_part={part}")).await;
+    let (status, blocked) = server
+        .get_text(&format!("{video}?_HLS_msn={msn}&_HLS_part={part}"))
+        .await;
     let waited = started.elapsed();
     assert_eq!(status, 200);
-    assert!(blocked.contains(&format!("URI=\"{hint}\"")) && blocked.contains("#EXT-X-PART:"), "{hint} not in\n{blocked}");
+    assert!(
+        blocked.contains(&format!("URI=\"{hint}\"")) && blocked.contains("#EXT-X-PART:"),
+        "{hint} not in\n{blocked}"
+    );
     assert!(waited < Duration::from_millis(1500), "blocked {waited:?}");
 
     // The preload hint URL itself blocks until the part exists.
@@ -175,12 +252,20 @@ async fn blocking_reload_and_delta_updates() {
     // Too far ahead: 400 at once.
     let too_far = msn + 3;
     let started = Instant::now();
-    let (status, _) = server.get_text(&format!("{video}?_HLS_msn={too_far}")).await;
+    let (status, _) = server
+        .get_text(&format!("{video}?_HLS_msn={too_far}"))
+        .await;
     assert_eq!(status, 400);
     assert!(started.elapsed() < Duration::from_millis(500));
 
     // Hostile query strings: clear 400s.
-    for query in ["_HLS_part=1", "_HLS_msn=abc", "_HLS_msn=1&_HLS_msn=2", "_HLS_skip=maybe", "_HLS_msn=-5"] {
+    for query in [
+        "_HLS_part=1",
+        "_HLS_msn=abc",
+        "_HLS_msn=1&_HLS_msn=2",
+        "_HLS_skip=maybe",
+        "_HLS_msn=-5",
+    ] {
         let (status, body) = server.get_text(&format!("{video}?{query}")).await;
         assert_eq!(status, 400, "{query}: {body}");
     }
@@ -189,11 +274,20 @@ async fn blocking_reload_and_delta_updates() {
     ffmpeg.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let current = server.get_text(&video).await.1;
-    let last = segment_uris(&current).last().map(|uri| parse_part_uri(uri).0).unwrap();
+    let last = segment_uris(&current)
+        .last()
+        .map(|uri| parse_part_uri(uri).0)
+        .unwrap();
     let started = Instant::now();
-    let (status, _) = server.get_text(&format!("{video}?_HLS_msn={}&_HLS_part=0", last + 2)).await;
+    let (status, _) = server
+        .get_text(&format!("{video}?_HLS_msn={}&_HLS_part=0", last + 2))
+        .await;
     assert_eq!(status, 503);
-    assert!(started.elapsed() >= Duration::from_secs(2), "gave up after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "gave up after {:?}",
+        started.elapsed()
+    );
 }
 
 /// `12.m4s` → (12, 0); `12.3.m4s` → (12, 3).
@@ -216,25 +310,41 @@ async fn reconnect_continues_after_a_discontinuity() {
     let (video, _) = media_paths(&id, &master);
     server.wait_segments(&video, 2, START).await;
     first.kill();
-    server.wait_status(&id, "idle", Duration::from_secs(10)).await;
+    server
+        .wait_status(&id, "idle", Duration::from_secs(10))
+        .await;
 
     let _second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     server.wait_status(&id, "live", START).await;
     let deadline = Instant::now() + START;
     let playlist = loop {
         let (_, playlist) = server.get_text(&video).await;
-        let after = playlist.split("#EXT-X-DISCONTINUITY\n").nth(1).map(segment_uris).unwrap_or_default();
+        let after = playlist
+            .split("#EXT-X-DISCONTINUITY\n")
+            .nth(1)
+            .map(segment_uris)
+            .unwrap_or_default();
         if after.len() >= 2 {
             break playlist;
         }
-        assert!(Instant::now() < deadline, "no discontinuity with segments after it:\n{playlist}");
+        assert!(
+            Instant::now() < deadline,
+            "no discontinuity with segments after it:\n{playlist}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let maps: Vec<_> = playlist.lines().filter(|l| l.starts_with("#EXT-X-MAP")).collect();
+    let maps: Vec<_> = playlist
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-MAP"))
+        .collect();
     assert_eq!(maps.len(), 2, "{playlist}");
     assert_ne!(maps[0], maps[1]);
     let again = server.wait_master(&id, START).await;
-    assert_eq!(media_paths(&id, &again), media_paths(&id, &master), "the same broadcast continues");
+    assert_eq!(
+        media_paths(&id, &again),
+        media_paths(&id, &master),
+        "the same broadcast continues"
+    );
 
     // The segments after the discontinuity decode with the new init segment.
     let after = playlist.split("#EXT-X-DISCONTINUITY\n").nth(1).unwrap();
@@ -250,18 +360,32 @@ async fn wrong_keys_and_second_publishers_are_rejected() {
     let (id, key) = server.create_stream("keys").await;
 
     let mut wrong = ffmpeg_publish(&rtmp_url(&server, "not-the-key"), "flv", "320x240");
-    let status = wrong.wait_exit(Duration::from_secs(15)).expect("ffmpeg kept publishing with a wrong key");
+    let status = wrong
+        .wait_exit(Duration::from_secs(15))
+        .expect("ffmpeg kept publishing with a wrong key");
     assert!(!status.success());
-    let mut wrong_srt = ffmpeg_publish(&srt_url(&server, "#!::r=live/not-the-key,m=publish"), "mpegts", "320x240");
-    let status = wrong_srt.wait_exit(Duration::from_secs(15)).expect("ffmpeg kept publishing over SRT with a wrong key");
+    let mut wrong_srt = ffmpeg_publish(
+        &srt_url(&server, "#!::r=live/not-the-key,m=publish"),
+        "mpegts",
+        "320x240",
+    );
+    let status = wrong_srt
+        .wait_exit(Duration::from_secs(15))
+        .expect("ffmpeg kept publishing over SRT with a wrong key");
     assert!(!status.success());
     assert_eq!(server.stream(&id).await["status"], "idle");
-    assert!(server.log().contains("unknown stream key"), "{}", server.log());
+    assert!(
+        server.log().contains("unknown stream key"),
+        "{}",
+        server.log()
+    );
 
     let _first = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     server.wait_status(&id, "live", START).await;
     let mut second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
-    let status = second.wait_exit(Duration::from_secs(15)).expect("a second publisher was accepted");
+    let status = second
+        .wait_exit(Duration::from_secs(15))
+        .expect("a second publisher was accepted");
     assert!(!status.success());
     assert_eq!(server.stream(&id).await["status"], "live");
 }
@@ -271,7 +395,11 @@ async fn wrong_keys_and_second_publishers_are_rejected() {
 async fn srt_publishers_are_served() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("srt").await;
-    let mut ffmpeg = ffmpeg_publish(&srt_url(&server, &format!("#!::r=live/{key},m=publish")), "mpegts", "320x240");
+    let mut ffmpeg = ffmpeg_publish(
+        &srt_url(&server, &format!("#!::r=live/{key},m=publish")),
+        "mpegts",
+        "320x240",
+    );
     let master = server.wait_master(&id, START).await;
     assert!(master.contains("RESOLUTION=320x240"), "{master}");
     let (video, _) = media_paths(&id, &master);
@@ -280,13 +408,35 @@ async fn srt_publishers_are_served() {
     let probed = probe_rendition(&server, &video, &playlist, &tmp.0).await;
     assert_eq!(probed["codec_name"], "h264");
     ffmpeg.kill();
-    server.wait_status(&id, "idle", Duration::from_secs(15)).await;
+    server
+        .wait_status(&id, "idle", Duration::from_secs(15))
+        .await;
 
     // srt-live-transmit carrying ffmpeg's MPEG-TS from a pipe, with a bare key.
     let mut source = Command::new("ffmpeg");
     source
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+        ])
         .args(["-c:a", "aac", "-f", "mpegts", "-"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
@@ -303,7 +453,10 @@ async fn srt_publishers_are_served() {
     assert_eq!(status["publisher"]["protocol"], "srt", "{status}");
     let deadline = Instant::now() + START;
     while status_has_video(&server, &id).await.is_none() {
-        assert!(Instant::now() < deadline, "srt-live-transmit publish never got video");
+        assert!(
+            Instant::now() < deadline,
+            "srt-live-transmit publish never got video"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -324,7 +477,11 @@ async fn gstreamer_rtmp2sink_publish() {
         rtmp_url(&server, &key)
     );
     let mut command = Command::new("gst-launch-1.0");
-    command.arg("-q").args(pipeline.split_whitespace()).stdin(Stdio::null()).stdout(Stdio::null());
+    command
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     let _gst = Proc::spawn("gst-launch-1.0", &mut command);
     let master = server.wait_master(&id, START).await;
     assert!(master.contains("RESOLUTION=320x240"), "{master}");

@@ -15,7 +15,10 @@ async fn hls_js_plays_the_watch_page() {
     let url = server.url(&format!("/watch/{id}"));
     let page = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/watch.mjs"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/watch.mjs"
+            ))
             .args([&url, "6"])
             .output()
             .expect("node (./dev test installs it and the browser test packages)")
@@ -24,13 +27,25 @@ async fn hls_js_plays_the_watch_page() {
     let _ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
     let output = page.await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}\n{}", String::from_utf8_lossy(&output.stderr), server.log());
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
-    let (first, last) = (report["first"]["currentTime"].as_f64().unwrap(), report["last"]["currentTime"].as_f64().unwrap());
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.log()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    let (first, last) = (
+        report["first"]["currentTime"].as_f64().unwrap(),
+        report["last"]["currentTime"].as_f64().unwrap(),
+    );
     assert!(last - first > 4.0, "playback did not advance: {report}");
     assert_eq!(report["last"]["badge"], "LIVE", "{report}");
     let latencies = report["latencies"].as_array().unwrap();
     assert!(!latencies.is_empty(), "{report}");
     let latency = latencies.last().unwrap().as_f64().unwrap();
-    assert!(latency < 5.0, "hls.js is {latency} s behind the live edge: {report}");
+    assert!(
+        latency < 5.0,
+        "hls.js is {latency} s behind the live edge: {report}"
+    );
 }

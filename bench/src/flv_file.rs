@@ -31,10 +31,17 @@ pub fn read_tags(data: Bytes) -> anyhow::Result<Vec<Tag>> {
     while at + 11 <= data.len() {
         let kind = data[at] & 0x1f;
         let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-        let timestamp_ms = u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
+        let timestamp_ms =
+            u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]);
         let body_start = at + 11;
-        let body = data.get(body_start..body_start + size).context("truncated FLV tag")?;
-        tags.push(Tag { kind, timestamp_ms, body: data.slice_ref(body) });
+        let body = data
+            .get(body_start..body_start + size)
+            .context("truncated FLV tag")?;
+        tags.push(Tag {
+            kind,
+            timestamp_ms,
+            body: data.slice_ref(body),
+        });
         at = body_start + size + 4;
     }
     Ok(tags)

@@ -46,14 +46,19 @@ pub fn sample_decode_times(fragment: &[u8]) -> anyhow::Result<Vec<u64>> {
         } else {
             default_duration.context("no sample durations")?
         };
-        at += 4 * [0x200, 0x400, 0x800].iter().filter(|&&bit| flags & bit != 0).count();
+        at += 4 * [0x200, 0x400, 0x800]
+            .iter()
+            .filter(|&&bit| flags & bit != 0)
+            .count();
         time += duration as u64;
     }
     Ok(times)
 }
 
 fn read_u32(data: &[u8], at: usize) -> anyhow::Result<u32> {
-    Ok(u32::from_be_bytes(data.get(at..at + 4).context("short box")?.try_into()?))
+    Ok(u32::from_be_bytes(
+        data.get(at..at + 4).context("short box")?.try_into()?,
+    ))
 }
 
 /// The payload of the first child box of `kind`.
@@ -70,4 +75,3 @@ fn find_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     }
     None
 }
-

@@ -23,7 +23,9 @@ const TIMELINE_START_MS: i64 = 1000;
 
 pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> {
     let server = Server::start(binary, dir).await?;
-    println!("## live: {seconds} s, 1280x720 30 fps, x264 veryfast zerolatency 2.5 Mbit/s, 1 s keyframes, AAC");
+    println!(
+        "## live: {seconds} s, 1280x720 30 fps, x264 veryfast zerolatency 2.5 Mbit/s, 1 s keyframes, AAC"
+    );
     part_latency(&server, dir, seconds).await?;
     hls_js_latency(&server, seconds).await
 }
@@ -37,7 +39,13 @@ struct SeenPart {
 
 async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Result<()> {
     let flv = dir.join("source.flv");
-    let status = ffmpeg_source("1280x720", &["-f", "flv", flv.to_str().context("path")?], false, Some(seconds + 2)).status()?;
+    let status = ffmpeg_source(
+        "1280x720",
+        &["-f", "flv", flv.to_str().context("path")?],
+        false,
+        Some(seconds + 2),
+    )
+    .status()?;
     anyhow::ensure!(status.success(), "ffmpeg could not make the source file");
     let tags = read_tags(std::fs::read(&flv)?.into())?;
     let (id, key) = server.create_stream("bench-part-latency").await?;
@@ -51,7 +59,9 @@ async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Resu
     let mut seen = Vec::new();
     while !publisher.is_finished() {
         let (msn, part) = next;
-        let (status, body) = server.get(&format!("{playlist_path}?_HLS_msn={msn}&_HLS_part={part}")).await?;
+        let (status, body) = server
+            .get(&format!("{playlist_path}?_HLS_msn={msn}&_HLS_part={part}"))
+            .await?;
         let announced = Instant::now();
         if status != 200 {
             continue;
@@ -62,8 +72,14 @@ async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Resu
         if status != 200 {
             continue; // that part index did not exist: the segment ended before it
         }
-        let frames_ms = sample_decode_times(&fragment)?.into_iter().map(|dts| dts as i64 / 90).collect();
-        seen.push(SeenPart { announced, frames_ms });
+        let frames_ms = sample_decode_times(&fragment)?
+            .into_iter()
+            .map(|dts| dts as i64 / 90)
+            .collect();
+        seen.push(SeenPart {
+            announced,
+            frames_ms,
+        });
     }
     let sent = publisher.await??;
     report_part_latency(&seen, &sent)
@@ -71,7 +87,9 @@ async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Resu
 
 /// (msn, part) of the EXT-X-PRELOAD-HINT.
 fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    let line = playlist.lines().find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
+    let line = playlist
+        .lines()
+        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
     let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
     let (msn, part) = uri.trim_end_matches(".m4s").split_once('.')?;
     Some((msn.parse().ok()?, part.parse().ok()?))
@@ -83,17 +101,29 @@ fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()
     // Skip the first two seconds: the player joins mid-stream.
     let warm = TIMELINE_START_MS + 2000;
     let (mut frame_latency, mut after_close, mut unmatched) = (Vec::new(), Vec::new(), 0usize);
-    for part in seen.iter().filter(|p| p.frames_ms.first().is_some_and(|&ms| ms >= warm)) {
+    for part in seen
+        .iter()
+        .filter(|p| p.frames_ms.first().is_some_and(|&ms| ms >= warm))
+    {
         for &out_ms in &part.frames_ms {
             match sent_at.get(&(out_ms - TIMELINE_START_MS + first_ms)) {
-                Some(at) => frame_latency.push(part.announced.saturating_duration_since(*at).as_secs_f64() * 1000.0),
+                Some(at) => frame_latency
+                    .push(part.announced.saturating_duration_since(*at).as_secs_f64() * 1000.0),
                 None => unmatched += 1,
             }
         }
         // The part can only close when the frame after it arrives.
-        let last = part.frames_ms.last().map_or(0, |&ms| ms - TIMELINE_START_MS + first_ms);
+        let last = part
+            .frames_ms
+            .last()
+            .map_or(0, |&ms| ms - TIMELINE_START_MS + first_ms);
         if let Some((_, closing)) = sent_at.range(last + 1..).next() {
-            after_close.push(part.announced.saturating_duration_since(*closing).as_secs_f64() * 1000.0);
+            after_close.push(
+                part.announced
+                    .saturating_duration_since(*closing)
+                    .as_secs_f64()
+                    * 1000.0,
+            );
         }
     }
     if unmatched * 20 > frame_latency.len() {
@@ -103,9 +133,18 @@ fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()
     let close = summarize(after_close).context("no parts seen")?;
     let target = PART_TARGET_MS + 50.0;
     println!();
-    println!("(a) frame sent -> part holding it announced by a blocking reload, over {} frames", frames.count);
-    println!("    p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms", frames.p50, frames.p99, frames.max);
-    println!("    target: p99 <= part target + 50 ms = {target:.0} ms; p99 / target = {:.2}", frames.p99 / target);
+    println!(
+        "(a) frame sent -> part holding it announced by a blocking reload, over {} frames",
+        frames.count
+    );
+    println!(
+        "    p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
+        frames.p50, frames.p99, frames.max
+    );
+    println!(
+        "    target: p99 <= part target + 50 ms = {target:.0} ms; p99 / target = {:.2}",
+        frames.p99 / target
+    );
     println!(
         "    server's own delay (frame that closes a part -> part announced): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
         close.p50, close.p99, close.max
@@ -116,29 +155,51 @@ fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()
 async fn hls_js_latency(server: &Server, seconds: u32) -> anyhow::Result<()> {
     let (id, key) = server.create_stream("bench-hls-js").await?;
     let url = format!("rtmp://{}/live/{key}", server.rtmp);
-    let mut ffmpeg = ffmpeg_source("1280x720", &["-f", "flv", &url], true, None).stdout(Stdio::null()).spawn()?;
+    let mut ffmpeg = ffmpeg_source("1280x720", &["-f", "flv", &url], true, None)
+        .stdout(Stdio::null())
+        .spawn()?;
     server.video_playlist(&id).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser/watch.mjs");
-    let output = Command::new("node").arg(script).args([&server.url(&format!("/watch/{id}")), &seconds.to_string()]).output();
+    let output = Command::new("node")
+        .arg(script)
+        .args([&server.url(&format!("/watch/{id}")), &seconds.to_string()])
+        .output();
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
     let output = output.context("running node")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
-        bail!("browser run failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "browser run failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
-    let latencies: Vec<f64> = report["latencies"].as_array().context("no latencies")?.iter().filter_map(|v| v.as_f64()).collect();
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())?;
+    let latencies: Vec<f64> = report["latencies"]
+        .as_array()
+        .context("no latencies")?
+        .iter()
+        .filter_map(|v| v.as_f64())
+        .collect();
     let summary = summarize(latencies).context("hls.js reported no latency")?;
     println!();
-    println!("(b) hls.js {} latency on the watch page (lowLatencyMode, maxLiveSyncPlaybackRate 1.5), {} samples over {seconds} s", "1.7.4", summary.count);
-    println!("    median {:.3} s   p99 {:.3} s   max {:.3} s", summary.p50, summary.p99, summary.max);
+    println!(
+        "(b) hls.js latency on the watch page (lowLatencyMode, maxLiveSyncPlaybackRate 1.5), {} samples over {seconds} s",
+        summary.count
+    );
+    println!(
+        "    median {:.3} s   p99 {:.3} s   max {:.3} s",
+        summary.p50, summary.p99, summary.max
+    );
     println!(
         "    stalls {}, hls.js target latency at the end {} s (PART-HOLD-BACK, plus 1 s per stall)",
-        report["last"]["stalls"],
-        report["last"]["targetLatency"]
+        report["last"]["stalls"], report["last"]["targetLatency"]
     );
-    println!("    target: median <= 1.0 s; median / target = {:.2}", summary.p50 / 1.0);
+    println!(
+        "    target: median <= 1.0 s; median / target = {:.2}",
+        summary.p50 / 1.0
+    );
     Ok(())
 }

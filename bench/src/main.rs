@@ -16,12 +16,19 @@ use anyhow::{Context, bail};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let binary = PathBuf::from(std::env::var("TRIBUTARY_BIN").unwrap_or_else(|_| "target/release/tributary".into()));
+    let binary = PathBuf::from(
+        std::env::var("TRIBUTARY_BIN").unwrap_or_else(|_| "target/release/tributary".into()),
+    );
     let dir = std::env::temp_dir().join(format!("tributary-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("temp dir")?;
     let result = match args.first().map(String::as_str) {
         Some("live") => {
-            let seconds = args.get(1).map(|s| s.parse()).transpose().context("seconds")?.unwrap_or(60);
+            let seconds = args
+                .get(1)
+                .map(|s| s.parse())
+                .transpose()
+                .context("seconds")?
+                .unwrap_or(60);
             live::run(&binary, &dir, seconds).await
         }
         _ => bail!("usage: tributary-bench live [seconds]"),

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::sessions::{ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType};
+use rml_rtmp::sessions::{
+    ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult, PublishRequestType,
+};
 use rml_rtmp::time::RtmpTimestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,10 +25,13 @@ struct Connection {
 pub type SendTimes = Vec<(u32, Instant)>;
 
 pub async fn publish(addr: SocketAddr, key: &str, tags: &[Tag]) -> anyhow::Result<SendTimes> {
-    let mut tcp = TcpStream::connect(addr).await.context("connecting to RTMP")?;
+    let mut tcp = TcpStream::connect(addr)
+        .await
+        .context("connecting to RTMP")?;
     tcp.set_nodelay(true)?;
     let mut handshake = Handshake::new(PeerType::Client);
-    tcp.write_all(&handshake.generate_outbound_p0_and_p1()?).await?;
+    tcp.write_all(&handshake.generate_outbound_p0_and_p1()?)
+        .await?;
     let mut buf = vec![0u8; 64 * 1024];
     let leftover = loop {
         let n = tcp.read(&mut buf).await?;
@@ -34,8 +39,13 @@ pub async fn publish(addr: SocketAddr, key: &str, tags: &[Tag]) -> anyhow::Resul
             bail!("server closed the connection during the handshake");
         }
         match handshake.process_bytes(&buf[..n])? {
-            HandshakeProcessResult::InProgress { response_bytes } => tcp.write_all(&response_bytes).await?,
-            HandshakeProcessResult::Completed { response_bytes, remaining_bytes } => {
+            HandshakeProcessResult::InProgress { response_bytes } => {
+                tcp.write_all(&response_bytes).await?
+            }
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
                 tcp.write_all(&response_bytes).await?;
                 break remaining_bytes;
             }
@@ -48,10 +58,14 @@ pub async fn publish(addr: SocketAddr, key: &str, tags: &[Tag]) -> anyhow::Resul
     conn.send(results).await?;
     let request = conn.session.request_connection("live".into())?;
     conn.send(vec![request]).await?;
-    conn.wait_for(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted)).await?;
-    let request = conn.session.request_publishing(key.into(), PublishRequestType::Live)?;
+    conn.wait_for(|e| matches!(e, ClientSessionEvent::ConnectionRequestAccepted))
+        .await?;
+    let request = conn
+        .session
+        .request_publishing(key.into(), PublishRequestType::Live)?;
     conn.send(vec![request]).await?;
-    conn.wait_for(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted)).await?;
+    conn.wait_for(|e| matches!(e, ClientSessionEvent::PublishRequestAccepted))
+        .await?;
 
     let start = tokio::time::Instant::now();
     let mut sent = SendTimes::with_capacity(tags.len());
@@ -70,8 +84,12 @@ pub async fn publish(addr: SocketAddr, key: &str, tags: &[Tag]) -> anyhow::Resul
         }
         let timestamp = RtmpTimestamp::new(tag.timestamp_ms);
         let result = match tag.kind {
-            8 => conn.session.publish_audio_data(tag.body.clone(), timestamp, false)?,
-            9 => conn.session.publish_video_data(tag.body.clone(), timestamp, false)?,
+            8 => conn
+                .session
+                .publish_audio_data(tag.body.clone(), timestamp, false)?,
+            9 => conn
+                .session
+                .publish_video_data(tag.body.clone(), timestamp, false)?,
             _ => continue,
         };
         conn.send(vec![result]).await?;
@@ -83,11 +101,16 @@ pub async fn publish(addr: SocketAddr, key: &str, tags: &[Tag]) -> anyhow::Resul
 }
 
 impl Connection {
-    async fn send(&mut self, results: Vec<ClientSessionResult>) -> anyhow::Result<Vec<ClientSessionEvent>> {
+    async fn send(
+        &mut self,
+        results: Vec<ClientSessionResult>,
+    ) -> anyhow::Result<Vec<ClientSessionEvent>> {
         let mut events = Vec::new();
         for result in results {
             match result {
-                ClientSessionResult::OutboundResponse(packet) => self.tcp.write_all(&packet.bytes).await?,
+                ClientSessionResult::OutboundResponse(packet) => {
+                    self.tcp.write_all(&packet.bytes).await?
+                }
                 ClientSessionResult::RaisedEvent(event) => events.push(event),
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
@@ -95,10 +118,15 @@ impl Connection {
         Ok(events)
     }
 
-    async fn wait_for(&mut self, wanted: impl Fn(&ClientSessionEvent) -> bool) -> anyhow::Result<()> {
+    async fn wait_for(
+        &mut self,
+        wanted: impl Fn(&ClientSessionEvent) -> bool,
+    ) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let n = tokio::time::timeout_at(deadline, self.tcp.read(&mut self.buf)).await.context("RTMP server did not answer")??;
+            let n = tokio::time::timeout_at(deadline, self.tcp.read(&mut self.buf))
+                .await
+                .context("RTMP server did not answer")??;
             if n == 0 {
                 bail!("server closed the connection");
             }

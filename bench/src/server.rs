@@ -29,17 +29,38 @@ impl Server {
         let child = Command::new(binary)
             .args(["serve", "--data-dir"])
             .arg(dir.join("data"))
-            .args(["--http-addr", &http.to_string(), "--rtmp-addr", &rtmp.to_string(), "--srt-addr", &srt.to_string()])
+            .args([
+                "--http-addr",
+                &http.to_string(),
+                "--rtmp-addr",
+                &rtmp.to_string(),
+                "--srt-addr",
+                &srt.to_string(),
+            ])
             .args(["--admin-token", TOKEN])
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let server = Server { child, http, rtmp, client: reqwest::Client::new() };
+        let server = Server {
+            child,
+            http,
+            rtmp,
+            client: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while server.client.get(server.url("/watch/x")).send().await.is_err() {
+        while server
+            .client
+            .get(server.url("/watch/x"))
+            .send()
+            .await
+            .is_err()
+        {
             if Instant::now() > deadline {
-                bail!("server did not start; see {}", dir.join("server.log").display());
+                bail!(
+                    "server did not start; see {}",
+                    dir.join("server.log").display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -62,7 +83,12 @@ impl Server {
             .send()
             .await?;
         let created: serde_json::Value = serde_json::from_slice(&response.bytes().await?)?;
-        let field = |name: &str| created[name].as_str().map(str::to_owned).with_context(|| format!("no {name} in {created}"));
+        let field = |name: &str| {
+            created[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("no {name} in {created}"))
+        };
         Ok((field("id")?, field("stream_key")?))
     }
 
@@ -78,7 +104,10 @@ impl Server {
             let (status, body) = self.get(&format!("/live/{stream_id}/index.m3u8")).await?;
             if status == 200 {
                 let master = String::from_utf8_lossy(&body);
-                let uri = master.lines().find(|l| !l.is_empty() && !l.starts_with('#')).context("empty master")?;
+                let uri = master
+                    .lines()
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .context("empty master")?;
                 return Ok(format!("/live/{stream_id}/{uri}"));
             }
             if Instant::now() > deadline {
@@ -104,13 +133,29 @@ pub fn ffmpeg_source(size: &str, output: &[&str], realtime: bool, seconds: Optio
         command.arg("-re");
     }
     command
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]);
     if let Some(seconds) = seconds {
         command.args(["-t", &seconds.to_string()]);
     }
     command
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", "30", "-b:v", "2500k"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-b:v",
+            "2500k",
+        ])
         .args(["-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k"])
         .args(output)
         .stdin(Stdio::null());

@@ -26,7 +26,8 @@ pub struct ApiState {
 }
 
 pub fn routes(state: ApiState) -> Router {
-    let admin = streams::admin_routes().route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let admin = streams::admin_routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     admin.merge(streams::public_routes()).with_state(state)
 }
 
@@ -37,10 +38,17 @@ async fn require_admin(State(state): State<ApiState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => next.run(request).await,
+        Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => {
+            next.run(request).await
+        }
         _ => {
-            let mut response = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong admin token").into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut response =
+                ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong admin token")
+                    .into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             response
         }
     }
@@ -59,7 +67,10 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
+        ApiError {
+            status,
+            message: message.into(),
+        }
     }
 
     fn not_found() -> ApiError {

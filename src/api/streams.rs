@@ -67,11 +67,23 @@ struct Urls {
 impl Urls {
     fn new(state: &ApiState, headers: &HeaderMap) -> Urls {
         let http_port = state.config.http_addr.port();
-        let request_host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| valid_host(h));
+        let request_host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| valid_host(h));
         match (&state.config.public_host, request_host) {
-            (Some(host), _) => Urls { http: format!("http://{host}:{http_port}"), host: host.clone() },
-            (None, Some(authority)) => Urls { http: format!("http://{authority}"), host: strip_port(authority).to_owned() },
-            (None, None) => Urls { http: format!("http://localhost:{http_port}"), host: "localhost".into() },
+            (Some(host), _) => Urls {
+                http: format!("http://{host}:{http_port}"),
+                host: host.clone(),
+            },
+            (None, Some(authority)) => Urls {
+                http: format!("http://{authority}"),
+                host: strip_port(authority).to_owned(),
+            },
+            (None, None) => Urls {
+                http: format!("http://localhost:{http_port}"),
+                host: "localhost".into(),
+            },
         }
     }
 
@@ -81,7 +93,11 @@ impl Urls {
 }
 
 fn valid_host(host: &str) -> bool {
-    !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
 }
 
 fn strip_port(authority: &str) -> &str {
@@ -96,7 +112,10 @@ fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
     let (rtmp_port, srt_port) = (state.config.rtmp_addr.port(), state.config.srt_addr.port());
     StreamView {
         rtmp_url: format!("rtmp://{}:{rtmp_port}/live", urls.host),
-        srt_url: format!("srt://{}:{srt_port}?streamid=#!::r=live/{},m=publish", urls.host, row.stream_key),
+        srt_url: format!(
+            "srt://{}:{srt_port}?streamid=#!::r=live/{},m=publish",
+            urls.host, row.stream_key
+        ),
         playback_url: urls.playback(&row.id),
         watch_url: format!("{}/watch/{}", urls.http, row.id),
         status: if live.is_some() { "live" } else { "idle" },
@@ -116,7 +135,9 @@ async fn create(
     let Json(body) = body?;
     let title = body.title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE {
-        return Err(ApiError::invalid(format!("title must be 1 to {MAX_TITLE} characters")));
+        return Err(ApiError::invalid(format!(
+            "title must be 1 to {MAX_TITLE} characters"
+        )));
     }
     let row = StreamRow {
         id: crate::ids::stream_id(),
@@ -129,10 +150,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn list(State(state): State<ApiState>, headers: HeaderMap) -> Result<Json<Vec<StreamView>>, ApiError> {
+async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<StreamView>>, ApiError> {
     let urls = Urls::new(&state, &headers);
     let rows = state.db.streams().await?;
-    Ok(Json(rows.into_iter().map(|row| view(&state, &urls, row)).collect()))
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| view(&state, &urls, row))
+            .collect(),
+    ))
 }
 
 async fn find(state: &ApiState, id: &str) -> Result<StreamRow, ApiError> {
@@ -142,7 +170,11 @@ async fn find(state: &ApiState, id: &str) -> Result<StreamRow, ApiError> {
     state.db.stream(id).await?.ok_or_else(ApiError::not_found)
 }
 
-async fn show(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<StreamView>, ApiError> {
+async fn show(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<StreamView>, ApiError> {
     let row = find(&state, &id).await?;
     Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
 }
@@ -163,7 +195,10 @@ async fn rotate_key(
     Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
 }
 
-async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if !crate::ids::is_id(&id) || !state.db.delete_stream(&id).await? {
         return Err(ApiError::not_found());
     }
@@ -171,9 +206,17 @@ async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> Result
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn playback(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn playback(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let row = find(&state, &id).await?;
-    let live = state.live.stream(&row.id).and_then(|s| s.playable_broadcast()).is_some();
+    let live = state
+        .live
+        .stream(&row.id)
+        .and_then(|s| s.playable_broadcast())
+        .is_some();
     let view = PlaybackView {
         playback_url: Urls::new(&state, &headers).playback(&row.id),
         id: row.id,

@@ -45,8 +45,12 @@ impl Broadcast {
         audio: Option<TrackConfig>,
     ) -> Result<Broadcast, ConfigError> {
         let mut packager = LivePackager::new(options);
-        let video = video.map(|config| packager.add_rendition("source", config)).transpose()?;
-        let audio = audio.map(|config| packager.add_rendition("audio", config)).transpose()?;
+        let video = video
+            .map(|config| packager.add_rendition("source", config))
+            .transpose()?;
+        let audio = audio
+            .map(|config| packager.add_rendition("audio", config))
+            .transpose()?;
         Ok(Broadcast {
             id,
             started_at: Utc::now(),
@@ -61,7 +65,9 @@ impl Broadcast {
     /// The packager, for a short critical section.
     pub fn packager(&self) -> MutexGuard<'_, LivePackager> {
         // A panic while holding the lock leaves a packager we still want to serve.
-        self.packager.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.packager
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs `f` on the packager and wakes blocked readers if it published.
@@ -75,7 +81,8 @@ impl Broadcast {
     /// Ends the broadcast for good: playlists get ENDLIST, waiters return.
     pub fn finish(&self) {
         self.packager().finish();
-        self.finished.store(true, std::sync::atomic::Ordering::Release);
+        self.finished
+            .store(true, std::sync::atomic::Ordering::Release);
         self.published.send_modify(|n| *n += 1);
     }
 
@@ -85,7 +92,12 @@ impl Broadcast {
     pub fn is_playable(&self) -> bool {
         let packager = self.packager();
         let mut ids = packager.renditions().map(|(id, _, _)| id).peekable();
-        ids.peek().is_some() && ids.all(|id| packager.position(id).is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS))
+        ids.peek().is_some()
+            && ids.all(|id| {
+                packager
+                    .position(id)
+                    .is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS)
+            })
     }
 
     pub fn is_finished(&self) -> bool {

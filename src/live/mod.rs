@@ -14,15 +14,18 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use ingest::{AudioConfig, MediaSink, Protocol, PublishAuthorizer, PublishRejection, PublishRequest, VideoConfig};
+use ingest::{
+    AudioConfig, MediaSink, Protocol, PublishAuthorizer, PublishRejection, PublishRequest,
+    VideoConfig,
+};
 use packager::{ConfigError, LiveOptions, TrackConfig};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 pub use broadcast::{Broadcast, WaitError};
-use stats::StatsMeter;
 pub use stats::Measured;
+use stats::StatsMeter;
 
 use crate::config::LiveConfig;
 use crate::db::Db;
@@ -99,12 +102,18 @@ pub struct AudioInfo {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl LiveManager {
     pub fn new(db: Db, config: LiveConfig) -> LiveManager {
-        LiveManager { db, config, streams: Mutex::default() }
+        LiveManager {
+            db,
+            config,
+            streams: Mutex::default(),
+        }
     }
 
     pub fn stream(&self, stream_id: &str) -> Option<Arc<LiveStream>> {
@@ -190,11 +199,17 @@ impl LiveStream {
     /// The broadcast a publish with these tracks continues, or a new one.
     /// A reconnect with the same set of tracks continues the open broadcast
     /// (after a discontinuity); anything else starts a new broadcast.
-    async fn attach(&self, video: Option<TrackConfig>, audio: Option<TrackConfig>) -> Result<Arc<Broadcast>, ConfigError> {
+    async fn attach(
+        &self,
+        video: Option<TrackConfig>,
+        audio: Option<TrackConfig>,
+    ) -> Result<Arc<Broadcast>, ConfigError> {
         let (broadcast, ended) = {
             let mut state = lock(&self.state);
             if let Some(current) = state.current.as_ref().filter(|current| {
-                !current.is_finished() && current.video.is_some() == video.is_some() && current.audio.is_some() == audio.is_some()
+                !current.is_finished()
+                    && current.video.is_some() == video.is_some()
+                    && current.audio.is_some() == audio.is_some()
             }) {
                 let current = current.clone();
                 let mut result = Ok(());
@@ -207,8 +222,16 @@ impl LiveStream {
                 });
                 return result.map(|()| current);
             }
-            let broadcast = Arc::new(Broadcast::new(crate::ids::broadcast_id(), self.options(), video, audio)?);
-            let ended = state.current.replace(broadcast.clone()).filter(|old| !old.is_finished());
+            let broadcast = Arc::new(Broadcast::new(
+                crate::ids::broadcast_id(),
+                self.options(),
+                video,
+                audio,
+            )?);
+            let ended = state
+                .current
+                .replace(broadcast.clone())
+                .filter(|old| !old.is_finished());
             if let Some(old) = &ended {
                 old.finish();
             }
@@ -218,7 +241,11 @@ impl LiveStream {
         if let Some(old) = ended {
             self.record_end(&old).await;
         }
-        if let Err(e) = self.db.start_broadcast(&broadcast.id, &self.stream_id, broadcast.started_at).await {
+        if let Err(e) = self
+            .db
+            .start_broadcast(&broadcast.id, &self.stream_id, broadcast.started_at)
+            .await
+        {
             error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast start: {e}");
         }
         Ok(broadcast)
@@ -238,14 +265,20 @@ impl LiveStream {
     }
 
     fn meter(&self) -> Arc<Mutex<StatsMeter>> {
-        lock(&self.state).publisher.as_ref().map(|p| p.meter.clone()).unwrap_or_default()
+        lock(&self.state)
+            .publisher
+            .as_ref()
+            .map(|p| p.meter.clone())
+            .unwrap_or_default()
     }
 
     fn kick(&self) {
-        if let Some(publisher) = lock(&self.state).publisher.as_mut() {
-            if let Some(kick) = publisher.kick.take() {
-                let _ = kick.send(());
-            }
+        if let Some(kick) = lock(&self.state)
+            .publisher
+            .as_mut()
+            .and_then(|p| p.kick.take())
+        {
+            let _ = kick.send(());
         }
     }
 
@@ -280,12 +313,19 @@ impl LiveStream {
     /// The broadcast a media path names: the current one or the one before.
     pub fn broadcast(&self, broadcast_id: &str) -> Option<Arc<Broadcast>> {
         let state = lock(&self.state);
-        [&state.current, &state.previous].into_iter().flatten().find(|b| b.id == broadcast_id).cloned()
+        [&state.current, &state.previous]
+            .into_iter()
+            .flatten()
+            .find(|b| b.id == broadcast_id)
+            .cloned()
     }
 
     /// The broadcast viewers should be sent to, while one is open and playable.
     pub fn playable_broadcast(&self) -> Option<Arc<Broadcast>> {
-        lock(&self.state).current.clone().filter(|b| !b.is_finished() && b.is_playable())
+        lock(&self.state)
+            .current
+            .clone()
+            .filter(|b| !b.is_finished() && b.is_playable())
     }
 
     /// Some while a publisher is connected.

@@ -26,22 +26,24 @@ pub(super) async fn run(
         tracks = settle(&mut media) => tracks,
         _ = &mut kick => None,
     };
-    if let Some(tracks) = settled {
-        if let Some(mut carrier) = Carrier::start(&stream, tracks).await {
-            loop {
-                let event = tokio::select! {
-                    event = media.recv() => event,
-                    _ = &mut kick => None,
-                };
-                let Some(event) = event else { break };
-                if let Err(refused) = carrier.carry(event) {
-                    warn!(stream = %stream.stream_id, "ending publish: {refused}");
-                    break;
-                }
+    let carrier = match settled {
+        Some(tracks) => Carrier::start(&stream, tracks).await,
+        None => None,
+    };
+    if let Some(mut carrier) = carrier {
+        loop {
+            let event = tokio::select! {
+                event = media.recv() => event,
+                _ = &mut kick => None,
+            };
+            let Some(event) = event else { break };
+            if let Err(refused) = carrier.carry(event) {
+                warn!(stream = %stream.stream_id, "ending publish: {refused}");
+                break;
             }
-            carrier.broadcast.publish(LivePackager::end_publish);
-            info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
         }
+        carrier.broadcast.publish(LivePackager::end_publish);
+        info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
     }
     stream.publisher_left(generation);
 }
@@ -68,10 +70,15 @@ struct Carrier {
 
 impl Carrier {
     async fn start(stream: &Arc<LiveStream>, tracks: Tracks) -> Option<Carrier> {
-        let configs = tracks.video.as_ref().map(tracks::video).transpose().and_then(|video| {
-            let audio = tracks.audio.as_ref().map(tracks::audio).transpose()?;
-            Ok((video, audio))
-        });
+        let configs = tracks
+            .video
+            .as_ref()
+            .map(tracks::video)
+            .transpose()
+            .and_then(|video| {
+                let audio = tracks.audio.as_ref().map(tracks::audio).transpose()?;
+                Ok((video, audio))
+            });
         let (video, audio) = match configs {
             Ok(configs) => configs,
             Err(unsupported) => {
@@ -94,8 +101,13 @@ impl Carrier {
             "publish started"
         );
         stream.set_tracks(tracks.video.clone(), tracks.audio.clone());
-        let mut carrier =
-            Carrier { stream_id: stream.stream_id.clone(), broadcast, meter: stream.meter(), refused: 0, warned_new_track: false };
+        let mut carrier = Carrier {
+            stream_id: stream.stream_id.clone(),
+            broadcast,
+            meter: stream.meter(),
+            refused: 0,
+            warned_new_track: false,
+        };
         carrier.broadcast.publish(|packager| {
             packager.begin_publish(SystemTime::now());
             false
@@ -129,16 +141,25 @@ impl Carrier {
             }
             return;
         };
-        self.meter.lock().unwrap_or_else(|p| p.into_inner()).record(&frame, Instant::now());
-        let sample = Sample { dts: frame.dts, pts: frame.pts, keyframe: frame.keyframe, data: frame.data };
+        self.meter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .record(&frame, Instant::now());
+        let sample = Sample {
+            dts: frame.dts,
+            pts: frame.pts,
+            keyframe: frame.keyframe,
+            data: frame.data,
+        };
         let mut refused: Option<PushError> = None;
-        self.broadcast.publish(|packager| match packager.push(id, sample) {
-            Ok(published) => published,
-            Err(e) => {
-                refused = Some(e);
-                false
-            }
-        });
+        self.broadcast
+            .publish(|packager| match packager.push(id, sample) {
+                Ok(published) => published,
+                Err(e) => {
+                    refused = Some(e);
+                    false
+                }
+            });
         if let Some(e) = refused {
             // One line per burst of refusals, not one per frame.
             if self.refused.is_power_of_two() || self.refused == 0 {

@@ -74,7 +74,9 @@ impl StatsMeter {
         Measured {
             bitrate_kbps,
             frame_rate,
-            keyframe_interval_secs: self.keyframe_interval.map(|ticks| ticks as f64 / TIMESCALE as f64),
+            keyframe_interval_secs: self
+                .keyframe_interval
+                .map(|ticks| ticks as f64 / TIMESCALE as f64),
         }
     }
 }
@@ -102,6 +104,9 @@ mod tests {
         let measured = meter.measured();
         assert_eq!(measured.frame_rate, Some(30.0));
         assert_eq!(measured.keyframe_interval_secs, Some(1.0));
-        assert!((2_900..=3_100).contains(&measured.bitrate_kbps), "{measured:?}");
+        assert!(
+            (2_900..=3_100).contains(&measured.bitrate_kbps),
+            "{measured:?}"
+        );
     }
 }

@@ -55,7 +55,10 @@ impl TrackGate {
                 self.held.retain(|held| held.pts >= start);
             }
             TrackKind::Audio => {
-                if self.first_keyframe_pts.is_some_and(|start| frame.pts < start) {
+                if self
+                    .first_keyframe_pts
+                    .is_some_and(|start| frame.pts < start)
+                {
                     return;
                 }
             }
@@ -112,17 +115,28 @@ mod tests {
     }
 
     fn frame(kind: TrackKind, ms: i64, keyframe: bool) -> MediaEvent {
-        MediaEvent::Frame(Frame { kind, dts: ms * 90, pts: ms * 90, keyframe, data: Bytes::new() })
+        MediaEvent::Frame(Frame {
+            kind,
+            dts: ms * 90,
+            pts: ms * 90,
+            keyframe,
+            data: Bytes::new(),
+        })
     }
 
     #[test]
     fn waits_for_both_configs_and_a_keyframe() {
         let mut gate = TrackGate::default();
         assert!(gate.push(video_config()).is_none());
-        assert!(gate.push(frame(TrackKind::Video, 0, false)).is_none(), "no keyframe yet");
+        assert!(
+            gate.push(frame(TrackKind::Video, 0, false)).is_none(),
+            "no keyframe yet"
+        );
         assert!(gate.push(audio_config()).is_none());
         assert!(gate.push(frame(TrackKind::Audio, 10, true)).is_none());
-        let tracks = gate.push(frame(TrackKind::Video, 33, true)).expect("settled");
+        let tracks = gate
+            .push(frame(TrackKind::Video, 33, true))
+            .expect("settled");
         assert!(tracks.video.is_some() && tracks.audio.is_some());
         // The leading delta frame and the audio from before the keyframe are gone.
         assert_eq!(tracks.held.len(), 1);
@@ -136,7 +150,9 @@ mod tests {
         for ms in (0..1000).step_by(33) {
             assert!(gate.push(frame(TrackKind::Video, ms, ms == 0)).is_none());
         }
-        let tracks = gate.push(frame(TrackKind::Video, 1001, false)).expect("settled");
+        let tracks = gate
+            .push(frame(TrackKind::Video, 1001, false))
+            .expect("settled");
         assert!(tracks.audio.is_none());
         assert_eq!(tracks.held.len(), 32);
     }

@@ -17,7 +17,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(name: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("tributary-{name}-{}-{}", std::process::id(), rand_suffix()));
+        let path = std::env::temp_dir().join(format!(
+            "tributary-{name}-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
         std::fs::create_dir_all(&path).expect("temp dir");
         TempDir(path)
     }
@@ -45,7 +49,10 @@ impl Proc {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e} (./dev test installs it)"));
-        Proc { child, name: name.to_owned() }
+        Proc {
+            child,
+            name: name.to_owned(),
+        }
     }
 
     /// Waits for the process to exit on its own.
@@ -77,11 +84,17 @@ impl Drop for Proc {
 }
 
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free tcp port").port()
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free tcp port")
+        .port()
 }
 
 pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("free udp port").port()
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free udp port")
+        .port()
 }
 
 /// The server under test.
@@ -105,7 +118,14 @@ impl Server {
         command
             .args(["serve", "--data-dir"])
             .arg(dir.0.join("data"))
-            .args(["--http-addr", &http.to_string(), "--rtmp-addr", &rtmp.to_string(), "--srt-addr", &srt.to_string()])
+            .args([
+                "--http-addr",
+                &http.to_string(),
+                "--rtmp-addr",
+                &rtmp.to_string(),
+                "--srt-addr",
+                &srt.to_string(),
+            ])
             .args(["--admin-token", TOKEN])
             .args(extra)
             .env("RUST_LOG", "info,tributary=debug,ingest=debug")
@@ -115,13 +135,30 @@ impl Server {
             .stdout(log.try_clone().unwrap())
             .stderr(log);
         let proc = Proc::spawn("tributary", &mut command);
-        let server = Server { proc, dir, http, rtmp, srt, client: reqwest::Client::new() };
+        let server = Server {
+            proc,
+            dir,
+            http,
+            rtmp,
+            srt,
+            client: reqwest::Client::new(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if server.client.get(server.url("/watch/x")).send().await.is_ok() {
+            if server
+                .client
+                .get(server.url("/watch/x"))
+                .send()
+                .await
+                .is_ok()
+            {
                 return server;
             }
-            assert!(Instant::now() < deadline, "server did not start:\n{}", server.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start:\n{}",
+                server.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -134,26 +171,48 @@ impl Server {
         std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
     }
 
-    pub async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self.client.request(method, self.url(path)).bearer_auth(TOKEN);
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(TOKEN);
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request.send().await.expect("api call");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Creates a stream; returns (id, key).
     pub async fn create_stream(&self, title: &str) -> (String, String) {
-        let (status, body) = self.api(reqwest::Method::POST, "/api/v1/streams", Some(serde_json::json!({ "title": title }))).await;
+        let (status, body) = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/streams",
+                Some(serde_json::json!({ "title": title })),
+            )
+            .await;
         assert_eq!(status, 201, "{body}");
-        (body["id"].as_str().unwrap().to_owned(), body["stream_key"].as_str().unwrap().to_owned())
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["stream_key"].as_str().unwrap().to_owned(),
+        )
     }
 
     pub async fn stream(&self, id: &str) -> Value {
-        let (status, body) = self.api(reqwest::Method::GET, &format!("/api/v1/streams/{id}"), None).await;
+        let (status, body) = self
+            .api(reqwest::Method::GET, &format!("/api/v1/streams/{id}"), None)
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -164,7 +223,10 @@ impl Server {
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let response = self.get(path).await;
-        (response.status().as_u16(), response.text().await.unwrap_or_default())
+        (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        )
     }
 
     pub async fn get_bytes(&self, path: &str) -> Vec<u8> {
@@ -181,20 +243,33 @@ impl Server {
             if status == 200 {
                 return body;
             }
-            assert!(Instant::now() < deadline, "master playlist never appeared (last {status}):\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "master playlist never appeared (last {status}):\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Polls until a media playlist has at least `segments` complete segments.
-    pub async fn wait_segments(&self, media_path: &str, segments: usize, timeout: Duration) -> String {
+    pub async fn wait_segments(
+        &self,
+        media_path: &str,
+        segments: usize,
+        timeout: Duration,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let (status, body) = self.get_text(media_path).await;
             if status == 200 && segment_uris(&body).len() >= segments {
                 return body;
             }
-            assert!(Instant::now() < deadline, "{media_path} never got {segments} segments:\n{body}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "{media_path} never got {segments} segments:\n{body}\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -207,7 +282,11 @@ impl Server {
             if stream["status"] == status {
                 return stream;
             }
-            assert!(Instant::now() < deadline, "stream never became {status}: {stream}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "stream never became {status}: {stream}\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -220,9 +299,25 @@ pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
     command
         .args(["-hide_banner", "-loglevel", "error", "-re"])
         .stdin(Stdio::null())
-        .args(["-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30")])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-pix_fmt", "yuv420p"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "30",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .args(["-c:a", "aac", "-b:a", "96k", "-f", format, url])
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -239,7 +334,11 @@ pub fn srt_url(server: &Server, streamid: &str) -> String {
 
 /// The URIs of complete segments in a media playlist.
 pub fn segment_uris(playlist: &str) -> Vec<String> {
-    playlist.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
+    playlist
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The value of `ATTR=` in the first line starting with `tag`.
@@ -266,7 +365,10 @@ pub fn part_uris(playlist: &str) -> Vec<String> {
 
 /// The media playlist paths the master playlist lists: (video, audio).
 pub fn media_paths(stream_id: &str, master: &str) -> (String, Option<String>) {
-    let video = segment_uris(master).into_iter().next().expect("a variant in the master playlist");
+    let video = segment_uris(master)
+        .into_iter()
+        .next()
+        .expect("a variant in the master playlist");
     let audio = attribute(master, "#EXT-X-MEDIA:TYPE=AUDIO", "URI");
     let path = |uri: String| format!("/live/{stream_id}/{uri}");
     (path(video), audio.map(path))
@@ -280,17 +382,34 @@ pub fn folder(media_path: &str) -> &str {
 /// ffprobe's view of a file: streams and decoded frame counts.
 pub fn ffprobe(path: &Path) -> Value {
     let output = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_streams", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_streams",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("running ffprobe");
-    assert!(output.status.success(), "ffprobe failed on {}: {}", path.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ffprobe failed on {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("ffprobe json")
 }
 
 /// Downloads the init segment and every segment of a media playlist into one
 /// file and returns ffprobe's first stream.
-pub async fn probe_rendition(server: &Server, media_path: &str, playlist: &str, dir: &Path) -> Value {
+pub async fn probe_rendition(
+    server: &Server,
+    media_path: &str,
+    playlist: &str,
+    dir: &Path,
+) -> Value {
     let base = folder(media_path);
     let init = attribute(playlist, "#EXT-X-MAP", "URI").expect("EXT-X-MAP");
     let mut bytes = server.get_bytes(&format!("{base}{init}")).await;
