@@ -538,3 +538,118 @@ async fn garbage_on_the_listeners_then_a_good_publish() {
     let _srt = ffmpeg_publish(&srt_url(&server, &srt_key), "mpegts", "320x240");
     server.wait_master(&srt_id, START).await;
 }
+
+/// The static ffmpeg 7+ that sends Enhanced RTMP (`./dev test` installs the
+/// PyPI package `imageio-ffmpeg`; Debian's ffmpeg 5 cannot send it).
+fn static_ffmpeg() -> String {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "imageio-ffmpeg is missing: python3 -m pip install imageio-ffmpeg (./dev test does)"
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// HEVC over Enhanced RTMP is recognised as HEVC (never misread as H.264),
+/// refused with a clear log line, and the key still works for H.264 after.
+#[tokio::test]
+async fn enhanced_rtmp_hevc_is_refused_clearly() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("hevc").await;
+    let mut command = Command::new(static_ffmpeg());
+    command
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=48000",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "30",
+        ])
+        .args(["-c:a", "aac", "-f", "flv", &rtmp_url(&server, &key)])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null());
+    let mut hevc = Proc::spawn("static ffmpeg", &mut command);
+    let status = hevc
+        .wait_exit(Duration::from_secs(20))
+        .expect("the HEVC publisher was not disconnected");
+    assert!(!status.success());
+    assert!(
+        server
+            .log()
+            .contains("video codec Hevc is not supported yet; publish H.264"),
+        "{}",
+        server.log()
+    );
+    let (status, _) = server.get_text(&format!("/live/{id}/index.m3u8")).await;
+    assert_eq!(status, 404, "nothing of the HEVC publish is served");
+
+    let _h264 = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
+    server.wait_master(&id, START).await;
+}
+
+/// Random bytes sent as MPEG-TS inside an accepted SRT connection are
+/// dropped without harm; a good publish on the same key follows.
+#[tokio::test]
+async fn garbage_mpeg_ts_over_srt_then_a_good_publish() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("garbage-ts").await;
+    let garbage = TempDir::new("garbage-ts");
+    let mut noise = vec![0u8; 2 * 1024 * 1024];
+    let mut state = 0x9e37_79b9_u32;
+    for (i, byte) in noise.iter_mut().enumerate() {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        // Sprinkle sync bytes so the demuxer keeps trying to lock on.
+        *byte = if i % 188 == 0 { 0x47 } else { state as u8 };
+    }
+    let file = garbage.0.join("noise.ts");
+    std::fs::write(&file, &noise).unwrap();
+    // srt-live-transmit polls its input, so it needs a pipe, not a file.
+    let mut cat = Command::new("cat");
+    cat.arg(&file).stdout(Stdio::piped());
+    let mut cat = Proc::spawn("cat", &mut cat);
+    let mut transmit = Command::new("srt-live-transmit");
+    transmit
+        .args(["-q", "-a:no", "-t:10", "file://con"])
+        .arg(format!("srt://{}?streamid={key}", server.srt))
+        .stdin(cat.child.stdout.take().unwrap())
+        .stdout(Stdio::null());
+    let mut transmit = Proc::spawn("srt-live-transmit", &mut transmit);
+    transmit.wait_exit(Duration::from_secs(15));
+    transmit.kill();
+    server
+        .wait_status(&id, "idle", Duration::from_secs(15))
+        .await;
+    assert_eq!(
+        server.log().matches("publisher connected").count(),
+        1,
+        "the garbage was not sent over an accepted connection"
+    );
+
+    let _good = ffmpeg_publish(&srt_url(&server, &key), "mpegts", "320x240");
+    let master = server.wait_master(&id, START).await;
+    let (video, _) = media_paths(&id, &master);
+    server.wait_segments(&video, 1, START).await;
+}
