@@ -1,21 +1,9 @@
 //! The `tributary` binary.
 
-mod admin_token;
-mod api;
-mod chunks_body;
-mod cli;
-mod config;
-mod db;
-mod hls_query;
-mod ids;
-mod live;
-mod media;
-mod server;
-mod watch;
-
 use clap::Parser;
 
-use cli::{Cli, Command};
+use tributary::cli::{self, Cli, Command};
+use tributary::{config, server};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {

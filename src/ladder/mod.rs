@@ -1,0 +1,1 @@
+//! The live adaptive ladder: one GStreamer pipeline per live stream.

@@ -1,0 +1,19 @@
+//! Tributary: a live-plus-VOD streaming server. The binary in `main.rs` is a
+//! thin shell over these modules.
+
+pub mod admin_token;
+pub mod api;
+pub mod audio_transcode;
+pub mod chunks_body;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod gst_init;
+pub mod hls_query;
+pub mod ids;
+pub mod ladder;
+pub mod live;
+pub mod media;
+pub mod server;
+pub mod thumbnail;
+pub mod watch;

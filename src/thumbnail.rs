@@ -1,0 +1,1 @@
+//! JPEG posters from a keyframe, decoded with GStreamer.
