@@ -49,3 +49,39 @@ async fn hls_js_plays_the_watch_page() {
         "hls.js is {latency} s behind the live edge: {report}"
     );
 }
+
+/// A publisher that drops and reconnects: hls.js crosses the discontinuity
+/// and keeps playing, without the page restarting the player.
+#[tokio::test]
+async fn playback_survives_a_publisher_reconnect() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("reconnect-browser").await;
+    let mut first = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
+    server.wait_master(&id, Duration::from_secs(20)).await;
+    let url = server.url(&format!("/watch/{id}"));
+    let page = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/watch.mjs"))
+            .args([&url, "16"])
+            .env("WATCH_SAMPLES", "1")
+            .output()
+            .expect("node")
+    });
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    first.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
+    let output = page.await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    let samples = report["samples"].as_array().unwrap();
+    let time = |i: usize| samples[i]["currentTime"].as_f64().unwrap();
+    let n = samples.len();
+    assert!(n >= 20, "{report}");
+    assert!(time(n - 1) - time(n - 7) > 2.0, "not playing at the end: {report}");
+    assert!(time(n - 1) - time(0) > 10.0, "playback lost more than 6 s of 16: {report}");
+    assert_eq!(report["last"]["starts"], 1, "the page had to restart the player: {report}");
+    assert_eq!(report["last"]["badge"], "LIVE", "{report}");
+    assert!(server.log().contains("publish started").then_some(()).is_some());
+}

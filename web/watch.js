@@ -10,9 +10,10 @@
   const POLL_MS = 2000;
   let hls = null;
   let stalls = 0;
+  let starts = 0;
 
-  // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls).
-  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; } };
+  // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls, starts).
+  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; }, get starts() { return starts; } };
 
   function show(live, message) {
     badge.textContent = live ? 'LIVE' : 'OFFLINE';
@@ -29,6 +30,7 @@
   }
 
   function start(url) {
+    starts++;
     if (window.Hls && Hls.isSupported()) {
       hls = new Hls({
         lowLatencyMode: true,

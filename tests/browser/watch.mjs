@@ -33,6 +33,7 @@ try {
     levels: window.tributary.hls?.levels.length ?? 0,
     targetLatency: window.tributary.hls?.targetLatency ?? null,
     stalls: window.tributary.stalls,
+    starts: window.tributary.starts,
     playbackRate: window.tributary.video.playbackRate,
     buffered: (() => { const v = window.tributary.video; const b = v.buffered; return b.length ? b.end(b.length - 1) - v.currentTime : 0; })(),
   }));
