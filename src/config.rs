@@ -9,6 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::ladder_settings::{LadderSettings, RungSetting};
+
 /// The configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,13 +28,15 @@ pub struct Config {
 }
 
 /// Knobs of the live path.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LiveConfig {
     pub part_target: Duration,
     pub segment_target: Duration,
     pub dvr_window: Duration,
     /// How long a broadcast waits for its publisher to come back before it ends.
     pub reconnect_window: Duration,
+    /// The default ladder; streams may override it.
+    pub ladder: LadderSettings,
 }
 
 impl Default for LiveConfig {
@@ -42,6 +46,7 @@ impl Default for LiveConfig {
             segment_target: Duration::from_secs(1),
             dvr_window: Duration::from_secs(300),
             reconnect_window: Duration::from_secs(15),
+            ladder: LadderSettings::default(),
         }
     }
 }
@@ -80,6 +85,9 @@ pub struct ServeArgs {
     /// Seconds a broadcast waits for a dropped publisher to reconnect.
     #[arg(long, env = "TRIBUTARY_RECONNECT_WINDOW_SECS")]
     pub reconnect_window_secs: Option<u64>,
+    /// Make transcoded rungs for live streams (streams may override it).
+    #[arg(long, env = "TRIBUTARY_TRANSCODE")]
+    pub transcode: Option<bool>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -105,6 +113,9 @@ struct FileLiveConfig {
     segment_target_ms: Option<u64>,
     dvr_window_secs: Option<u64>,
     reconnect_window_secs: Option<u64>,
+    transcode: Option<bool>,
+    /// The default ladder, as `[[live.rungs]]` tables.
+    rungs: Option<Vec<RungSetting>>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "tributary.toml";
@@ -157,7 +168,12 @@ impl Config {
                 file.live.reconnect_window_secs,
                 defaults.reconnect_window,
             ),
+            ladder: LadderSettings {
+                transcode: args.transcode.or(file.live.transcode).unwrap_or(defaults.ladder.transcode),
+                rungs: file.live.rungs.unwrap_or(defaults.ladder.rungs),
+            },
         };
+        live.ladder.validate().context("the [[live.rungs]] ladder")?;
         anyhow::ensure!(
             (50..=2000).contains(&live.part_target.as_millis()),
             "part target must be between 50 and 2000 ms"
@@ -222,7 +238,8 @@ mod tests {
         let file = dir.join("t.toml");
         std::fs::write(
             &file,
-            "http_addr = \"127.0.0.1:9999\"\n[live]\npart_target_ms = 300\n",
+            "http_addr = \"127.0.0.1:9999\"\n[live]\npart_target_ms = 300\n\
+             [[live.rungs]]\nname = \"540p\"\nheight = 540\nbitrate_kbps = 2000\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -233,6 +250,10 @@ mod tests {
         let config = Config::load(args).unwrap();
         assert_eq!(config.http_addr.port(), 9999);
         assert_eq!(config.live.part_target, Duration::from_millis(250));
+        assert_eq!(config.live.ladder.rungs.len(), 1);
+        assert_eq!(config.live.ladder.rungs[0].height, 540);
+        assert_eq!(config.live.ladder.rungs.len(), 1);
+        assert_eq!(config.live.ladder.rungs[0].height, 540);
         std::fs::remove_dir_all(dir).unwrap();
     }
 

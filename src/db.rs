@@ -13,6 +13,8 @@ pub struct StreamRow {
     pub title: String,
     pub stream_key: String,
     pub created_at: String,
+    /// The stream's own ladder settings (JSON); None for the server's defaults.
+    pub ladder: Option<String>,
 }
 
 #[derive(Clone)]
@@ -37,7 +39,7 @@ impl Db {
 
     pub async fn create_stream(&self, row: &StreamRow) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO streams (id, title, stream_key, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO streams (id, title, stream_key, created_at, ladder) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&row.id)
         .bind(&row.title)
@@ -49,7 +51,7 @@ impl Db {
     }
 
     pub async fn streams(&self) -> sqlx::Result<Vec<StreamRow>> {
-        sqlx::query("SELECT id, title, stream_key, created_at FROM streams ORDER BY created_at, id")
+        sqlx::query("SELECT id, title, stream_key, created_at, ladder FROM streams ORDER BY created_at, id")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -58,7 +60,7 @@ impl Db {
     }
 
     pub async fn stream(&self, id: &str) -> sqlx::Result<Option<StreamRow>> {
-        sqlx::query("SELECT id, title, stream_key, created_at FROM streams WHERE id = $1")
+        sqlx::query("SELECT id, title, stream_key, created_at, ladder FROM streams WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -68,7 +70,7 @@ impl Db {
     }
 
     pub async fn stream_by_key(&self, key: &str) -> sqlx::Result<Option<StreamRow>> {
-        sqlx::query("SELECT id, title, stream_key, created_at FROM streams WHERE stream_key = $1")
+        sqlx::query("SELECT id, title, stream_key, created_at, ladder FROM streams WHERE stream_key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?
@@ -81,6 +83,26 @@ impl Db {
     pub async fn set_stream_key(&self, id: &str, key: &str) -> sqlx::Result<bool> {
         let done = sqlx::query("UPDATE streams SET stream_key = $1 WHERE id = $2")
             .bind(key)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Returns false when no such stream exists.
+    pub async fn set_title(&self, id: &str, title: &str) -> sqlx::Result<bool> {
+        let done = sqlx::query("UPDATE streams SET title = $1 WHERE id = $2")
+            .bind(title)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Returns false when no such stream exists.
+    pub async fn set_ladder(&self, id: &str, ladder: Option<&str>) -> sqlx::Result<bool> {
+        let done = sqlx::query("UPDATE streams SET ladder = $1 WHERE id = $2")
+            .bind(ladder)
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -132,6 +154,7 @@ fn stream_row(row: &AnyRow) -> sqlx::Result<StreamRow> {
         title: row.try_get("title")?,
         stream_key: row.try_get("stream_key")?,
         created_at: row.try_get("created_at")?,
+        ladder: row.try_get("ladder")?,
     })
 }
 
@@ -159,6 +182,7 @@ mod tests {
             title: format!("show {id}"),
             stream_key: key.into(),
             created_at: timestamp(Utc::now()),
+            ladder: None,
         }
     }
 
@@ -170,6 +194,10 @@ mod tests {
         assert_eq!(db.streams().await.unwrap().len(), 2);
         assert_eq!(db.stream_by_key("kb").await.unwrap().unwrap().id, "b");
         assert!(db.set_stream_key("a", "ka2").await.unwrap());
+        assert!(db.set_ladder("a", Some("{}")).await.unwrap());
+        assert_eq!(db.stream("a").await.unwrap().unwrap().ladder.as_deref(), Some("{}"));
+        assert!(db.set_title("a", "renamed").await.unwrap());
+        assert_eq!(db.stream("a").await.unwrap().unwrap().title, "renamed");
         assert!(db.stream_by_key("ka").await.unwrap().is_none());
         assert!(db.delete_stream("a").await.unwrap());
         assert!(!db.delete_stream("a").await.unwrap());

@@ -12,6 +12,7 @@ pub mod gst_init;
 pub mod hls_query;
 pub mod ids;
 pub mod ladder;
+pub mod ladder_settings;
 pub mod live;
 pub mod media;
 pub mod server;

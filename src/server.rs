@@ -28,7 +28,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.data_dir.join("admin_token").display()
         );
     }
-    let live = Arc::new(LiveManager::new(db.clone(), config.live));
+    let live = Arc::new(LiveManager::new(db.clone(), config.live.clone()));
     let bind = |what: &'static str, addr| async move {
         TcpListener::bind(addr)
             .await

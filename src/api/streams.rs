@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiState};
 use crate::db::{StreamRow, timestamp};
+use crate::ladder_settings::LadderSettings;
 use crate::live::LiveStatus;
 
 const MAX_TITLE: usize = 200;
@@ -18,7 +19,7 @@ const MAX_TITLE: usize = 200;
 pub fn admin_routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/streams", post(create).get(list))
-        .route("/api/v1/streams/{id}", get(show).delete(delete))
+        .route("/api/v1/streams/{id}", get(show).patch(update).delete(delete))
         .route("/api/v1/streams/{id}/rotate-key", post(rotate_key))
 }
 
@@ -31,6 +32,35 @@ pub fn public_routes() -> Router<ApiState> {
 #[serde(deny_unknown_fields)]
 struct CreateStream {
     title: String,
+    /// The stream's own ladder; the server's default when absent.
+    ladder: Option<LadderSettings>,
+}
+
+/// `PATCH`: each field present is changed; `"ladder": null` returns the
+/// stream to the server's default ladder.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateStream {
+    title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    ladder: Option<Option<LadderSettings>>,
+}
+
+/// Tells a field given as `null` (Some(None)) from a field left out (None).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// The ladder a stream gets, and whether it is the stream's own.
+#[derive(Serialize)]
+struct LadderView {
+    #[serde(flatten)]
+    settings: LadderSettings,
+    custom: bool,
 }
 
 /// A stream as the API shows it to its owner.
@@ -45,6 +75,7 @@ pub struct StreamView {
     watch_url: String,
     status: &'static str,
     created_at: String,
+    ladder: LadderView,
     #[serde(flatten)]
     live: Option<LiveStatus>,
 }
@@ -119,6 +150,10 @@ fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
         playback_url: urls.playback(&row.id),
         watch_url: format!("{}/watch/{}", urls.http, row.id),
         status: if live.is_some() { "live" } else { "idle" },
+        ladder: LadderView {
+            settings: effective_ladder(&state.config.live.ladder, row.ladder.as_deref()),
+            custom: row.ladder.is_some(),
+        },
         id: row.id,
         title: row.title,
         stream_key: row.stream_key,
@@ -133,21 +168,54 @@ async fn create(
     body: Result<Json<CreateStream>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(body) = body?;
-    let title = body.title.trim();
-    if title.is_empty() || title.chars().count() > MAX_TITLE {
-        return Err(ApiError::invalid(format!(
-            "title must be 1 to {MAX_TITLE} characters"
-        )));
-    }
     let row = StreamRow {
         id: crate::ids::stream_id(),
-        title: title.to_owned(),
+        title: valid_title(&body.title)?,
         stream_key: crate::ids::secret(),
         created_at: timestamp(chrono::Utc::now()),
+        ladder: body.ladder.as_ref().map(ladder_json).transpose()?,
     };
     state.db.create_stream(&row).await?;
     let view = view(&state, &Urls::new(&state, &headers), row);
     Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+fn valid_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    if title.is_empty() || title.chars().count() > MAX_TITLE {
+        return Err(ApiError::invalid(format!("title must be 1 to {MAX_TITLE} characters")));
+    }
+    Ok(title.to_owned())
+}
+
+fn ladder_json(ladder: &LadderSettings) -> Result<String, ApiError> {
+    ladder.validate().map_err(|e| ApiError::invalid(format!("ladder: {e}")))?;
+    serde_json::to_string(ladder).map_err(|e| ApiError::invalid(format!("ladder: {e}")))
+}
+
+/// The ladder a stream gets: its own when stored (and readable), else the default.
+pub fn effective_ladder(default: &LadderSettings, stored: Option<&str>) -> LadderSettings {
+    stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| default.clone())
+}
+
+/// Applies to the next publish; a live broadcast keeps its ladder.
+async fn update(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<UpdateStream>, JsonRejection>,
+) -> Result<Json<StreamView>, ApiError> {
+    let Json(body) = body?;
+    find(&state, &id).await?;
+    if let Some(title) = &body.title {
+        state.db.set_title(&id, &valid_title(title)?).await?;
+    }
+    if let Some(ladder) = &body.ladder {
+        let json = ladder.as_ref().map(ladder_json).transpose()?;
+        state.db.set_ladder(&id, json.as_deref()).await?;
+    }
+    let row = find(&state, &id).await?;
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
 }
 
 async fn list(

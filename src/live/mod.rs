@@ -127,7 +127,7 @@ impl LiveManager {
                 Arc::new(LiveStream {
                     stream_id: stream_id.to_owned(),
                     db: self.db.clone(),
-                    config: self.config,
+                    config: self.config.clone(),
                     state: Mutex::default(),
                 })
             })
