@@ -66,3 +66,14 @@ pub enum PushError {
     #[error("composition offset {0} ticks is out of range")]
     CompositionOffset(i64),
 }
+
+/// A rendition that cannot be taken out of service or brought back.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ActivationError {
+    /// The id does not belong to this packager.
+    #[error("unknown rendition {0:?}")]
+    UnknownRendition(RenditionId),
+    /// The leader's keyframes cut every rendition's segments: it stays in service.
+    #[error("rendition {0:?} leads the segment cuts and cannot be taken out of service")]
+    Leader(RenditionId),
+}

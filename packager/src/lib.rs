@@ -5,7 +5,8 @@
 //!
 //! - [`fmp4`]: init segments and fragments (H.264, AAC).
 //! - [`LivePackager`]: parts at a target duration, segments at the leader's keyframes, the
-//!   DVR window, media and master playlists, blocking-request decisions.
+//!   DVR window, media and master playlists, blocking-request decisions, renditions taken
+//!   out of service and brought back.
 //! - [`Resource`]: the names of the files inside a rendition folder.
 
 mod error;
@@ -16,7 +17,7 @@ mod timescale;
 mod track;
 mod wallclock;
 
-pub use error::{ConfigError, PushError};
+pub use error::{ActivationError, ConfigError, PushError};
 pub use live::{BlockDecision, LiveOptions, LivePackager, Position, SegmentData, Skip};
 pub use resource::Resource;
 pub use track::{AAC_FRAME_SAMPLES, Codec, RenditionId, Sample, TIMESCALE, TrackConfig};

@@ -7,7 +7,8 @@ use std::fmt;
 pub enum Resource {
     /// `index.m3u8`: the media playlist.
     Playlist,
-    /// `init{discontinuity}.mp4`: the init segment of one discontinuity.
+    /// `init{n}.mp4`: init segment number `n`. Each discontinuity starts a new one, and so
+    /// does a rendition brought back into service with a changed config.
     Init(u32),
     /// `{msn}.m4s`: a whole segment.
     Segment(u64),
@@ -22,11 +23,11 @@ impl Resource {
         if name == "index.m3u8" {
             return Some(Resource::Playlist);
         }
-        if let Some(disc) = name
+        if let Some(init) = name
             .strip_prefix("init")
             .and_then(|n| n.strip_suffix(".mp4"))
         {
-            return number(disc).map(Resource::Init);
+            return number(init).map(Resource::Init);
         }
         let stem = name.strip_suffix(".m4s")?;
         match stem.split_once('.') {
@@ -47,7 +48,7 @@ impl fmt::Display for Resource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Resource::Playlist => f.write_str("index.m3u8"),
-            Resource::Init(disc) => write!(f, "init{disc}.mp4"),
+            Resource::Init(init) => write!(f, "init{init}.mp4"),
             Resource::Segment(msn) => write!(f, "{msn}.m4s"),
             Resource::Part(msn, part) => write!(f, "{msn}.{part}.m4s"),
         }

@@ -7,6 +7,9 @@
 //! presented up to that time are safe to publish. Should the leader stall, samples are
 //! released anyway once they are a segment target ahead, and a late cut then splits the
 //! unpublished samples or starts at the next part boundary.
+//!
+//! A follower that falls more than a segment behind, or stops producing, does not hold its
+//! playlist back: the segments it missed become gaps and it resumes at a later cut.
 
 use std::collections::VecDeque;
 
@@ -130,6 +133,38 @@ impl Rendition {
         }
         self.follow.next_cut = Some(msn + 1);
         self.publish_events(ctx, cuts)
+    }
+
+    /// The leader started segment `leader_msn`. A follower that has given the builder
+    /// nothing from the cut of its next segment on, although the leader has completed that
+    /// segment and the one after it, fell behind or stopped: its open segment ends, the
+    /// segments it missed become gaps, and it starts the leader's previous segment next at
+    /// the earliest. Samples for the skipped segments that still come are dropped.
+    /// Returns true if the playlist changed.
+    pub(crate) fn skip_missed(
+        &mut self,
+        leader_msn: u64,
+        ctx: &PublishContext,
+        cuts: &CutLog,
+    ) -> bool {
+        let resume = leader_msn.saturating_sub(1);
+        let Some(next) = self.follow.next_cut.filter(|next| *next < resume) else {
+            return false;
+        };
+        let Some(cut) = cuts.get(next) else {
+            return false;
+        };
+        let cut_pts = self.ticks_from_90k_ceil(cut.pts_90k);
+        if self.follow.released_pts.is_some_and(|pts| pts >= cut_pts) {
+            // It has media there; it waits for a keyframe to start the segment.
+            return false;
+        }
+        let was_open = self.window.open_segment().is_some();
+        let published = self.flush(ctx, cuts);
+        let gaps = self.fill_gaps(resume, ctx, cuts);
+        self.follow.started = false;
+        self.follow.next_cut = Some(resume);
+        published || gaps || was_open
     }
 
     /// Whether `timed` may start the segment beginning at `cut`.

@@ -13,7 +13,8 @@ const DEFAULT_AUDIO_BPS: u64 = 128_000;
 /// The one audio group every video variant refers to.
 const AUDIO_GROUP: &str = "audio";
 
-/// Writes the master playlist; media playlist URIs are `{media_prefix}{name}/index.m3u8`.
+/// Writes the master playlist of the renditions in service; media playlist URIs are
+/// `{media_prefix}{name}/index.m3u8`.
 pub(crate) fn master_playlist(renditions: &[Rendition], media_prefix: &str) -> String {
     let mut out = String::with_capacity(256 + 256 * renditions.len());
     // Writing into a String cannot fail.
@@ -23,14 +24,9 @@ pub(crate) fn master_playlist(renditions: &[Rendition], media_prefix: &str) -> S
 
 fn write_master(out: &mut String, renditions: &[Rendition], prefix: &str) -> fmt::Result {
     out.push_str("#EXTM3U\n#EXT-X-VERSION:9\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    let audio: Vec<&Rendition> = renditions
-        .iter()
-        .filter(|r| r.config.codec == Codec::Aac)
-        .collect();
-    let video: Vec<&Rendition> = renditions
-        .iter()
-        .filter(|r| r.config.codec.is_video())
-        .collect();
+    let active = || renditions.iter().filter(|r| r.active);
+    let audio: Vec<&Rendition> = active().filter(|r| r.config.codec == Codec::Aac).collect();
+    let video: Vec<&Rendition> = active().filter(|r| r.config.codec.is_video()).collect();
 
     if video.is_empty() {
         for rendition in audio {

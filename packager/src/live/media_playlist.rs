@@ -86,11 +86,11 @@ fn write_playlist<'a>(
     if first_disc > 0 {
         writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{first_disc}")?;
     }
-    let map_disc = window
+    let map = window
         .segments()
         .nth(skipped)
-        .map_or(rendition.current_discontinuity(), |s| s.discontinuity);
-    writeln!(out, "#EXT-X-MAP:URI=\"{}\"", Resource::Init(map_disc))?;
+        .map_or(rendition.current_init(), |s| s.init);
+    writeln!(out, "#EXT-X-MAP:URI=\"{}\"", Resource::Init(map))?;
     if skipped > 0 {
         write!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skipped}")?;
         if with_dateranges {
@@ -99,20 +99,22 @@ fn write_playlist<'a>(
         out.push('\n');
     }
 
-    let mut previous_disc = None;
+    let mut previous = None;
     for (index, segment) in window.segments().enumerate() {
-        let disc_changed = previous_disc.is_some_and(|d| d != segment.discontinuity);
-        previous_disc = Some(segment.discontinuity);
+        let (disc_changed, init_changed) = previous.map_or((false, false), |(disc, init)| {
+            (disc != segment.discontinuity, init != segment.init)
+        });
+        previous = Some((segment.discontinuity, segment.init));
         if index < skipped {
             continue;
         }
         if disc_changed {
             out.push_str("#EXT-X-DISCONTINUITY\n");
-            writeln!(
-                out,
-                "#EXT-X-MAP:URI=\"{}\"",
-                Resource::Init(segment.discontinuity)
-            )?;
+        }
+        if disc_changed || init_changed {
+            // A new init within a discontinuity: a rendition back in service with a changed
+            // config, its timeline going on.
+            writeln!(out, "#EXT-X-MAP:URI=\"{}\"", Resource::Init(segment.init))?;
         }
         out.push_str("#EXT-X-PROGRAM-DATE-TIME:");
         write_iso8601(out, segment.pdt_ms)?;
@@ -144,10 +146,17 @@ fn write_playlist<'a>(
         }
     }
 
-    if !finished {
+    // Out of service, nothing is coming.
+    if !finished && rendition.active {
         let next = match window.open_segment() {
             Some(open) => Resource::Part(open.msn, open.parts.len() as u32),
-            None => Resource::Part(window.next_msn(), 0),
+            // A follower that joined or skipped ahead starts at its next cut.
+            None => Resource::Part(
+                window
+                    .next_msn()
+                    .max(rendition.follow.next_cut.unwrap_or(0)),
+                0,
+            ),
         };
         writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{next}\"")?;
     }
@@ -183,6 +192,7 @@ mod tests {
         let header = |msn, discontinuity| SegmentHeader {
             msn,
             discontinuity,
+            init: discontinuity,
             timescale: 48_000,
             pdt_ms: msn as i64 * 1000,
         };

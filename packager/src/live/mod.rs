@@ -2,6 +2,7 @@
 //! playlists, init segments, parts and segments.
 
 mod aac_clock;
+mod activation;
 mod block;
 mod cuts;
 mod follower;
@@ -99,7 +100,7 @@ impl LivePackager {
         }
     }
 
-    /// Adds a rendition. The first video rendition present when a publish starts is the
+    /// Adds a rendition. The first video rendition in service when a publish starts is the
     /// leader: its keyframes decide segment cuts. Every other rendition follows and starts
     /// segment N at its first sample presented at or after the leader's segment-N keyframe.
     /// Audio-only streams cut audio by duration.
@@ -129,11 +130,8 @@ impl LivePackager {
             match publish.timeline {
                 // Joins at the leader's next segment.
                 Some(_) => {
-                    let current = publish
-                        .leader
-                        .and_then(|l| self.renditions[l].leader_segment())
-                        .map(|(msn, _)| msn);
-                    rendition.follow = FollowerState::joining(current);
+                    rendition.follow =
+                        FollowerState::joining(leader_msn(&self.renditions, publish.leader));
                 }
                 None => publish.leader = choose_leader(self.renditions.iter().chain([&rendition])),
             }
@@ -142,7 +140,7 @@ impl LivePackager {
         Ok(id)
     }
 
-    /// All renditions: id, name and newest config.
+    /// All renditions, in service or not: id, name and newest config.
     pub fn renditions(&self) -> impl Iterator<Item = (RenditionId, &str, &TrackConfig)> {
         self.renditions
             .iter()
@@ -197,7 +195,8 @@ impl LivePackager {
         });
     }
 
-    /// Replaces a rendition's config; it takes effect at the next [`LivePackager::begin_publish`].
+    /// Replaces a rendition's config; it takes effect at the next [`LivePackager::begin_publish`],
+    /// or, for a rendition out of service, when [`LivePackager::activate`] brings it back.
     pub fn set_config(&mut self, id: RenditionId, config: TrackConfig) -> Result<(), ConfigError> {
         config.validate()?;
         let rendition = self
@@ -210,11 +209,15 @@ impl LivePackager {
 
     /// Feeds one sample. Returns true when this published at least one new part (of any
     /// rendition), so the caller can wake blocked readers. Samples before the leader's first
-    /// keyframe are dropped (`Ok(false)`).
+    /// keyframe, and samples of a rendition out of service, are dropped (`Ok(false)`).
     pub fn push(&mut self, id: RenditionId, sample: Sample) -> Result<bool, PushError> {
         let publish = self.publish.as_mut().ok_or(PushError::NotPublishing)?;
-        if id.0 >= self.renditions.len() {
-            return Err(PushError::UnknownRendition(id));
+        let rendition = self
+            .renditions
+            .get(id.0)
+            .ok_or(PushError::UnknownRendition(id))?;
+        if !rendition.active {
+            return Ok(false);
         }
         publish.anchor_in.get_or_insert(sample.pts);
         if publish.leader == Some(id.0) {
@@ -280,7 +283,7 @@ impl LivePackager {
         if first_keyframe {
             let first = cut.map(|c| c.msn);
             for (i, follower) in self.renditions.iter_mut().enumerate() {
-                if i != index {
+                if i != index && follower.active {
                     follower.follow.next_cut = first;
                     published |= drain_preroll(follower, &timeline, &self.cuts);
                 }
@@ -290,10 +293,19 @@ impl LivePackager {
             if i == index {
                 continue;
             }
+            if !follower.active {
+                if let Some(cut) = cut {
+                    published |= follower.idle_until(cut.msn, &ctx, &self.cuts);
+                }
+                continue;
+            }
             if let Some(cut) = cut {
                 published |= follower.on_leader_cut(cut.msn, &ctx, &self.cuts);
             }
             published |= follower.release(Some(timeline.horizon_90k), &ctx, &self.cuts);
+            if let Some(cut) = cut {
+                published |= follower.skip_missed(cut.msn, &ctx, &self.cuts);
+            }
         }
         self.forget_cuts(index);
         Ok(published)
@@ -372,7 +384,7 @@ impl LivePackager {
             published |= rendition.release(None, &ctx, &self.cuts);
             rendition.forget_held();
             published |= rendition.flush(&ctx, &self.cuts);
-            rendition.fill_gaps(next_msn, &ctx, &self.cuts);
+            published |= rendition.fill_gaps(next_msn, &ctx, &self.cuts);
         }
         published
     }
@@ -390,7 +402,7 @@ impl LivePackager {
 
     /// Whether a request blocking on segment `msn` (and `part`) can be answered now.
     /// An unknown rendition is [`BlockDecision::Gone`]; after [`LivePackager::finish`]
-    /// nothing more will come, so nothing waits.
+    /// nothing more will come, so nothing waits. Gap segments count as published.
     pub fn block_decision(&self, id: RenditionId, msn: u64, part: Option<u32>) -> BlockDecision {
         let Some(rendition) = self.renditions.get(id.0) else {
             return BlockDecision::Gone;
@@ -401,14 +413,14 @@ impl LivePackager {
         }
     }
 
-    /// The media playlist of a rendition.
+    /// The media playlist of a rendition. It reports on the other renditions in service.
     pub fn media_playlist(&self, id: RenditionId, skip: Skip) -> Option<String> {
         let rendition = self.renditions.get(id.0)?;
         let reports = self
             .renditions
             .iter()
             .enumerate()
-            .filter(|(i, _)| *i != id.0)
+            .filter(|(i, other)| *i != id.0 && other.active)
             .filter_map(|(_, other)| {
                 Some(Report {
                     name: &other.name,
@@ -423,14 +435,16 @@ impl LivePackager {
         ))
     }
 
-    /// The multivariant playlist; media playlist URIs are `{media_prefix}{name}/index.m3u8`.
+    /// The multivariant playlist of the renditions in service; media playlist URIs are
+    /// `{media_prefix}{name}/index.m3u8`.
     pub fn master_playlist(&self, media_prefix: &str) -> String {
         master_playlist::master_playlist(&self.renditions, media_prefix)
     }
 
-    /// The init segment of a rendition for one discontinuity, while it is referenced.
-    pub fn init(&self, id: RenditionId, discontinuity: u32) -> Option<Bytes> {
-        self.renditions.get(id.0)?.init(discontinuity).cloned()
+    /// Init segment number `number` of a rendition (`init{number}.mp4`, see
+    /// [`crate::Resource::Init`]), while it is referenced.
+    pub fn init(&self, id: RenditionId, number: u32) -> Option<Bytes> {
+        self.renditions.get(id.0)?.init(number).cloned()
     }
 
     /// One part, while it is listed in the playlist.
@@ -448,16 +462,25 @@ impl LivePackager {
     }
 }
 
-/// The first video rendition, else the first one.
+/// The first video rendition in service, else the first one in service.
 fn choose_leader<'a>(renditions: impl Iterator<Item = &'a Rendition>) -> Option<usize> {
     let mut first = None;
     for (index, rendition) in renditions.enumerate() {
+        if !rendition.active {
+            continue;
+        }
         if rendition.codec.is_video() {
             return Some(index);
         }
         first.get_or_insert(index);
     }
     first
+}
+
+/// The segment `leader` is writing.
+fn leader_msn(renditions: &[Rendition], leader: Option<usize>) -> Option<u64> {
+    let (msn, _) = renditions.get(leader?)?.leader_segment()?;
+    Some(msn)
 }
 
 /// Stamps and holds the samples a follower received before the timeline was known.
@@ -487,6 +510,13 @@ mod tests {
         assert_eq!(choose_leader([&a, &v, &v2].into_iter()), Some(1));
         assert_eq!(choose_leader([&a].into_iter()), Some(0));
         assert_eq!(choose_leader(std::iter::empty()), None);
+        let mut out_of_service = Rendition::new("v0", video(), options, 0);
+        out_of_service.active = false;
+        assert_eq!(
+            choose_leader([&out_of_service, &a, &v].into_iter()),
+            Some(2)
+        );
+        assert_eq!(choose_leader([&out_of_service, &a].into_iter()), Some(1));
     }
 
     #[test]

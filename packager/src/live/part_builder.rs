@@ -125,6 +125,14 @@ impl PartBuilder {
     /// Publishes everything pending and ends the segment. The last sample lasts as long as
     /// the one before it, or `fallback` ticks if it is the only one seen.
     pub(crate) fn flush(&mut self, fallback: u32, out: &mut Vec<Event>) {
+        self.drain(fallback, out);
+        out.push(Event::SegmentEnd);
+        self.starts_segment = None;
+    }
+
+    /// Publishes everything pending without ending the segment, for a track that stops
+    /// here for a while. The last sample's duration is guessed as in [`PartBuilder::flush`].
+    pub(crate) fn drain(&mut self, fallback: u32, out: &mut Vec<Event>) {
         if !self.pending.is_empty() {
             let duration = self.last_duration.unwrap_or(fallback);
             let end = self.last_dts + u64::from(duration);
@@ -132,8 +140,6 @@ impl PartBuilder {
             self.close_overflow(end, out);
             self.close(self.pending.len(), out);
         }
-        out.push(Event::SegmentEnd);
-        self.starts_segment = None;
         self.last_duration = None;
     }
 
@@ -238,6 +244,17 @@ mod tests {
             out[..3],
             [Event::SegmentEnd, Event::Part(_), Event::SegmentEnd]
         ));
+    }
+
+    #[test]
+    fn drain_publishes_without_ending_the_segment() {
+        let mut builder = PartBuilder::new(18_180);
+        let mut out = Vec::new();
+        builder.push(0, sample(true), Some(4), &mut out);
+        builder.push(3000, sample(false), None, &mut out);
+        builder.drain(1000, &mut out);
+        assert_eq!(parts(&out), vec![(0, vec![3000, 3000], Some(4))]);
+        assert!(matches!(out[..], [Event::SegmentEnd, Event::Part(_)]));
     }
 
     #[test]

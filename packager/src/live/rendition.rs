@@ -67,13 +67,19 @@ impl PublishContext {
 #[derive(Debug)]
 pub(crate) struct Rendition {
     pub name: String,
-    /// The newest config; it takes effect at the next discontinuity.
+    /// The newest config; it takes effect at the next discontinuity, or when the rendition
+    /// comes back into service.
     pub config: TrackConfig,
-    /// Codec and timescale of the discontinuity being written.
+    /// Codec and timescale of the segments being written.
     pub codec: Codec,
     pub timescale: u32,
     pub options: LiveOptions,
+    /// The discontinuity being written.
+    discontinuity: u32,
+    /// Init segments by number, oldest first; the last one is current.
     inits: VecDeque<(u32, Bytes)>,
+    /// In service: listed, reported and fed. Out of service it only gets gap segments.
+    pub active: bool,
     pub window: Window,
     pub builder: PartBuilder,
     clock: AacClock,
@@ -94,7 +100,7 @@ pub(crate) struct Rendition {
 }
 
 impl Rendition {
-    /// A rendition whose first init segment belongs to `discontinuity`.
+    /// A rendition whose first init segment belongs to `discontinuity` and has its number.
     pub(crate) fn new(
         name: &str,
         config: TrackConfig,
@@ -112,7 +118,9 @@ impl Rendition {
             builder: PartBuilder::new(part_limit(&options, timescale)),
             config,
             options,
+            discontinuity,
             inits,
+            active: true,
             window: Window::default(),
             sequence: 1,
             last_dts: None,
@@ -128,6 +136,29 @@ impl Rendition {
     /// Starts writing `discontinuity` with the newest config: a new init segment, a fresh
     /// builder and clock, and a floor at the end of what was written so far.
     pub(crate) fn begin_discontinuity(&mut self, discontinuity: u32) {
+        self.discontinuity = discontinuity;
+        self.apply_config();
+        self.preroll.clear();
+        self.lead = LeaderState::default();
+        self.follow = FollowerState::default();
+        self.install_init(discontinuity, init_segment(&self.config));
+    }
+
+    /// Switches to a config changed while the rendition was out of service, within the
+    /// current discontinuity: the timeline goes on, and the next segment refers to a new
+    /// init segment.
+    pub(crate) fn adopt_config(&mut self) {
+        let init = init_segment(&self.config);
+        if self.inits.back().is_some_and(|(_, bytes)| *bytes == init) {
+            return;
+        }
+        self.apply_config();
+        self.install_init(self.current_init().saturating_add(1), init);
+    }
+
+    /// Codec and timescale of the newest config, a fresh builder and clock, and a floor at
+    /// the end of what was written so far.
+    fn apply_config(&mut self) {
         let old_timescale = self.timescale;
         self.codec = self.config.codec;
         self.timescale = self.config.timescale();
@@ -136,27 +167,41 @@ impl Rendition {
         self.last_dts = None;
         self.clock = AacClock::new(self.timescale);
         self.builder = PartBuilder::new(part_limit(&self.options, self.timescale));
-        self.preroll.clear();
-        self.lead = LeaderState::default();
-        self.follow = FollowerState::default();
-        let init = init_segment(&self.config);
+    }
+
+    /// Makes `init` current. The current one is replaced in place while no segment refers
+    /// to it and its number is at least `min_number`; otherwise `init` gets the next number,
+    /// at least `min_number` (so numbers equal discontinuities unless a config changed
+    /// within one).
+    fn install_init(&mut self, min_number: u32, init: Bytes) {
+        let last_used = self.window.last().map(|s| s.init);
         match self.inits.back_mut() {
-            Some((disc, bytes)) if *disc == discontinuity => *bytes = init,
-            _ => self.inits.push_back((discontinuity, init)),
+            Some((number, bytes)) if *number >= min_number && last_used != Some(*number) => {
+                *bytes = init;
+            }
+            back => {
+                let number = back.map_or(min_number, |(n, _)| min_number.max(n.saturating_add(1)));
+                self.inits.push_back((number, init));
+            }
         }
     }
 
-    /// The init segment of `discontinuity`, while segments of it are listed.
-    pub(crate) fn init(&self, discontinuity: u32) -> Option<&Bytes> {
+    /// Init segment number `number`, while segments refer to it.
+    pub(crate) fn init(&self, number: u32) -> Option<&Bytes> {
         self.inits
             .iter()
-            .find(|(disc, _)| *disc == discontinuity)
+            .find(|(n, _)| *n == number)
             .map(|(_, bytes)| bytes)
     }
 
     /// The discontinuity the next segments belong to.
     pub(crate) fn current_discontinuity(&self) -> u32 {
-        self.inits.back().map_or(0, |(disc, _)| *disc)
+        self.discontinuity
+    }
+
+    /// Number of the init segment the next segments refer to.
+    pub(crate) fn current_init(&self) -> u32 {
+        self.inits.back().map_or(self.discontinuity, |(n, _)| *n)
     }
 
     /// End of the published timeline in 90 kHz ticks.
@@ -213,7 +258,21 @@ impl Rendition {
 
     /// Publishes everything pending and completes the open segment.
     pub(crate) fn flush(&mut self, ctx: &PublishContext, cuts: &CutLog) -> bool {
-        let fallback = match self.codec {
+        let fallback = self.fallback_duration();
+        self.builder.flush(fallback, &mut self.events);
+        self.publish_events(ctx, cuts)
+    }
+
+    /// Publishes everything pending as a final part; the open segment stays open.
+    pub(crate) fn drain(&mut self, ctx: &PublishContext, cuts: &CutLog) -> bool {
+        let fallback = self.fallback_duration();
+        self.builder.drain(fallback, &mut self.events);
+        self.publish_events(ctx, cuts)
+    }
+
+    /// Duration of a last sample whose successor never came, when nothing better is known.
+    fn fallback_duration(&self) -> u32 {
+        let ticks = match self.codec {
             Codec::H264 => rescale(
                 i64::from(FALLBACK_VIDEO_DURATION),
                 TIMESCALE,
@@ -221,9 +280,7 @@ impl Rendition {
             ),
             Codec::Aac => i64::from(AAC_FRAME_SAMPLES),
         };
-        self.builder
-            .flush(u32::try_from(fallback).unwrap_or(1), &mut self.events);
-        self.publish_events(ctx, cuts)
+        u32::try_from(ticks).unwrap_or(1)
     }
 
     /// Applies builder output to the window. Returns true if a part was published.
@@ -274,20 +331,22 @@ impl Rendition {
         self.window.open(SegmentHeader {
             msn,
             discontinuity: ctx.discontinuity,
+            init: self.current_init(),
             timescale: self.timescale,
             pdt_ms: ctx.pdt_ms(pts_90k),
         });
     }
 
     /// Adds gap segments until the next segment is `msn`, so that segment numbers keep
-    /// meaning the same media time in every rendition.
-    pub(crate) fn fill_gaps(&mut self, msn: u64, ctx: &PublishContext, cuts: &CutLog) {
+    /// meaning the same media time in every rendition. Returns true if it added any.
+    pub(crate) fn fill_gaps(&mut self, msn: u64, ctx: &PublishContext, cuts: &CutLog) -> bool {
         if self.window.is_empty() {
             self.window.skip_to(msn);
-            return;
+            return false;
         }
         self.window.close();
         let default_90k = ticks(self.options.segment_target, TIMESCALE);
+        let added = self.window.next_msn() < msn;
         while self.window.next_msn() < msn {
             let gap_msn = self.window.next_msn();
             let cut = cuts.get(gap_msn);
@@ -298,14 +357,24 @@ impl Rendition {
                 (None, None) => ctx.wall_ms,
             };
             let duration = rescale(duration_90k as i64, TIMESCALE, self.timescale).max(1) as u64;
+            // A gap keeps the init in force: a changed one is announced with media.
+            let init = match self.window.last() {
+                Some(last) if last.discontinuity == ctx.discontinuity => last.init,
+                _ => self.current_init(),
+            };
             let header = SegmentHeader {
                 msn: gap_msn,
                 discontinuity: ctx.discontinuity,
+                init,
                 timescale: self.timescale,
                 pdt_ms,
             };
             self.window.push_gap(header, duration);
         }
+        if added {
+            self.trim();
+        }
+        added
     }
 
     /// Applies the DVR window and forgets init segments no segment refers to.
@@ -317,9 +386,8 @@ impl Rendition {
             nanos_of(self.options.dvr_window),
             target * 3 * 1_000_000_000,
         );
-        if let Some(first) = self.window.first_discontinuity() {
-            while self.inits.len() > 1 && self.inits.front().is_some_and(|(disc, _)| *disc < first)
-            {
+        if let Some(first) = self.window.first_init() {
+            while self.inits.len() > 1 && self.inits.front().is_some_and(|(n, _)| *n < first) {
                 self.inits.pop_front();
             }
         }

@@ -24,6 +24,8 @@ pub(crate) struct Part {
 pub(crate) struct Segment {
     pub msn: u64,
     pub discontinuity: u32,
+    /// Number of the init segment (EXT-X-MAP) its media needs.
+    pub init: u32,
     pub timescale: u32,
     /// Sum of the part durations (for a gap: the leader's duration), in `timescale` ticks.
     pub duration: u64,
@@ -45,6 +47,7 @@ pub(crate) struct Segment {
 pub(crate) struct SegmentHeader {
     pub msn: u64,
     pub discontinuity: u32,
+    pub init: u32,
     pub timescale: u32,
     pub pdt_ms: i64,
 }
@@ -114,6 +117,7 @@ impl Window {
         self.segments.push_back(Segment {
             msn: header.msn,
             discontinuity: header.discontinuity,
+            init: header.init,
             timescale: header.timescale,
             duration: 0,
             duration_ns: 0,
@@ -289,6 +293,11 @@ impl Window {
         self.segments.front().map(|s| s.discontinuity)
     }
 
+    /// Lowest init segment number still referenced.
+    pub(crate) fn first_init(&self) -> Option<u32> {
+        self.segments.front().map(|s| s.init)
+    }
+
     /// Bitrates over complete segments (falling back to the open one) and frame rate over all.
     pub(crate) fn measure(&self) -> Option<Measured> {
         let media = || self.segments.iter().filter(|s| !s.gap && s.duration_ns > 0);
@@ -337,6 +346,7 @@ mod tests {
         SegmentHeader {
             msn,
             discontinuity: 0,
+            init: 0,
             timescale: 1000,
             pdt_ms: 0,
         }
