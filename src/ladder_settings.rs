@@ -72,6 +72,11 @@ impl LadderSettings {
         Ok(())
     }
 
+    /// A stream's ladder: its own when stored (and readable), else the default.
+    pub fn effective(default: &LadderSettings, stored: Option<&str>) -> LadderSettings {
+        stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| default.clone())
+    }
+
     /// The rungs to make for a source of this height, largest first.
     pub fn rungs_below(&self, source_height: u32) -> Vec<RungSetting> {
         if !self.transcode {

@@ -4,7 +4,7 @@
 //!
 //! `/live/{stream}/index.m3u8`                          master
 //! `/live/{stream}/{broadcast}/{rendition}/index.m3u8`  media playlist (blocking reload, delta updates)
-//! `/live/{stream}/{broadcast}/{rendition}/init{d}.mp4` init segment of discontinuity d
+//! `/live/{stream}/{broadcast}/{rendition}/init{n}.mp4` init segment n (a new one per discontinuity or config change)
 //! `/live/{stream}/{broadcast}/{rendition}/{msn}.m4s`   segment
 //! `/live/{stream}/{broadcast}/{rendition}/{msn}.{p}.m4s` part
 
@@ -89,7 +89,7 @@ async fn media(
     let deadline = Instant::now() + state.block_timeout;
     match Resource::parse(&file) {
         Some(Resource::Playlist) => playlist(&broadcast, id, query.as_deref(), deadline).await,
-        Some(Resource::Init(discontinuity)) => match broadcast.packager().init(id, discontinuity) {
+        Some(Resource::Init(number)) => match broadcast.packager().init(id, number) {
             Some(init) => bytes_response(vec![init], content_type(&rendition), &headers),
             None => not_found(),
         },

@@ -100,6 +100,10 @@
       const status = await response.json();
       title.textContent = status.title;
       document.title = `${status.title} · Tributary`;
+      // The live poster shows until the first frame plays.
+      if (status.status === 'live' && video.currentTime === 0) {
+        video.poster = `/api/v1/streams/${streamId}/thumbnail.jpg?t=${Date.now()}`;
+      }
       if (status.status === 'live' && !hls && !video.src) start(status.playback_url);
       if (status.status !== 'live' && (hls || video.src)) stop('Offline');
       if (status.status !== 'live' && !hls) show(false, 'Offline');

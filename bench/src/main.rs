@@ -1,9 +1,11 @@
 //! Benchmarks of the tributary binary, driven with real clients.
 //!
-//! `tributary-bench live [seconds]` (run through `./dev bench live`).
+//! `tributary-bench live [seconds]` and `tributary-bench ladder [seconds]`
+//! (run through `./dev bench live` and `./dev bench ladder`).
 
 mod flv_file;
 mod fmp4_samples;
+mod ladder;
 mod live;
 mod rtmp_publisher;
 mod server;
@@ -31,7 +33,16 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or(60);
             live::run(&binary, &dir, seconds).await
         }
-        _ => bail!("usage: tributary-bench live [seconds]"),
+        Some("ladder") => {
+            let seconds = args
+                .get(1)
+                .map(|s| s.parse())
+                .transpose()
+                .context("seconds")?
+                .unwrap_or(60);
+            ladder::run(&dir, seconds)
+        }
+        _ => bail!("usage: tributary-bench live|ladder [seconds]"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result

@@ -25,7 +25,9 @@ pub fn admin_routes() -> Router<ApiState> {
 
 /// Routes anyone may call.
 pub fn public_routes() -> Router<ApiState> {
-    Router::new().route("/api/v1/streams/{id}/playback", get(playback))
+    Router::new()
+        .route("/api/v1/streams/{id}/playback", get(playback))
+        .route("/api/v1/streams/{id}/thumbnail.jpg", get(thumbnail))
 }
 
 #[derive(Deserialize)]
@@ -151,7 +153,7 @@ fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
         watch_url: format!("{}/watch/{}", urls.http, row.id),
         status: if live.is_some() { "live" } else { "idle" },
         ladder: LadderView {
-            settings: effective_ladder(&state.config.live.ladder, row.ladder.as_deref()),
+            settings: LadderSettings::effective(&state.config.live.ladder, row.ladder.as_deref()),
             custom: row.ladder.is_some(),
         },
         id: row.id,
@@ -191,11 +193,6 @@ fn valid_title(title: &str) -> Result<String, ApiError> {
 fn ladder_json(ladder: &LadderSettings) -> Result<String, ApiError> {
     ladder.validate().map_err(|e| ApiError::invalid(format!("ladder: {e}")))?;
     serde_json::to_string(ladder).map_err(|e| ApiError::invalid(format!("ladder: {e}")))
-}
-
-/// The ladder a stream gets: its own when stored (and readable), else the default.
-pub fn effective_ladder(default: &LadderSettings, stored: Option<&str>) -> LadderSettings {
-    stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| default.clone())
 }
 
 /// Applies to the next publish; a live broadcast keeps its ladder.
@@ -292,6 +289,16 @@ async fn playback(
         status: if live { "live" } else { "idle" },
     };
     Ok(([(header::CACHE_CONTROL, "no-cache")], Json(view)).into_response())
+}
+
+/// The live poster, refreshed every few seconds while the stream is live.
+async fn thumbnail(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = find(&state, &id).await?;
+    let jpeg = state.live.stream(&row.id).and_then(|s| s.poster());
+    match jpeg {
+        Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "public, max-age=5")], jpeg).into_response()),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no thumbnail: the stream is not live")),
+    }
 }
 
 #[cfg(test)]

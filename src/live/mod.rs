@@ -3,7 +3,10 @@
 //! server started; it holds the publisher, the current broadcast and the one
 //! before it.
 
+mod aac_audio;
 mod broadcast;
+mod poster;
+mod rungs;
 mod session;
 mod stats;
 mod track_gate;
@@ -24,10 +27,13 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
 pub use broadcast::{Broadcast, WaitError};
+use poster::Poster;
 pub use stats::Measured;
 use stats::StatsMeter;
 
 use crate::config::LiveConfig;
+use crate::ladder::{LadderStatus, LiveLadder};
+use crate::ladder_settings::LadderSettings;
 use crate::db::Db;
 
 /// Media events buffered between an ingest connection and its session task.
@@ -46,6 +52,7 @@ pub struct LiveStream {
     db: Db,
     config: LiveConfig,
     state: Mutex<StreamState>,
+    poster: Arc<Poster>,
 }
 
 #[derive(Default)]
@@ -66,6 +73,8 @@ struct Publisher {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     meter: Arc<Mutex<StatsMeter>>,
+    /// The transcoded ladder of this publish, when it has one.
+    ladder: Option<Arc<Mutex<LiveLadder>>>,
 }
 
 /// What the API reports of a stream while it is live.
@@ -78,6 +87,8 @@ pub struct LiveStatus {
     pub audio: Option<AudioInfo>,
     #[serde(flatten)]
     pub measured: Measured,
+    /// Transcoded rungs: encoding or shed (and why).
+    pub transcoding: Option<LadderStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -129,6 +140,7 @@ impl LiveManager {
                     db: self.db.clone(),
                     config: self.config.clone(),
                     state: Mutex::default(),
+                    poster: Arc::default(),
                 })
             })
             .clone()
@@ -178,11 +190,13 @@ impl PublishAuthorizer for LiveManager {
                 video: None,
                 audio: None,
                 meter: Arc::default(),
+                ladder: None,
             });
             state.generation
         };
         info!(stream = %row.id, protocol = %request.protocol, remote = %request.remote, "publisher connected");
-        tokio::spawn(session::run(stream, media, kicked, generation));
+        let ladder = LadderSettings::effective(&self.config.ladder, row.ladder.as_deref());
+        tokio::spawn(session::run(stream, media, kicked, generation, ladder));
         Ok(sink)
     }
 }
@@ -264,6 +278,12 @@ impl LiveStream {
         }
     }
 
+    fn set_ladder(&self, ladder: Arc<Mutex<LiveLadder>>) {
+        if let Some(publisher) = lock(&self.state).publisher.as_mut() {
+            publisher.ladder = Some(ladder);
+        }
+    }
+
     fn meter(&self) -> Arc<Mutex<StatsMeter>> {
         lock(&self.state)
             .publisher
@@ -304,10 +324,16 @@ impl LiveStream {
             };
             if let Some(broadcast) = ended {
                 broadcast.finish();
+                stream.poster.clear();
                 info!(stream = %stream.stream_id, broadcast = %broadcast.id, "broadcast ended");
                 stream.record_end(&broadcast).await;
             }
         });
+    }
+
+    /// A JPEG of a recent keyframe, while a broadcast is open.
+    pub fn poster(&self) -> Option<bytes::Bytes> {
+        self.poster.latest()
     }
 
     /// The broadcast a media path names: the current one or the one before.
@@ -352,6 +378,7 @@ impl LiveStream {
                 channels: a.channels,
             }),
             measured: lock(&publisher.meter).measured(),
+            transcoding: publisher.ladder.as_ref().map(|ladder| lock(ladder).status()),
         })
     }
 }

@@ -3,13 +3,20 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-use ingest::{Frame, MediaEvent, TrackKind};
+use ingest::{AudioCodec, Frame, MediaEvent, TrackKind, VideoConfig};
 use packager::{LivePackager, PushError, RenditionId, Sample, TrackConfig};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::audio_transcode::AudioEvent;
+use crate::ladder::LadderEvent;
+use crate::ladder_settings::LadderSettings;
 use tracing::{info, warn};
 
 use super::LiveStream;
 use super::broadcast::Broadcast;
+use super::aac_audio::AacAudio;
+use super::poster::Poster;
+use super::rungs::{Rungs, retire_previous_rungs};
 use super::stats::StatsMeter;
 use super::track_gate::{TrackGate, Tracks};
 use super::tracks::{self, UnsupportedTrack};
@@ -21,13 +28,14 @@ pub(super) async fn run(
     mut media: mpsc::Receiver<MediaEvent>,
     mut kick: oneshot::Receiver<()>,
     generation: u64,
+    ladder: LadderSettings,
 ) {
     let settled = tokio::select! {
         tracks = settle(&mut media) => tracks,
         _ = &mut kick => None,
     };
     let carrier = match settled {
-        Some(tracks) => Carrier::start(&stream, tracks).await,
+        Some(tracks) => Carrier::start(&stream, tracks, &ladder).await,
         None => None,
     };
     if let Some(mut carrier) = carrier {
@@ -35,6 +43,16 @@ pub(super) async fn run(
             let event = tokio::select! {
                 event = media.recv() => event,
                 _ = &mut kick => None,
+                Some(rung_event) = next_rung_event(&mut carrier.rungs) => {
+                    if let Some(rungs) = &carrier.rungs {
+                        rungs.apply(&carrier.broadcast, rung_event);
+                    }
+                    continue;
+                }
+                Some(audio_event) = next_audio_event(&mut carrier.aac_audio) => {
+                    AacAudio::apply(&carrier.broadcast, audio_event);
+                    continue;
+                }
             };
             let Some(event) = event else { break };
             if let Err(refused) = carrier.carry(event) {
@@ -46,6 +64,22 @@ pub(super) async fn run(
         info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
     }
     stream.publisher_left(generation);
+}
+
+/// The next ladder event; never resolves for a publish without rungs.
+async fn next_rung_event(rungs: &mut Option<Rungs>) -> Option<LadderEvent> {
+    match rungs {
+        Some(rungs) => rungs.next_event().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next transcoded audio event; never resolves without a transcoder.
+async fn next_audio_event(aac_audio: &mut Option<AacAudio>) -> Option<AudioEvent> {
+    match aac_audio {
+        Some(aac_audio) => aac_audio.next_event().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn settle(media: &mut mpsc::Receiver<MediaEvent>) -> Option<Tracks> {
@@ -63,20 +97,33 @@ struct Carrier {
     stream_id: String,
     broadcast: Arc<Broadcast>,
     meter: Arc<Mutex<StatsMeter>>,
+    poster: Arc<Poster>,
+    /// The source video's current config (for posters).
+    source_video: Option<VideoConfig>,
+    /// Transcoded rungs of the source video, when there are any.
+    rungs: Option<Rungs>,
+    /// The AAC transcoder of non-AAC source audio.
+    aac_audio: Option<AacAudio>,
     /// Frames the packager refused since the last warning.
     refused: u64,
     warned_new_track: bool,
 }
 
 impl Carrier {
-    async fn start(stream: &Arc<LiveStream>, tracks: Tracks) -> Option<Carrier> {
+    async fn start(stream: &Arc<LiveStream>, tracks: Tracks, ladder: &LadderSettings) -> Option<Carrier> {
+        // Opus and MP3 become AAC through a transcoder; AAC passes through.
+        let (aac_audio, packaged_audio) = match tracks.audio.as_ref().map(|a| (a, AacAudio::start(&stream.stream_id, a))) {
+            Some((_, Some((transcoder, aac)))) => (Some(transcoder), Some(aac)),
+            Some((source, None)) if source.codec == AudioCodec::Aac => (None, Some(source.clone())),
+            _ => (None, None),
+        };
         let configs = tracks
             .video
             .as_ref()
             .map(tracks::video)
             .transpose()
             .and_then(|video| {
-                let audio = tracks.audio.as_ref().map(tracks::audio).transpose()?;
+                let audio = packaged_audio.as_ref().map(tracks::audio).transpose()?;
                 Ok((video, audio))
             });
         let (video, audio) = match configs {
@@ -101,10 +148,19 @@ impl Carrier {
             "publish started"
         );
         stream.set_tracks(tracks.video.clone(), tracks.audio.clone());
+        retire_previous_rungs(&broadcast);
+        let rungs = tracks.video.as_ref().and_then(|video| Rungs::start(&stream.stream_id, video, ladder));
+        if let Some(rungs) = &rungs {
+            stream.set_ladder(rungs.ladder());
+        }
         let mut carrier = Carrier {
             stream_id: stream.stream_id.clone(),
             broadcast,
             meter: stream.meter(),
+            poster: stream.poster.clone(),
+            source_video: tracks.video.clone(),
+            rungs,
+            aac_audio,
             refused: 0,
             warned_new_track: false,
         };
@@ -121,7 +177,12 @@ impl Carrier {
     fn carry(&mut self, event: MediaEvent) -> Result<(), UnsupportedTrack> {
         match event {
             MediaEvent::Frame(frame) => self.frame(frame),
-            MediaEvent::Video(config) => self.config(self.broadcast.video, tracks::video(&config)?),
+            MediaEvent::Video(config) => {
+                self.config(self.broadcast.video, tracks::video(&config)?);
+                self.source_video = Some(config);
+            }
+            // A transcoded source keeps its transcoder; its config repeats.
+            MediaEvent::Audio(_) if self.aac_audio.is_some() => {}
             MediaEvent::Audio(config) => self.config(self.broadcast.audio, tracks::audio(&config)?),
         }
         Ok(())
@@ -145,6 +206,18 @@ impl Carrier {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .record(&frame, Instant::now());
+        if let (TrackKind::Video, true, Some(config)) =
+            (frame.kind, frame.keyframe, &self.source_video)
+        {
+            self.poster.offer(config, &frame);
+        }
+        if let (TrackKind::Video, Some(rungs)) = (frame.kind, &self.rungs) {
+            rungs.push(&frame);
+        }
+        if let (TrackKind::Audio, Some(aac_audio)) = (frame.kind, &mut self.aac_audio) {
+            aac_audio.push(&frame);
+            return;
+        }
         let sample = Sample {
             dts: frame.dts,
             pts: frame.pts,

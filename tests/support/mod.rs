@@ -421,3 +421,41 @@ pub async fn probe_rendition(
     let probe = ffprobe(&file);
     probe["streams"][0].clone()
 }
+
+/// The base media decode time (tfdt) of the first fragment of a segment or part.
+pub fn first_tfdt(fragment: &[u8]) -> Option<u64> {
+    let traf = child_box(child_box(fragment, b"moof")?, b"traf")?;
+    let tfdt = child_box(traf, b"tfdt")?;
+    match tfdt.first()? {
+        1 => Some(u64::from_be_bytes(tfdt.get(4..12)?.try_into().ok()?)),
+        _ => Some(u32::from_be_bytes(tfdt.get(4..8)?.try_into().ok()?) as u64),
+    }
+}
+
+/// The payload of the first box of `kind` at this level.
+fn child_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    while data.len() >= 8 {
+        let size = u32::from_be_bytes(data[..4].try_into().ok()?) as usize;
+        if size < 8 || size > data.len() {
+            return None;
+        }
+        if &data[4..8] == kind {
+            return Some(&data[8..size]);
+        }
+        data = &data[size..];
+    }
+    None
+}
+
+/// Every variant of a master playlist: (RESOLUTION, media playlist path).
+pub fn variants(stream_id: &str, master: &str) -> Vec<(String, String)> {
+    let lines: Vec<&str> = master.lines().collect();
+    lines
+        .windows(2)
+        .filter(|w| w[0].starts_with("#EXT-X-STREAM-INF"))
+        .map(|w| {
+            let resolution = attribute(w[0], "#EXT-X-STREAM-INF", "RESOLUTION").unwrap_or_default();
+            (resolution, format!("/live/{stream_id}/{}", w[1]))
+        })
+        .collect()
+}

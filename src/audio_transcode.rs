@@ -1,1 +1,0 @@
-//! Non-AAC live audio (Opus, MP3) transcoded once to AAC with GStreamer.

@@ -1,0 +1,371 @@
+//! [`LiveLadder`]: the ladder of one stream, fed frame by frame.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use gstreamer as gst;
+use ingest::{Frame, VideoCodec, VideoConfig};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::error::LadderError;
+use super::event::{LadderEvent, LadderStatus, RungState, RungStatus};
+use super::feeder::{Admit, Feeder};
+use super::gate::RungControl;
+use super::output::RungOutput;
+use super::overload::{Decision, Overload, OverloadPolicy};
+use super::pipeline::{Pipeline, RungPlan, Shared, Spec};
+use super::push_log::{PushLog, Pushed};
+use super::restart::Restarts;
+use super::rung::{Rung, rung_width};
+use super::timebase::TimeBase;
+use super::tuning::Tuning;
+
+/// How long batch mode waits for the pipeline to drain at the end.
+const BATCH_DRAIN: Duration = Duration::from_secs(120);
+
+/// How a ladder treats a caller that pushes faster than it encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LadderMode {
+    /// Push never blocks; overload sheds rungs, latency stays bounded, a
+    /// failed pipeline is rebuilt.
+    Live,
+    /// Push blocks until the pipeline has room; every frame is encoded
+    /// (benchmarks and VOD). A pipeline error ends the ladder.
+    Batch,
+}
+
+/// The transcoded renditions of one stream: one GStreamer pipeline
+/// (decode once, scale and encode per rung). Dropping it stops the
+/// pipeline.
+pub struct LiveLadder {
+    mode: LadderMode,
+    source: VideoConfig,
+    tuning: Tuning,
+    policy: OverloadPolicy,
+    rungs: Vec<RungPlan>,
+    shared: Shared,
+    /// `None` while a failed pipeline waits to be rebuilt (live mode).
+    pipeline: Option<Pipeline>,
+    feeder: Feeder,
+    overload: Overload,
+    restarts: Restarts,
+    /// Why the pipeline failed, until it is rebuilt (live) or for good
+    /// (batch).
+    failure: Option<String>,
+}
+
+impl LiveLadder {
+    /// Starts a ladder with the default [`Tuning`] and [`OverloadPolicy`].
+    pub fn start(
+        source: &VideoConfig,
+        rungs: Vec<Rung>,
+        mode: LadderMode,
+        events: UnboundedSender<LadderEvent>,
+    ) -> Result<Self, LadderError> {
+        Self::start_tuned(
+            source,
+            rungs,
+            mode,
+            Tuning::default(),
+            OverloadPolicy::default(),
+            events,
+        )
+    }
+
+    /// Starts a ladder for an H.264 `source`. `rungs` are encoded in the
+    /// given order, which should be largest first (that is the shedding
+    /// order and, with [`Tuning::cascade`], the scaling chain); none may
+    /// be taller than the source.
+    pub fn start_tuned(
+        source: &VideoConfig,
+        rungs: Vec<Rung>,
+        mode: LadderMode,
+        tuning: Tuning,
+        policy: OverloadPolicy,
+        events: UnboundedSender<LadderEvent>,
+    ) -> Result<Self, LadderError> {
+        crate::gst_init::init().map_err(LadderError::Init)?;
+        if source.codec != VideoCodec::H264 {
+            return Err(LadderError::NotH264);
+        }
+        let avc = ingest::h264::parse_avcc(&source.record)?;
+        let (width, height) = (avc.sps.width, avc.sps.height);
+        if rungs.is_empty() {
+            return Err(LadderError::NoRungs);
+        }
+        let rungs = rungs
+            .into_iter()
+            .map(|rung| plan(rung, width, height))
+            .collect::<Result<Vec<_>, _>>()?;
+        let now = Instant::now();
+        let mut ladder = Self {
+            mode,
+            source: source.clone(),
+            overload: Overload::new(policy.clone(), rungs.len(), now),
+            feeder: Feeder::new(None),
+            policy,
+            tuning,
+            rungs,
+            shared: Shared {
+                timebase: Arc::new(OnceLock::new()),
+                log: Arc::new(Mutex::new(PushLog::default())),
+                events,
+            },
+            pipeline: None,
+            restarts: Restarts::default(),
+            failure: None,
+        };
+        ladder.pipeline = Some(ladder.build()?);
+        ladder.feeder = Feeder::new(ladder.max_lag());
+        Ok(ladder)
+    }
+
+    /// Feeds one source video frame (AVCC, 90 kHz). In live mode this
+    /// never blocks.
+    pub fn push(&mut self, frame: &Frame) {
+        let now = Instant::now();
+        self.check_health(now);
+        if self.pipeline.is_none() && self.mode == LadderMode::Live && frame.keyframe {
+            self.rebuild(now);
+        }
+        let Some(pipeline) = &self.pipeline else {
+            return;
+        };
+        let backlog = {
+            let log = self
+                .shared
+                .log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            pipeline.backlog(&log, now)
+        };
+        if self.mode == LadderMode::Live {
+            self.control_load(now, backlog);
+        }
+        let wanted = self.rungs.iter().any(|r| r.control.enabled());
+        let Admit::Push { discont } = self.feeder.admit(frame.keyframe, backlog, wanted) else {
+            return;
+        };
+        let timebase = *self
+            .shared
+            .timebase
+            .get_or_init(|| TimeBase::starting_at(frame.dts, frame.pts));
+        let (Some(pts), Some(dts)) = (timebase.to_clock(frame.pts), timebase.to_clock(frame.dts))
+        else {
+            tracing::warn!(
+                pts = frame.pts,
+                "ladder: frame before the stream's start, skipped"
+            );
+            return;
+        };
+        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
+        if let Some(buffer) = buffer.get_mut() {
+            buffer.set_pts(pts);
+            buffer.set_dts(dts);
+            let mut flags = gst::BufferFlags::empty();
+            if !frame.keyframe {
+                flags |= gst::BufferFlags::DELTA_UNIT;
+            }
+            if discont {
+                flags |= gst::BufferFlags::DISCONT;
+            }
+            buffer.set_flags(flags);
+        }
+        // Logged before the push: the pipeline's threads look it up.
+        self.shared
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .record(Pushed {
+                dts: frame.dts,
+                pts: frame.pts,
+                at: now,
+                keyframe: frame.keyframe,
+            });
+        if let Some(pipeline) = &self.pipeline
+            && let Err(flow) = pipeline.push(buffer)
+        {
+            tracing::debug!(?flow, "ladder: appsrc refused a frame");
+        }
+    }
+
+    /// Ends the stream: the pipeline drains (batch mode waits for every
+    /// rung; live mode waits at most the policy's `max_lag`) and stops.
+    /// In batch mode a pipeline error during the stream is returned here.
+    pub fn finish(mut self) -> Result<(), LadderError> {
+        self.check_health(Instant::now());
+        if let Some(failure) = self.failure.take() {
+            return match self.mode {
+                LadderMode::Batch => Err(LadderError::Pipeline(failure)),
+                LadderMode::Live => Ok(()),
+            };
+        }
+        let timeout = match self.mode {
+            LadderMode::Batch => BATCH_DRAIN,
+            LadderMode::Live => self.policy.max_lag,
+        };
+        match (&self.pipeline, self.mode) {
+            (Some(pipeline), LadderMode::Batch) => pipeline.finish(timeout),
+            // Live: what does not drain in time is dropped with the pipeline.
+            (Some(pipeline), LadderMode::Live) => {
+                let _ = pipeline.finish(timeout);
+                Ok(())
+            }
+            (None, _) => Ok(()),
+        }
+    }
+
+    /// Every rung, whether it is encoded now, and the restarts so far.
+    pub fn status(&self) -> LadderStatus {
+        let rungs = self
+            .rungs
+            .iter()
+            .enumerate()
+            .map(|(index, plan)| RungStatus {
+                name: plan.rung.name.clone(),
+                width: plan.width,
+                height: plan.rung.height,
+                bitrate_kbps: plan.rung.bitrate_kbps,
+                state: match self.overload.shed_reason(index) {
+                    Some(reason) => RungState::Shed {
+                        reason: reason.to_owned(),
+                    },
+                    None => RungState::Encoding,
+                },
+                latency_ms: plan.output.latency_ms(),
+            })
+            .collect();
+        LadderStatus {
+            rungs,
+            restarts: self.restarts.count(),
+        }
+    }
+
+    fn max_lag(&self) -> Option<Duration> {
+        match self.mode {
+            LadderMode::Live => Some(self.policy.max_lag),
+            LadderMode::Batch => None,
+        }
+    }
+
+    fn build(&self) -> Result<Pipeline, LadderError> {
+        Pipeline::build(&Spec {
+            source: &self.source,
+            rungs: &self.rungs,
+            tuning: &self.tuning,
+            max_lag: self.max_lag(),
+            shared: &self.shared,
+        })
+    }
+
+    /// Takes the pipeline down if it posted an error.
+    fn check_health(&mut self, now: Instant) {
+        let Some(error) = self.pipeline.as_ref().and_then(Pipeline::error) else {
+            return;
+        };
+        tracing::warn!("ladder pipeline failed: {error}");
+        if let Some(failed) = self.pipeline.take() {
+            // Stopping joins GStreamer's threads: not on the caller's.
+            std::thread::spawn(move || drop(failed));
+        }
+        if self.mode == LadderMode::Live {
+            self.restarts.failed(now);
+        }
+        self.failure = Some(error);
+    }
+
+    /// Rebuilds a failed pipeline, if the backoff allows (live mode).
+    fn rebuild(&mut self, now: Instant) {
+        if !self.restarts.ready(now) {
+            return;
+        }
+        match self.build() {
+            Ok(pipeline) => {
+                self.pipeline = Some(pipeline);
+                self.feeder = Feeder::new(self.max_lag());
+                let reason = self.failure.take().unwrap_or_default();
+                tracing::info!("ladder pipeline rebuilt after: {reason}");
+                self.send(LadderEvent::Restarted { reason });
+            }
+            Err(e) => {
+                tracing::warn!("rebuilding the ladder pipeline: {e}");
+                self.restarts.failed(now);
+            }
+        }
+    }
+
+    /// Sheds or restores rungs from what the gates and the decoder report.
+    fn control_load(&mut self, now: Instant, backlog: Duration) {
+        let mut overload = None;
+        for plan in &self.rungs {
+            if let Some(lag) = plan.control.take_behind()
+                && plan.control.enabled()
+            {
+                overload.get_or_insert_with(|| {
+                    format!(
+                        "overloaded: {} fell {} ms behind",
+                        plan.rung.name,
+                        lag.as_millis()
+                    )
+                });
+            }
+        }
+        if backlog > self.policy.max_lag {
+            overload.get_or_insert_with(|| {
+                format!(
+                    "overloaded: decoding fell {} ms behind",
+                    backlog.as_millis()
+                )
+            });
+        }
+        match self.overload.observe(now, overload) {
+            Some(Decision::Shed { index, reason }) => {
+                let Some(plan) = self.rungs.get(index) else {
+                    return;
+                };
+                plan.control.set_enabled(false);
+                tracing::warn!(rung = %plan.rung.name, "ladder overloaded, rung shed: {reason}");
+                let rung = plan.rung.name.clone();
+                self.send(LadderEvent::Shed { rung, reason });
+            }
+            Some(Decision::Restore { index }) => {
+                let Some(plan) = self.rungs.get(index) else {
+                    return;
+                };
+                plan.control.set_enabled(true);
+                tracing::info!(rung = %plan.rung.name, "ladder has headroom, rung restored");
+                let rung = plan.rung.name.clone();
+                self.send(LadderEvent::Restored { rung });
+            }
+            None => {}
+        }
+    }
+
+    fn send(&self, event: LadderEvent) {
+        // A closed channel means nobody listens; nothing to do.
+        let _ = self.shared.events.send(event);
+    }
+}
+
+/// Checks a rung against the source size and works out its width.
+fn plan(rung: Rung, source_width: u32, source_height: u32) -> Result<RungPlan, LadderError> {
+    let invalid = |reason| LadderError::InvalidRung {
+        name: rung.name.clone(),
+        reason,
+    };
+    if rung.height == 0 || !rung.height.is_multiple_of(2) {
+        return Err(invalid("height must be even and not zero"));
+    }
+    if rung.height > source_height {
+        return Err(invalid("taller than the source (never upscaled)"));
+    }
+    if rung.bitrate_kbps == 0 {
+        return Err(invalid("bitrate must not be zero"));
+    }
+    Ok(RungPlan {
+        width: rung_width(source_width, source_height, rung.height),
+        control: Arc::new(RungControl::new()),
+        output: Arc::new(RungOutput::new(rung.name.clone())),
+        rung,
+    })
+}

@@ -1,1 +1,0 @@
-//! JPEG posters from a keyframe, decoded with GStreamer.
