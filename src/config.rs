@@ -169,11 +169,16 @@ impl Config {
                 defaults.reconnect_window,
             ),
             ladder: LadderSettings {
-                transcode: args.transcode.or(file.live.transcode).unwrap_or(defaults.ladder.transcode),
+                transcode: args
+                    .transcode
+                    .or(file.live.transcode)
+                    .unwrap_or(defaults.ladder.transcode),
                 rungs: file.live.rungs.unwrap_or(defaults.ladder.rungs),
             },
         };
-        live.ladder.validate().context("the [[live.rungs]] ladder")?;
+        live.ladder
+            .validate()
+            .context("the [[live.rungs]] ladder")?;
         anyhow::ensure!(
             (50..=2000).contains(&live.part_target.as_millis()),
             "part target must be between 50 and 2000 ms"

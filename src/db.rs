@@ -51,12 +51,14 @@ impl Db {
     }
 
     pub async fn streams(&self) -> sqlx::Result<Vec<StreamRow>> {
-        sqlx::query("SELECT id, title, stream_key, created_at, ladder FROM streams ORDER BY created_at, id")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(stream_row)
-            .collect()
+        sqlx::query(
+            "SELECT id, title, stream_key, created_at, ladder FROM streams ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(stream_row)
+        .collect()
     }
 
     pub async fn stream(&self, id: &str) -> sqlx::Result<Option<StreamRow>> {
@@ -70,13 +72,15 @@ impl Db {
     }
 
     pub async fn stream_by_key(&self, key: &str) -> sqlx::Result<Option<StreamRow>> {
-        sqlx::query("SELECT id, title, stream_key, created_at, ladder FROM streams WHERE stream_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(stream_row)
-            .transpose()
+        sqlx::query(
+            "SELECT id, title, stream_key, created_at, ladder FROM streams WHERE stream_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(stream_row)
+        .transpose()
     }
 
     /// Returns false when no such stream exists.
@@ -195,7 +199,10 @@ mod tests {
         assert_eq!(db.stream_by_key("kb").await.unwrap().unwrap().id, "b");
         assert!(db.set_stream_key("a", "ka2").await.unwrap());
         assert!(db.set_ladder("a", Some("{}")).await.unwrap());
-        assert_eq!(db.stream("a").await.unwrap().unwrap().ladder.as_deref(), Some("{}"));
+        assert_eq!(
+            db.stream("a").await.unwrap().unwrap().ladder.as_deref(),
+            Some("{}")
+        );
         assert!(db.set_title("a", "renamed").await.unwrap());
         assert_eq!(db.stream("a").await.unwrap().unwrap().title, "renamed");
         assert!(db.stream_by_key("ka").await.unwrap().is_none());

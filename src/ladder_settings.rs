@@ -27,7 +27,9 @@ pub struct LadderSettings {
 pub enum InvalidLadder {
     #[error("at most {MAX_RUNGS} rungs")]
     TooManyRungs,
-    #[error("rung name {0:?} must be 1 to 16 of a-z, 0-9, - and _, and not \"source\" or \"audio\"")]
+    #[error(
+        "rung name {0:?} must be 1 to 16 of a-z, 0-9, - and _, and not \"source\" or \"audio\""
+    )]
     Name(String),
     #[error("rung {0}: height must be an even number from 144 to 4320")]
     Height(String),
@@ -42,8 +44,20 @@ const MAX_RUNGS: usize = 8;
 impl Default for LadderSettings {
     /// 1080p 5000k, 720p 2800k, 480p 1400k, 360p 800k.
     fn default() -> Self {
-        let rung = |height: u32, bitrate_kbps| RungSetting { name: format!("{height}p"), height, bitrate_kbps };
-        LadderSettings { transcode: true, rungs: vec![rung(1080, 5000), rung(720, 2800), rung(480, 1400), rung(360, 800)] }
+        let rung = |height: u32, bitrate_kbps| RungSetting {
+            name: format!("{height}p"),
+            height,
+            bitrate_kbps,
+        };
+        LadderSettings {
+            transcode: true,
+            rungs: vec![
+                rung(1080, 5000),
+                rung(720, 2800),
+                rung(480, 1400),
+                rung(360, 800),
+            ],
+        }
     }
 }
 
@@ -54,7 +68,9 @@ impl LadderSettings {
         }
         for (i, rung) in self.rungs.iter().enumerate() {
             let name_ok = (1..=16).contains(&rung.name.len())
-                && rung.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                && rung.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                })
                 && !matches!(rung.name.as_str(), "source" | "audio");
             if !name_ok {
                 return Err(InvalidLadder::Name(rung.name.clone()));
@@ -65,7 +81,10 @@ impl LadderSettings {
             if !(100..=50_000).contains(&rung.bitrate_kbps) {
                 return Err(InvalidLadder::Bitrate(rung.name.clone()));
             }
-            if self.rungs[..i].iter().any(|other| other.name == rung.name || other.height == rung.height) {
+            if self.rungs[..i]
+                .iter()
+                .any(|other| other.name == rung.name || other.height == rung.height)
+            {
                 return Err(InvalidLadder::Duplicate(rung.name.clone()));
             }
         }
@@ -74,7 +93,9 @@ impl LadderSettings {
 
     /// A stream's ladder: its own when stored (and readable), else the default.
     pub fn effective(default: &LadderSettings, stored: Option<&str>) -> LadderSettings {
-        stored.and_then(|json| serde_json::from_str(json).ok()).unwrap_or_else(|| default.clone())
+        stored
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or_else(|| default.clone())
     }
 
     /// The rungs to make for a source of this height, largest first.
@@ -82,8 +103,13 @@ impl LadderSettings {
         if !self.transcode {
             return Vec::new();
         }
-        let mut rungs: Vec<RungSetting> = self.rungs.iter().filter(|r| r.height < source_height).cloned().collect();
-        rungs.sort_by(|a, b| b.height.cmp(&a.height));
+        let mut rungs: Vec<RungSetting> = self
+            .rungs
+            .iter()
+            .filter(|r| r.height < source_height)
+            .cloned()
+            .collect();
+        rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
         rungs
     }
 }
@@ -96,12 +122,21 @@ mod tests {
     fn defaults_are_valid_and_never_upscale() {
         let ladder = LadderSettings::default();
         ladder.validate().unwrap();
-        let names = |h| ladder.rungs_below(h).into_iter().map(|r| r.name).collect::<Vec<_>>();
+        let names = |h| {
+            ladder
+                .rungs_below(h)
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(720), ["480p", "360p"]);
         assert_eq!(names(1080), ["720p", "480p", "360p"]);
         assert_eq!(names(2160), ["1080p", "720p", "480p", "360p"]);
         assert!(names(360).is_empty());
-        let off = LadderSettings { transcode: false, ..LadderSettings::default() };
+        let off = LadderSettings {
+            transcode: false,
+            ..LadderSettings::default()
+        };
         assert!(off.rungs_below(2160).is_empty());
     }
 
@@ -109,15 +144,37 @@ mod tests {
     fn bad_ladders_are_refused() {
         let with = |name: &str, height, bitrate_kbps| LadderSettings {
             transcode: true,
-            rungs: vec![RungSetting { name: name.into(), height, bitrate_kbps }],
+            rungs: vec![RungSetting {
+                name: name.into(),
+                height,
+                bitrate_kbps,
+            }],
         };
-        assert_eq!(with("Big", 720, 1000).validate(), Err(InvalidLadder::Name("Big".into())));
-        assert_eq!(with("source", 720, 1000).validate(), Err(InvalidLadder::Name("source".into())));
-        assert_eq!(with("../x", 720, 1000).validate(), Err(InvalidLadder::Name("../x".into())));
-        assert_eq!(with("odd", 721, 1000).validate(), Err(InvalidLadder::Height("odd".into())));
-        assert_eq!(with("tiny", 720, 10).validate(), Err(InvalidLadder::Bitrate("tiny".into())));
+        assert_eq!(
+            with("Big", 720, 1000).validate(),
+            Err(InvalidLadder::Name("Big".into()))
+        );
+        assert_eq!(
+            with("source", 720, 1000).validate(),
+            Err(InvalidLadder::Name("source".into()))
+        );
+        assert_eq!(
+            with("../x", 720, 1000).validate(),
+            Err(InvalidLadder::Name("../x".into()))
+        );
+        assert_eq!(
+            with("odd", 721, 1000).validate(),
+            Err(InvalidLadder::Height("odd".into()))
+        );
+        assert_eq!(
+            with("tiny", 720, 10).validate(),
+            Err(InvalidLadder::Bitrate("tiny".into()))
+        );
         let mut twice = LadderSettings::default();
         twice.rungs.push(twice.rungs[0].clone());
-        assert_eq!(twice.validate(), Err(InvalidLadder::Duplicate("1080p".into())));
+        assert_eq!(
+            twice.validate(),
+            Err(InvalidLadder::Duplicate("1080p".into()))
+        );
     }
 }

@@ -218,29 +218,59 @@ async fn cli_creates_a_stream_and_prints_obs_settings() {
 #[tokio::test]
 async fn per_stream_ladder_settings() {
     let server = Server::start(&[]).await;
-    let (status, created) = server.api(Method::POST, "/api/v1/streams", Some(json!({ "title": "default" }))).await;
+    let (status, created) = server
+        .api(
+            Method::POST,
+            "/api/v1/streams",
+            Some(json!({ "title": "default" })),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["ladder"]["transcode"], true);
     assert_eq!(created["ladder"]["custom"], false);
-    let heights: Vec<u64> = created["ladder"]["rungs"].as_array().unwrap().iter().map(|r| r["height"].as_u64().unwrap()).collect();
+    let heights: Vec<u64> = created["ladder"]["rungs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["height"].as_u64().unwrap())
+        .collect();
     assert_eq!(heights, [1080, 720, 480, 360]);
 
     let own = json!({ "transcode": true, "rungs": [{ "name": "540p", "height": 540, "bitrate_kbps": 2000 }] });
-    let (status, custom) = server.api(Method::POST, "/api/v1/streams", Some(json!({ "title": "own", "ladder": own }))).await;
+    let (status, custom) = server
+        .api(
+            Method::POST,
+            "/api/v1/streams",
+            Some(json!({ "title": "own", "ladder": own })),
+        )
+        .await;
     assert_eq!(status, 201, "{custom}");
     assert_eq!(custom["ladder"]["custom"], true);
     assert_eq!(custom["ladder"]["rungs"][0]["name"], "540p");
     let id = custom["id"].as_str().unwrap();
 
     let path = format!("/api/v1/streams/{id}");
-    let (status, off) = server.api(Method::PATCH, &path, Some(json!({ "ladder": { "transcode": false, "rungs": [] } }))).await;
+    let (status, off) = server
+        .api(
+            Method::PATCH,
+            &path,
+            Some(json!({ "ladder": { "transcode": false, "rungs": [] } })),
+        )
+        .await;
     assert_eq!(status, 200, "{off}");
     assert_eq!(off["ladder"]["transcode"], false);
-    let (status, renamed) = server.api(Method::PATCH, &path, Some(json!({ "title": "renamed" }))).await;
+    let (status, renamed) = server
+        .api(Method::PATCH, &path, Some(json!({ "title": "renamed" })))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(renamed["title"], "renamed");
-    assert_eq!(renamed["ladder"]["transcode"], false, "a PATCH without ladder keeps it");
-    let (status, back) = server.api(Method::PATCH, &path, Some(json!({ "ladder": null }))).await;
+    assert_eq!(
+        renamed["ladder"]["transcode"], false,
+        "a PATCH without ladder keeps it"
+    );
+    let (status, back) = server
+        .api(Method::PATCH, &path, Some(json!({ "ladder": null })))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(back["ladder"]["custom"], false);
     assert_eq!(back["ladder"]["rungs"].as_array().unwrap().len(), 4);

@@ -70,7 +70,9 @@ async fn rtmp_publish_is_served_as_ll_hls() {
     // The live poster: a JPEG of a recent keyframe.
     let deadline = Instant::now() + START;
     let jpeg = loop {
-        let response = server.get(&format!("/api/v1/streams/{id}/thumbnail.jpg")).await;
+        let response = server
+            .get(&format!("/api/v1/streams/{id}/thumbnail.jpg"))
+            .await;
         if response.status() == 200 {
             assert_eq!(response.headers()["content-type"], "image/jpeg");
             break response.bytes().await.unwrap();
@@ -80,7 +82,13 @@ async fn rtmp_publish_is_served_as_ll_hls() {
     };
     assert_eq!(jpeg_size(&jpeg), Some((640, 360)));
     let (other, _) = server.create_stream("offline").await;
-    assert_eq!(server.get(&format!("/api/v1/streams/{other}/thumbnail.jpg")).await.status(), 404);
+    assert_eq!(
+        server
+            .get(&format!("/api/v1/streams/{other}/thumbnail.jpg"))
+            .await
+            .status(),
+        404
+    );
 
     let tmp = TempDir::new("probe");
     let probed = probe_rendition(&server, &video, &playlist, &tmp.0).await;
@@ -129,7 +137,10 @@ fn jpeg_size(jpeg: &[u8]) -> Option<(u16, u16)> {
     }
     let at = jpeg.windows(2).position(|w| w == [0xff, 0xc0])?;
     let sof = jpeg.get(at + 5..at + 9)?;
-    Some((u16::from_be_bytes([sof[2], sof[3]]), u16::from_be_bytes([sof[0], sof[1]])))
+    Some((
+        u16::from_be_bytes([sof[2], sof[3]]),
+        u16::from_be_bytes([sof[0], sof[1]]),
+    ))
 }
 
 /// Headers a player and a CDN rely on: immutable media, short-lived playlists,
@@ -684,13 +695,44 @@ async fn garbage_mpeg_ts_over_srt_then_a_good_publish() {
 #[tokio::test]
 async fn non_aac_audio_is_transcoded_to_aac() {
     let server = Server::start(&[]).await;
-    for (ffmpeg, codec, rate) in [("ffmpeg".to_owned(), "libmp3lame", "44100"), (static_ffmpeg(), "libopus", "48000")] {
+    for (ffmpeg, codec, rate) in [
+        ("ffmpeg".to_owned(), "libmp3lame", "44100"),
+        (static_ffmpeg(), "libopus", "48000"),
+    ] {
         let (id, key) = server.create_stream(codec).await;
         let mut command = Command::new(&ffmpeg);
         command
-            .args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30"])
-            .args(["-f", "lavfi", "-i", &format!("sine=sample_rate={rate}"), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
-            .args(["-c:a", codec, "-ar", rate, "-f", "flv", &rtmp_url(&server, &key)])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x240:rate=30",
+            ])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                &format!("sine=sample_rate={rate}"),
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+            ])
+            .args([
+                "-c:a",
+                codec,
+                "-ar",
+                rate,
+                "-f",
+                "flv",
+                &rtmp_url(&server, &key),
+            ])
             .stdin(Stdio::null())
             .stderr(Stdio::null());
         let _publisher = Proc::spawn(codec, &mut command);
@@ -704,6 +746,9 @@ async fn non_aac_audio_is_transcoded_to_aac() {
         assert_eq!(probed["codec_name"], "aac", "{codec}: {probed}");
         assert_eq!(probed["sample_rate"], rate, "{codec}: {probed}");
         let frames: u64 = probed["nb_read_frames"].as_str().unwrap().parse().unwrap();
-        assert!(frames > 40, "{codec}: only {frames} AAC frames in 2 segments");
+        assert!(
+            frames > 40,
+            "{codec}: only {frames} AAC frames in 2 segments"
+        );
     }
 }

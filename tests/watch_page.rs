@@ -61,7 +61,10 @@ async fn playback_survives_a_publisher_reconnect() {
     let url = server.url(&format!("/watch/{id}"));
     let page = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/watch.mjs"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/watch.mjs"
+            ))
             .args([&url, "16"])
             .env("WATCH_SAMPLES", "1")
             .output()
@@ -73,15 +76,86 @@ async fn playback_survives_a_publisher_reconnect() {
     let _second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
     let output = page.await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
     let samples = report["samples"].as_array().unwrap();
     let time = |i: usize| samples[i]["currentTime"].as_f64().unwrap();
     let n = samples.len();
     assert!(n >= 20, "{report}");
-    assert!(time(n - 1) - time(n - 7) > 2.0, "not playing at the end: {report}");
-    assert!(time(n - 1) - time(0) > 10.0, "playback lost more than 6 s of 16: {report}");
-    assert_eq!(report["last"]["starts"], 1, "the page had to restart the player: {report}");
+    assert!(
+        time(n - 1) - time(n - 7) > 2.0,
+        "not playing at the end: {report}"
+    );
+    assert!(
+        time(n - 1) - time(0) > 10.0,
+        "playback lost more than 6 s of 16: {report}"
+    );
+    assert_eq!(
+        report["last"]["starts"], 1,
+        "the page had to restart the player: {report}"
+    );
     assert_eq!(report["last"]["badge"], "LIVE", "{report}");
-    assert!(server.log().contains("publish started").then_some(()).is_some());
+    assert!(
+        server
+            .log()
+            .contains("publish started")
+            .then_some(())
+            .is_some()
+    );
+}
+
+/// A 720p publish with rungs: hls.js switches to the 360p level when told
+/// to, and playback continues on it.
+#[tokio::test]
+async fn hls_js_switches_to_a_lower_rung() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("switch").await;
+    let _ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "1280x720");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while variants(&id, &server.wait_master(&id, Duration::from_secs(30)).await).len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no rungs:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let url = server.url(&format!("/watch/{id}"));
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/watch.mjs"
+            ))
+            .args([&url, "8"])
+            .env("WATCH_SAMPLES", "1")
+            .env("WATCH_LEVEL_HEIGHT", "360")
+            .output()
+            .expect("node")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    assert_eq!(report["last"]["levels"], 3, "{report}");
+    assert_eq!(report["last"]["levelHeight"], 360, "{report}");
+    let samples = report["samples"].as_array().unwrap();
+    let time = |i: usize| samples[i]["currentTime"].as_f64().unwrap();
+    let n = samples.len();
+    assert!(
+        time(n - 1) - time(n - 5) > 1.5,
+        "not playing on the 360p rung: {report}"
+    );
+    assert!(time(n - 1) - time(0) > 5.0, "{report}");
 }

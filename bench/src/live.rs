@@ -27,7 +27,14 @@ pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> 
         "## live: {seconds} s, 1280x720 30 fps, x264 veryfast zerolatency 2.5 Mbit/s, 1 s keyframes, AAC"
     );
     part_latency(&server, dir, seconds).await?;
-    hls_js_latency(&server, seconds).await
+    let source = hls_js_latency(&server, seconds, None).await?;
+    let rung = hls_js_latency(&server, seconds, Some(("854x480", 480))).await?;
+    println!();
+    println!(
+        "latency the 480p rung adds over the source in hls.js: {:+.3} s (target <= 0.300 s)",
+        rung - source
+    );
+    Ok(())
 }
 
 /// One part as a player saw it: when the blocking reload announced it, and
@@ -52,9 +59,27 @@ async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Resu
     let rtmp = server.rtmp;
     let publisher = tokio::spawn(async move { publish(rtmp, &key, &tags).await });
 
-    let playlist_path = server.video_playlist(&id).await?;
+    // The source, and a rung the default ladder makes from a 720p source.
+    let source = server.variant_playlist(&id, "1280x720").await?;
+    let rung = server.variant_playlist(&id, "854x480").await?;
+    let (source_seen, rung_seen) = tokio::join!(
+        follow_parts(server, &source, &publisher),
+        follow_parts(server, &rung, &publisher)
+    );
+    let sent = publisher.await??;
+    report_part_latency("source rendition", &source_seen?, &sent)?;
+    report_part_latency("480p transcoded rung", &rung_seen?, &sent)
+}
+
+/// Follows a media playlist with blocking reloads, as a player does, until
+/// the publisher is done; returns every part seen.
+async fn follow_parts(
+    server: &Server,
+    playlist_path: &str,
+    publisher: &tokio::task::JoinHandle<anyhow::Result<SendTimes>>,
+) -> anyhow::Result<Vec<SeenPart>> {
     let folder = &playlist_path[..playlist_path.rfind('/').context("path")? + 1];
-    let (_, body) = server.get(&playlist_path).await?;
+    let (_, body) = server.get(playlist_path).await?;
     let mut next = preload_hint(&String::from_utf8_lossy(&body)).context("no preload hint")?;
     let mut seen = Vec::new();
     while !publisher.is_finished() {
@@ -81,8 +106,7 @@ async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Resu
             frames_ms,
         });
     }
-    let sent = publisher.await??;
-    report_part_latency(&seen, &sent)
+    Ok(seen)
 }
 
 /// (msn, part) of the EXT-X-PRELOAD-HINT.
@@ -95,7 +119,7 @@ fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
     Some((msn.parse().ok()?, part.parse().ok()?))
 }
 
-fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()> {
+fn report_part_latency(label: &str, seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()> {
     let first_ms = sent.first().context("nothing was sent")?.0 as i64;
     let sent_at: BTreeMap<i64, Instant> = sent.iter().map(|&(ms, at)| (ms as i64, at)).collect();
     // Skip the first two seconds: the player joins mid-stream.
@@ -134,7 +158,7 @@ fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()
     let target = PART_TARGET_MS + 50.0;
     println!();
     println!(
-        "(a) frame sent -> part holding it announced by a blocking reload, over {} frames",
+        "(a) {label}: frame sent -> part holding it announced by a blocking reload, over {} frames",
         frames.count
     );
     println!(
@@ -152,18 +176,34 @@ fn report_part_latency(seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()
     Ok(())
 }
 
-async fn hls_js_latency(server: &Server, seconds: u32) -> anyhow::Result<()> {
+/// The median hls.js latency on the watch page, pinned to the level of
+/// `pinned` (resolution, height) when given.
+async fn hls_js_latency(
+    server: &Server,
+    seconds: u32,
+    pinned: Option<(&str, u32)>,
+) -> anyhow::Result<f64> {
     let (id, key) = server.create_stream("bench-hls-js").await?;
     let url = format!("rtmp://{}/live/{key}", server.rtmp);
     let mut ffmpeg = ffmpeg_source("1280x720", &["-f", "flv", &url], true, None)
         .stdout(Stdio::null())
         .spawn()?;
-    server.video_playlist(&id).await?;
+    let (resolution, playing) = match pinned {
+        Some((resolution, height)) => (resolution, format!("pinned to the {height}p rung")),
+        None => ("1280x720", "source rendition (no pin)".to_owned()),
+    };
+    server.variant_playlist(&id, resolution).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/browser/watch.mjs");
     let output = Command::new("node")
         .arg(script)
         .args([&server.url(&format!("/watch/{id}")), &seconds.to_string()])
+        .env(
+            "WATCH_LEVEL_HEIGHT",
+            pinned
+                .map(|(_, height)| height.to_string())
+                .unwrap_or_default(),
+        )
         .output();
     let _ = ffmpeg.kill();
     let _ = ffmpeg.wait();
@@ -186,7 +226,7 @@ async fn hls_js_latency(server: &Server, seconds: u32) -> anyhow::Result<()> {
     let summary = summarize(latencies).context("hls.js reported no latency")?;
     println!();
     println!(
-        "(b) hls.js latency on the watch page (lowLatencyMode, maxLiveSyncPlaybackRate 1.5), {} samples over {seconds} s",
+        "(b) hls.js latency on the watch page, {playing} (lowLatencyMode, maxLiveSyncPlaybackRate 1.5), {} samples over {seconds} s",
         summary.count
     );
     println!(
@@ -201,5 +241,5 @@ async fn hls_js_latency(server: &Server, seconds: u32) -> anyhow::Result<()> {
         "    target: median <= 1.0 s; median / target = {:.2}",
         summary.p50 / 1.0
     );
-    Ok(())
+    Ok(summary.p50)
 }

@@ -97,21 +97,27 @@ impl Server {
         Ok((response.status().as_u16(), response.bytes().await?))
     }
 
-    /// The video media playlist path of a live stream, once it is served.
-    pub async fn video_playlist(&self, stream_id: &str) -> anyhow::Result<String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    /// The media playlist path of the variant of this RESOLUTION, once the
+    /// master playlist lists it.
+    pub async fn variant_playlist(
+        &self,
+        stream_id: &str,
+        resolution: &str,
+    ) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let wanted = format!("RESOLUTION={resolution},");
         loop {
             let (status, body) = self.get(&format!("/live/{stream_id}/index.m3u8")).await?;
-            if status == 200 {
-                let master = String::from_utf8_lossy(&body);
-                let uri = master
-                    .lines()
-                    .find(|l| !l.is_empty() && !l.starts_with('#'))
-                    .context("empty master")?;
-                return Ok(format!("/live/{stream_id}/{uri}"));
+            let master = String::from_utf8_lossy(&body);
+            let lines: Vec<&str> = master.lines().collect();
+            let found = lines
+                .windows(2)
+                .find(|w| w[0].starts_with("#EXT-X-STREAM-INF") && w[0].contains(&wanted));
+            if let (200, Some(pair)) = (status, found) {
+                return Ok(format!("/live/{stream_id}/{}", pair[1]));
             }
             if Instant::now() > deadline {
-                bail!("stream never went live");
+                bail!("no {resolution} variant appeared in:\n{master}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

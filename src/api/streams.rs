@@ -19,7 +19,10 @@ const MAX_TITLE: usize = 200;
 pub fn admin_routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/streams", post(create).get(list))
-        .route("/api/v1/streams/{id}", get(show).patch(update).delete(delete))
+        .route(
+            "/api/v1/streams/{id}",
+            get(show).patch(update).delete(delete),
+        )
         .route("/api/v1/streams/{id}/rotate-key", post(rotate_key))
 }
 
@@ -185,13 +188,17 @@ async fn create(
 fn valid_title(title: &str) -> Result<String, ApiError> {
     let title = title.trim();
     if title.is_empty() || title.chars().count() > MAX_TITLE {
-        return Err(ApiError::invalid(format!("title must be 1 to {MAX_TITLE} characters")));
+        return Err(ApiError::invalid(format!(
+            "title must be 1 to {MAX_TITLE} characters"
+        )));
     }
     Ok(title.to_owned())
 }
 
 fn ladder_json(ladder: &LadderSettings) -> Result<String, ApiError> {
-    ladder.validate().map_err(|e| ApiError::invalid(format!("ladder: {e}")))?;
+    ladder
+        .validate()
+        .map_err(|e| ApiError::invalid(format!("ladder: {e}")))?;
     serde_json::to_string(ladder).map_err(|e| ApiError::invalid(format!("ladder: {e}")))
 }
 
@@ -292,12 +299,25 @@ async fn playback(
 }
 
 /// The live poster, refreshed every few seconds while the stream is live.
-async fn thumbnail(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn thumbnail(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let row = find(&state, &id).await?;
     let jpeg = state.live.stream(&row.id).and_then(|s| s.poster());
     match jpeg {
-        Some(jpeg) => Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "public, max-age=5")], jpeg).into_response()),
-        None => Err(ApiError::new(StatusCode::NOT_FOUND, "no thumbnail: the stream is not live")),
+        Some(jpeg) => Ok((
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "public, max-age=5"),
+            ],
+            jpeg,
+        )
+            .into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no thumbnail: the stream is not live",
+        )),
     }
 }
 

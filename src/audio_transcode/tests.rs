@@ -126,7 +126,10 @@ fn transcode(source: &AudioConfig, frames: &[Frame]) -> (Vec<AudioEvent>, u64) {
 fn assert_predicted(actual: &AudioConfig, predicted: &AudioConfig) {
     let fields = |c: &AudioConfig| (c.codec, c.sample_rate, c.channels, c.codec_string.clone());
     assert_eq!(fields(actual), fields(predicted));
-    assert!(actual.record.starts_with(&predicted.record), "{actual:?} vs {predicted:?}");
+    assert!(
+        actual.record.starts_with(&predicted.record),
+        "{actual:?} vs {predicted:?}"
+    );
 }
 
 fn config_and_frames(events: Vec<AudioEvent>) -> (AudioConfig, Vec<Frame>) {

@@ -58,7 +58,12 @@ impl AacAudio {
                 }
             }
             AudioEvent::Frame(frame) => broadcast.publish(|packager| {
-                let sample = Sample { dts: frame.dts, pts: frame.pts, keyframe: true, data: frame.data };
+                let sample = Sample {
+                    dts: frame.dts,
+                    pts: frame.pts,
+                    keyframe: true,
+                    data: frame.data,
+                };
                 packager.push(id, sample).unwrap_or(false)
             }),
         }

@@ -32,9 +32,9 @@ pub use stats::Measured;
 use stats::StatsMeter;
 
 use crate::config::LiveConfig;
+use crate::db::Db;
 use crate::ladder::{LadderStatus, LiveLadder};
 use crate::ladder_settings::LadderSettings;
-use crate::db::Db;
 
 /// Media events buffered between an ingest connection and its session task.
 const MEDIA_QUEUE: usize = 512;
@@ -378,7 +378,10 @@ impl LiveStream {
                 channels: a.channels,
             }),
             measured: lock(&publisher.meter).measured(),
-            transcoding: publisher.ladder.as_ref().map(|ladder| lock(ladder).status()),
+            transcoding: publisher
+                .ladder
+                .as_ref()
+                .map(|ladder| lock(ladder).status()),
         })
     }
 }

@@ -28,7 +28,9 @@ impl Poster {
     pub fn offer(self: &Arc<Self>, config: &VideoConfig, keyframe: &Frame) {
         {
             let mut last = self.last_started.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|at| at.elapsed() < REFRESH) || self.busy.swap(true, Ordering::AcqRel) {
+            if last.is_some_and(|at| at.elapsed() < REFRESH)
+                || self.busy.swap(true, Ordering::AcqRel)
+            {
                 return;
             }
             *last = Some(Instant::now());
@@ -44,7 +46,10 @@ impl Poster {
     }
 
     pub fn latest(&self) -> Option<Bytes> {
-        self.latest.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The broadcast ended: no poster until the next one.

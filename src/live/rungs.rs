@@ -22,11 +22,19 @@ pub struct Rungs {
 
 impl Rungs {
     /// The ladder for this source, when the settings ask for rungs below it.
-    pub fn start(stream_id: &str, source: &VideoConfig, settings: &LadderSettings) -> Option<Rungs> {
+    pub fn start(
+        stream_id: &str,
+        source: &VideoConfig,
+        settings: &LadderSettings,
+    ) -> Option<Rungs> {
         let rungs: Vec<Rung> = settings
             .rungs_below(source.height)
             .into_iter()
-            .map(|r| Rung { name: r.name, height: r.height, bitrate_kbps: r.bitrate_kbps })
+            .map(|r| Rung {
+                name: r.name,
+                height: r.height,
+                bitrate_kbps: r.bitrate_kbps,
+            })
             .collect();
         if rungs.is_empty() || source.codec != VideoCodec::H264 {
             return None;
@@ -36,7 +44,11 @@ impl Rungs {
         match LiveLadder::start(source, rungs, LadderMode::Live, sender) {
             Ok(ladder) => {
                 info!(stream = %stream_id, rungs = ?names, "ladder started");
-                Some(Rungs { stream_id: stream_id.to_owned(), ladder: Arc::new(Mutex::new(ladder)), events })
+                Some(Rungs {
+                    stream_id: stream_id.to_owned(),
+                    ladder: Arc::new(Mutex::new(ladder)),
+                    events,
+                })
             }
             Err(e) => {
                 warn!(stream = %stream_id, "serving the source only: the ladder did not start: {e}");
@@ -52,7 +64,10 @@ impl Rungs {
 
     /// Never blocks: an overloaded ladder sheds rungs instead.
     pub fn push(&self, frame: &Frame) {
-        self.ladder.lock().unwrap_or_else(|p| p.into_inner()).push(frame);
+        self.ladder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(frame);
     }
 
     pub async fn next_event(&mut self) -> Option<LadderEvent> {
@@ -70,7 +85,9 @@ impl Rungs {
                 };
                 broadcast.publish(|packager| {
                     let result = match packager.rendition_by_name(&rung) {
-                        Some(id) => packager.set_config(id, track).map(|()| packager.activate(id).is_ok()),
+                        Some(id) => packager
+                            .set_config(id, track)
+                            .map(|()| packager.activate(id).is_ok()),
                         None => packager.add_rendition(&rung, track).map(|_| true),
                     };
                     if let Err(e) = result {
@@ -80,8 +97,15 @@ impl Rungs {
                 });
             }
             LadderEvent::Frame { rung, frame } => broadcast.publish(|packager| {
-                let Some(id) = packager.rendition_by_name(&rung) else { return false };
-                let sample = packager::Sample { dts: frame.dts, pts: frame.pts, keyframe: frame.keyframe, data: frame.data };
+                let Some(id) = packager.rendition_by_name(&rung) else {
+                    return false;
+                };
+                let sample = packager::Sample {
+                    dts: frame.dts,
+                    pts: frame.pts,
+                    keyframe: frame.keyframe,
+                    data: frame.data,
+                };
                 packager.push(id, sample).unwrap_or(false)
             }),
             LadderEvent::Shed { rung, reason } => {
@@ -103,7 +127,9 @@ impl Rungs {
                     false
                 });
             }
-            LadderEvent::Restarted { reason } => warn!(stream = %stream, "ladder pipeline restarted: {reason}"),
+            LadderEvent::Restarted { reason } => {
+                warn!(stream = %stream, "ladder pipeline restarted: {reason}")
+            }
         }
     }
 }

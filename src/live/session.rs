@@ -13,8 +13,8 @@ use crate::ladder_settings::LadderSettings;
 use tracing::{info, warn};
 
 use super::LiveStream;
-use super::broadcast::Broadcast;
 use super::aac_audio::AacAudio;
+use super::broadcast::Broadcast;
 use super::poster::Poster;
 use super::rungs::{Rungs, retire_previous_rungs};
 use super::stats::StatsMeter;
@@ -110,9 +110,17 @@ struct Carrier {
 }
 
 impl Carrier {
-    async fn start(stream: &Arc<LiveStream>, tracks: Tracks, ladder: &LadderSettings) -> Option<Carrier> {
+    async fn start(
+        stream: &Arc<LiveStream>,
+        tracks: Tracks,
+        ladder: &LadderSettings,
+    ) -> Option<Carrier> {
         // Opus and MP3 become AAC through a transcoder; AAC passes through.
-        let (aac_audio, packaged_audio) = match tracks.audio.as_ref().map(|a| (a, AacAudio::start(&stream.stream_id, a))) {
+        let (aac_audio, packaged_audio) = match tracks
+            .audio
+            .as_ref()
+            .map(|a| (a, AacAudio::start(&stream.stream_id, a)))
+        {
             Some((_, Some((transcoder, aac)))) => (Some(transcoder), Some(aac)),
             Some((source, None)) if source.codec == AudioCodec::Aac => (None, Some(source.clone())),
             _ => (None, None),
@@ -149,7 +157,10 @@ impl Carrier {
         );
         stream.set_tracks(tracks.video.clone(), tracks.audio.clone());
         retire_previous_rungs(&broadcast);
-        let rungs = tracks.video.as_ref().and_then(|video| Rungs::start(&stream.stream_id, video, ladder));
+        let rungs = tracks
+            .video
+            .as_ref()
+            .and_then(|video| Rungs::start(&stream.stream_id, video, ladder));
         if let Some(rungs) = &rungs {
             stream.set_ladder(rungs.ladder());
         }

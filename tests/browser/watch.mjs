@@ -34,9 +34,21 @@ try {
     targetLatency: window.tributary.hls?.targetLatency ?? null,
     stalls: window.tributary.stalls,
     starts: window.tributary.starts,
+    levelHeight: (() => { const h = window.tributary.hls; return h && h.currentLevel >= 0 ? h.levels[h.currentLevel].height : null; })(),
     playbackRate: window.tributary.video.playbackRate,
     buffered: (() => { const v = window.tributary.video; const b = v.buffered; return b.length ? b.end(b.length - 1) - v.currentTime : 0; })(),
   }));
+  // WATCH_LEVEL_HEIGHT pins hls.js to the level of that height (a level switch).
+  const pinned = Number(process.env.WATCH_LEVEL_HEIGHT ?? 0);
+  if (pinned) {
+    const found = await page.evaluate((height) => {
+      const h = window.tributary.hls;
+      const index = h.levels.findIndex((level) => level.height === height);
+      if (index >= 0) h.currentLevel = index;
+      return index >= 0;
+    }, pinned);
+    if (!found) throw new Error(`no level of height ${pinned}`);
+  }
   const first = await sample();
   const latencies = [];
   const samples = [];
