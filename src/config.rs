@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::ladder_settings::{LadderSettings, RungSetting};
+use crate::ladder::Rung;
+use crate::ladder_settings::LadderSettings;
 
 /// The configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -115,7 +116,7 @@ struct FileLiveConfig {
     reconnect_window_secs: Option<u64>,
     transcode: Option<bool>,
     /// The default ladder, as `[[live.rungs]]` tables.
-    rungs: Option<Vec<RungSetting>>,
+    rungs: Option<Vec<Rung>>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "tributary.toml";

@@ -4,15 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One transcoded rendition, as configured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RungSetting {
-    /// Rendition name, e.g. `720p` (it appears in media URLs).
-    pub name: String,
-    pub height: u32,
-    pub bitrate_kbps: u32,
-}
+use crate::ladder::{Rung, default_rungs, rungs_for_source};
 
 /// Ladder settings: whether to transcode, and the rungs (only those below
 /// the source's height are made; never upscaled).
@@ -20,7 +12,7 @@ pub struct RungSetting {
 #[serde(deny_unknown_fields)]
 pub struct LadderSettings {
     pub transcode: bool,
-    pub rungs: Vec<RungSetting>,
+    pub rungs: Vec<Rung>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,21 +34,11 @@ pub enum InvalidLadder {
 const MAX_RUNGS: usize = 8;
 
 impl Default for LadderSettings {
-    /// 1080p 5000k, 720p 2800k, 480p 1400k, 360p 800k.
+    /// Transcoding on, with the ladder's default rungs.
     fn default() -> Self {
-        let rung = |height: u32, bitrate_kbps| RungSetting {
-            name: format!("{height}p"),
-            height,
-            bitrate_kbps,
-        };
         LadderSettings {
             transcode: true,
-            rungs: vec![
-                rung(1080, 5000),
-                rung(720, 2800),
-                rung(480, 1400),
-                rung(360, 800),
-            ],
+            rungs: default_rungs(),
         }
     }
 }
@@ -99,18 +81,11 @@ impl LadderSettings {
     }
 
     /// The rungs to make for a source of this height, largest first.
-    pub fn rungs_below(&self, source_height: u32) -> Vec<RungSetting> {
+    pub fn rungs_below(&self, source_height: u32) -> Vec<Rung> {
         if !self.transcode {
             return Vec::new();
         }
-        let mut rungs: Vec<RungSetting> = self
-            .rungs
-            .iter()
-            .filter(|r| r.height < source_height)
-            .cloned()
-            .collect();
-        rungs.sort_by_key(|r| std::cmp::Reverse(r.height));
-        rungs
+        rungs_for_source(&self.rungs, source_height)
     }
 }
 
@@ -144,7 +119,7 @@ mod tests {
     fn bad_ladders_are_refused() {
         let with = |name: &str, height, bitrate_kbps| LadderSettings {
             transcode: true,
-            rungs: vec![RungSetting {
+            rungs: vec![Rung {
                 name: name.into(),
                 height,
                 bitrate_kbps,

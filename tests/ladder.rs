@@ -90,7 +90,7 @@ async fn rungs_appear_decode_and_align() {
     let status = server.stream(&id).await;
     let rungs = status["transcoding"]["rungs"]
         .as_array()
-        .expect(&status.to_string());
+        .unwrap_or_else(|| panic!("{status}"));
     assert_eq!(rungs.len(), 2, "{status}");
     assert!(
         rungs.iter().all(|r| r["state"]["state"] == "encoding"),

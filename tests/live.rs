@@ -449,33 +449,10 @@ async fn srt_publishers_are_served() {
         .await;
 
     // srt-live-transmit carrying ffmpeg's MPEG-TS from a pipe, with a bare key.
-    let mut source = Command::new("ffmpeg");
-    source
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-        ])
-        .args(["-c:a", "aac", "-f", "mpegts", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    let mut codecs = X264.to_vec();
+    codecs.extend(["-c:a", "aac"]);
+    let mut source = test_source("ffmpeg", "320x240", "48000", &codecs, "mpegts", "-");
+    source.stdout(Stdio::piped());
     let mut source = Proc::spawn("ffmpeg", &mut source);
     let pipe = source.child.stdout.take().unwrap();
     let mut transmit = Command::new("srt-live-transmit");
@@ -598,33 +575,25 @@ fn static_ffmpeg() -> String {
 async fn enhanced_rtmp_hevc_is_refused_clearly() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("hevc").await;
-    let mut command = Command::new(static_ffmpeg());
-    command
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=30",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=sample_rate=48000",
-            "-c:v",
-            "libx265",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "30",
-        ])
-        .args(["-c:a", "aac", "-f", "flv", &rtmp_url(&server, &key)])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null());
+    let hevc = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-g",
+        "30",
+        "-c:a",
+        "aac",
+    ];
+    let mut command = test_source(
+        &static_ffmpeg(),
+        "320x240",
+        "48000",
+        &hevc,
+        "flv",
+        &rtmp_url(&server, &key),
+    );
+    command.stderr(Stdio::null());
     let mut hevc = Proc::spawn("static ffmpeg", &mut command);
     let status = hevc
         .wait_exit(Duration::from_secs(20))
@@ -700,41 +669,17 @@ async fn non_aac_audio_is_transcoded_to_aac() {
         (static_ffmpeg(), "libopus", "48000"),
     ] {
         let (id, key) = server.create_stream(codec).await;
-        let mut command = Command::new(&ffmpeg);
-        command
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc2=size=320x240:rate=30",
-            ])
-            .args([
-                "-f",
-                "lavfi",
-                "-i",
-                &format!("sine=sample_rate={rate}"),
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-g",
-                "30",
-            ])
-            .args([
-                "-c:a",
-                codec,
-                "-ar",
-                rate,
-                "-f",
-                "flv",
-                &rtmp_url(&server, &key),
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
+        let mut codecs = X264.to_vec();
+        codecs.extend(["-c:a", codec, "-ar", rate]);
+        let mut command = test_source(
+            &ffmpeg,
+            "320x240",
+            rate,
+            &codecs,
+            "flv",
+            &rtmp_url(&server, &key),
+        );
+        command.stderr(Stdio::null());
         let _publisher = Proc::spawn(codec, &mut command);
         let master = server.wait_master(&id, START).await;
         assert!(master.contains("mp4a.40.2"), "{master}");

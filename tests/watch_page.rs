@@ -1,40 +1,26 @@
-//! hls.js in headless Chromium plays the watch page of a live stream.
+//! hls.js in headless Chromium on the watch page.
 
 mod support;
 
-use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use support::*;
 
+const START: Duration = Duration::from_secs(30);
+
+/// The page is open before the broadcast starts: it starts playing by itself.
 #[tokio::test]
 async fn hls_js_plays_the_watch_page() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("browser").await;
-    // The page is open before the broadcast starts: it must start by itself.
-    let url = server.url(&format!("/watch/{id}"));
-    let page = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/watch.mjs"
-            ))
-            .args([&url, "6"])
-            .output()
-            .expect("node (./dev test installs it and the browser test packages)")
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let _ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
-    let output = page.await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
+    let publish = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360")
+    };
+    let (report, _ffmpeg) = tokio::join!(
+        watch_page(server.url(&format!("/watch/{id}")), 6, &[]),
+        publish
     );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
     let (first, last) = (
         report["first"]["currentTime"].as_f64().unwrap(),
         report["last"]["currentTime"].as_f64().unwrap(),
@@ -57,32 +43,21 @@ async fn playback_survives_a_publisher_reconnect() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("reconnect-browser").await;
     let mut first = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
-    server.wait_master(&id, Duration::from_secs(20)).await;
-    let url = server.url(&format!("/watch/{id}"));
-    let page = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/watch.mjs"
-            ))
-            .args([&url, "16"])
-            .env("WATCH_SAMPLES", "1")
-            .output()
-            .expect("node")
-    });
-    tokio::time::sleep(Duration::from_secs(6)).await;
-    first.kill();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let _second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360");
-    let output = page.await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    server.wait_master(&id, START).await;
+    let reconnect = async {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        first.kill();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        ffmpeg_publish(&rtmp_url(&server, &key), "flv", "640x360")
+    };
+    let (report, _second) = tokio::join!(
+        watch_page(
+            server.url(&format!("/watch/{id}")),
+            16,
+            &[("WATCH_SAMPLES", "1")]
+        ),
+        reconnect
     );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
     let samples = report["samples"].as_array().unwrap();
     let time = |i: usize| samples[i]["currentTime"].as_f64().unwrap();
     let n = samples.len();
@@ -100,13 +75,6 @@ async fn playback_survives_a_publisher_reconnect() {
         "the page had to restart the player: {report}"
     );
     assert_eq!(report["last"]["badge"], "LIVE", "{report}");
-    assert!(
-        server
-            .log()
-            .contains("publish started")
-            .then_some(())
-            .is_some()
-    );
 }
 
 /// A 720p publish with rungs: hls.js switches to the 360p level when told
@@ -116,38 +84,13 @@ async fn hls_js_switches_to_a_lower_rung() {
     let server = Server::start(&[]).await;
     let (id, key) = server.create_stream("switch").await;
     let _ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "1280x720");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while variants(&id, &server.wait_master(&id, Duration::from_secs(30)).await).len() < 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no rungs:\n{}",
-            server.log()
-        );
+    let deadline = Instant::now() + START;
+    while variants(&id, &server.wait_master(&id, START).await).len() < 3 {
+        assert!(Instant::now() < deadline, "no rungs:\n{}", server.log());
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let url = server.url(&format!("/watch/{id}"));
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/watch.mjs"
-            ))
-            .args([&url, "8"])
-            .env("WATCH_SAMPLES", "1")
-            .env("WATCH_LEVEL_HEIGHT", "360")
-            .output()
-            .expect("node")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout);
+    let env = [("WATCH_SAMPLES", "1"), ("WATCH_LEVEL_HEIGHT", "360")];
+    let report = watch_page(server.url(&format!("/watch/{id}")), 8, &env).await;
     assert_eq!(report["last"]["levels"], 3, "{report}");
     assert_eq!(report["last"]["levelHeight"], 360, "{report}");
     let samples = report["samples"].as_array().unwrap();

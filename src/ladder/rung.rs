@@ -1,9 +1,10 @@
 //! The rungs of the ladder and which of them a source gets.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One transcoded rendition: its name, height and target bitrate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rung {
     /// Rendition name, e.g. `720p`.
     pub name: String,

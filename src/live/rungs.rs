@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::broadcast::Broadcast;
 use super::tracks;
-use crate::ladder::{LadderEvent, LadderMode, LiveLadder, Rung};
+use crate::ladder::{LadderEvent, LadderMode, LiveLadder};
 use crate::ladder_settings::LadderSettings;
 
 pub struct Rungs {
@@ -27,15 +27,7 @@ impl Rungs {
         source: &VideoConfig,
         settings: &LadderSettings,
     ) -> Option<Rungs> {
-        let rungs: Vec<Rung> = settings
-            .rungs_below(source.height)
-            .into_iter()
-            .map(|r| Rung {
-                name: r.name,
-                height: r.height,
-                bitrate_kbps: r.bitrate_kbps,
-            })
-            .collect();
+        let rungs = settings.rungs_below(source.height);
         if rungs.is_empty() || source.codec != VideoCodec::H264 {
             return None;
         }

@@ -292,36 +292,87 @@ impl Server {
     }
 }
 
-/// `ffmpeg` with a live test pattern and a tone, encoded the way OBS would
-/// (x264, 1 s keyframe interval, AAC), publishing to `url` in `format`.
-pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
-    let mut command = Command::new("ffmpeg");
+/// x264 the way OBS sends it: latency tuning, a 1 s keyframe interval.
+pub const X264: &[&str] = &[
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-tune",
+    "zerolatency",
+    "-g",
+    "30",
+    "-pix_fmt",
+    "yuv420p",
+];
+
+/// `binary` (an ffmpeg) encoding a live test pattern of `size` and a tone at
+/// `audio_rate` with `codecs`, sent to `output` in `format`.
+pub fn test_source(
+    binary: &str,
+    size: &str,
+    audio_rate: &str,
+    codecs: &[&str],
+    format: &str,
+    output: &str,
+) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(["-hide_banner", "-loglevel", "error", "-re"])
-        .stdin(Stdio::null())
         .args([
             "-f",
             "lavfi",
             "-i",
             &format!("testsrc2=size={size}:rate=30"),
         ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
         .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-g",
-            "30",
-            "-pix_fmt",
-            "yuv420p",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("sine=frequency=440:sample_rate={audio_rate}"),
         ])
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", format, url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .args(codecs)
+        .args(["-f", format, output])
+        .stdin(Stdio::null());
+    command
+}
+
+/// ffmpeg publishing H.264 and AAC the way OBS would, to `url` in `format`.
+pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
+    let mut codecs = X264.to_vec();
+    codecs.extend(["-c:a", "aac", "-b:a", "96k"]);
+    let mut command = test_source("ffmpeg", size, "48000", &codecs, format, url);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     Proc::spawn("ffmpeg", &mut command)
+}
+
+/// Runs tests/browser/watch.mjs on `url` for `seconds` (with extra
+/// environment) and returns its JSON report.
+pub async fn watch_page(url: String, seconds: u32, env: &[(&str, &str)]) -> Value {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/browser/watch.mjs"
+            ))
+            .args([&url, &seconds.to_string()])
+            .envs(env)
+            .output()
+            .expect("node (./dev test installs it and the browser test packages)")
+    })
+    .await
+    .expect("the browser run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout)
 }
 
 pub fn rtmp_url(server: &Server, key: &str) -> String {
