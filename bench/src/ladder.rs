@@ -62,7 +62,7 @@ pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
             tuning: tuning.clone(),
         },
     ];
-    println!("## ladder: {seconds} s testsrc2 sources at {FPS} fps, 1 s GOP");
+    println!("## ladder: {seconds} s testsrc2 at {FPS} fps (x264 veryfast zerolatency, 1 s GOP)");
     println!(
         "x264 on both sides: preset {}, tune zerolatency, no B-frames, keyframes where the source has \
          them (1 s), bitrate = maxrate, VBV {} ms, threads auto. Scaling: videoscale `{}` = swscale \
@@ -181,34 +181,20 @@ struct Measure {
 }
 
 fn make_source(size: &str, seconds: u32, kbps: u32, path: &Path) -> anyhow::Result<()> {
+    let gop = FPS.to_string();
     let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-nostdin"])
         .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-nostdin",
             "-f",
             "lavfi",
             "-i",
+            &format!("testsrc2=size={size}:rate={FPS}"),
         ])
-        .arg(format!("testsrc2=size={size}:rate={FPS}"))
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-        ])
-        .args([
-            "-g",
-            &FPS.to_string(),
-            "-keyint_min",
-            &FPS.to_string(),
-            "-sc_threshold",
-            "0",
-        ])
+        .args(["-t", &seconds.to_string(), "-c:v", "libx264"])
+        // zerolatency: no B-frames, as a live encoder sends them
+        // (reordering would add its delay to every rung's latency).
+        .args(["-preset", "veryfast", "-tune", "zerolatency"])
+        .args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0"])
         .args([
             "-b:v",
             &format!("{kbps}k"),

@@ -1,11 +1,61 @@
-//! The gate in front of each rung's encoder: passes whole GOPs only, forces
-//! a keyframe at every source keyframe, drops frames that are too old (so
-//! latency stays bounded) and everything while the rung is shed.
+//! The gate in front of each rung's encoder (a pad probe): passes whole
+//! GOPs only, forces a keyframe at every source keyframe, drops frames that
+//! are too old (so latency stays bounded) and everything while the rung is
+//! shed.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
+use gstreamer as gst;
+use gstreamer_video as gst_video;
+
 use super::push_log::Pushed;
+use super::shared::Shared;
+
+/// Installs a rung's gate as a buffer probe on `pad` (the source pad of
+/// the queue in front of the rung's encoder); `max_lag` is `None` in batch
+/// mode.
+pub(crate) fn install(
+    pad: &gst::Pad,
+    control: Arc<RungControl>,
+    shared: Shared,
+    max_lag: Option<Duration>,
+) {
+    let gate = Mutex::new(Gate::new(max_lag));
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let pushed = match (buffer.pts(), shared.timebase.get()) {
+            (Some(pts), Some(timebase)) => shared
+                .log
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(timebase.to_ticks(pts)),
+            _ => None,
+        };
+        let verdict = gate.lock().unwrap_or_else(PoisonError::into_inner).admit(
+            pushed,
+            &control,
+            Instant::now(),
+        );
+        match verdict {
+            Verdict::Pass { keyframe: true } => {
+                // Serialized just before this frame, so the encoder makes
+                // this very frame a keyframe.
+                let force = gst_video::DownstreamForceKeyUnitEvent::builder()
+                    .all_headers(true)
+                    .build();
+                pad.push_event(force);
+                gst::PadProbeReturn::Ok
+            }
+            Verdict::Pass { keyframe: false } => gst::PadProbeReturn::Ok,
+            Verdict::Drop => gst::PadProbeReturn::Drop,
+        }
+    });
+}
 
 /// What the ladder's controller and a rung's gate tell each other.
 #[derive(Debug)]
@@ -57,7 +107,7 @@ pub(crate) enum Verdict {
     Drop,
 }
 
-/// One rung's gate (it lives in the pad probe in front of the encoder).
+/// One rung's gate: the decisions of the probe [`install`] puts in place.
 #[derive(Debug)]
 pub(crate) struct Gate {
     /// Passing the current source GOP.

@@ -13,10 +13,11 @@ use super::feeder::{Admit, Feeder};
 use super::gate::RungControl;
 use super::output::RungOutput;
 use super::overload::{Decision, Overload, OverloadPolicy};
-use super::pipeline::{Pipeline, RungPlan, Shared, Spec};
+use super::pipeline::{Pipeline, Spec};
 use super::push_log::{PushLog, Pushed};
 use super::restart::Restarts;
 use super::rung::{Rung, rung_width};
+use super::shared::{RungPlan, Shared};
 use super::timebase::TimeBase;
 use super::tuning::Tuning;
 
@@ -32,6 +33,16 @@ pub enum LadderMode {
     /// Push blocks until the pipeline has room; every frame is encoded
     /// (benchmarks and VOD). A pipeline error ends the ladder.
     Batch,
+}
+
+impl LadderMode {
+    /// How old a frame may get before it is dropped: never in batch mode.
+    fn max_lag(self, policy: &OverloadPolicy) -> Option<Duration> {
+        match self {
+            Self::Live => Some(policy.max_lag),
+            Self::Batch => None,
+        }
+    }
 }
 
 /// The transcoded renditions of one stream: one GStreamer pipeline
@@ -102,7 +113,7 @@ impl LiveLadder {
             mode,
             source: source.clone(),
             overload: Overload::new(policy.clone(), rungs.len(), now),
-            feeder: Feeder::new(None),
+            feeder: Feeder::new(mode.max_lag(&policy)),
             policy,
             tuning,
             rungs,
@@ -116,7 +127,6 @@ impl LiveLadder {
             failure: None,
         };
         ladder.pipeline = Some(ladder.build()?);
-        ladder.feeder = Feeder::new(ladder.max_lag());
         Ok(ladder)
     }
 
@@ -152,7 +162,7 @@ impl LiveLadder {
             .get_or_init(|| TimeBase::starting_at(frame.dts, frame.pts));
         let (Some(pts), Some(dts)) = (timebase.to_clock(frame.pts), timebase.to_clock(frame.dts))
         else {
-            tracing::warn!(
+            tracing::debug!(
                 pts = frame.pts,
                 "ladder: frame before the stream's start, skipped"
             );
@@ -241,19 +251,12 @@ impl LiveLadder {
         }
     }
 
-    fn max_lag(&self) -> Option<Duration> {
-        match self.mode {
-            LadderMode::Live => Some(self.policy.max_lag),
-            LadderMode::Batch => None,
-        }
-    }
-
     fn build(&self) -> Result<Pipeline, LadderError> {
         Pipeline::build(&Spec {
             source: &self.source,
             rungs: &self.rungs,
             tuning: &self.tuning,
-            max_lag: self.max_lag(),
+            max_lag: self.mode.max_lag(&self.policy),
             shared: &self.shared,
         })
     }
@@ -282,7 +285,7 @@ impl LiveLadder {
         match self.build() {
             Ok(pipeline) => {
                 self.pipeline = Some(pipeline);
-                self.feeder = Feeder::new(self.max_lag());
+                self.feeder = Feeder::new(self.mode.max_lag(&self.policy));
                 let reason = self.failure.take().unwrap_or_default();
                 tracing::info!("ladder pipeline rebuilt after: {reason}");
                 self.send(LadderEvent::Restarted { reason });

@@ -7,12 +7,14 @@
 //! keyframe's pts and nowhere else, so segment N covers the same media time
 //! in every rendition.
 //!
-//! In [`LadderMode::Live`] pushing never blocks: a rung whose frames fall
+//! [`LadderMode::Batch`] encodes every frame (push blocks), for benchmarks
+//! and VOD. In [`LadderMode::Live`] pushing never blocks: a rung whose frames fall
 //! behind is fed only from the next fresh source keyframe, and the most
 //! expensive rungs are shed while the machine cannot keep up (see
 //! [`OverloadPolicy`]). A pipeline error rebuilds the pipeline, which
 //! resumes at the next source keyframe.
 
+mod branches;
 mod colorimetry;
 mod error;
 mod event;
@@ -26,6 +28,7 @@ mod pipeline;
 mod push_log;
 mod restart;
 mod rung;
+mod shared;
 mod timebase;
 mod tuning;
 

@@ -9,57 +9,32 @@
 //! ```
 //!
 //! Each queue starts a thread, so decoding, scaling and the encoders run in
-//! parallel. A gate (pad probe, see [`Gate`]) sits on the queue in front of
-//! each rung's own work.
+//! parallel. A gate (pad probe, see [`gate`](super::gate)) sits on the
+//! queue in front of each rung's own work. This module runs the pipeline;
+//! [`branches`](super::branches) builds the rung elements.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 use ingest::VideoConfig;
-use tokio::sync::mpsc::UnboundedSender;
 
+use super::branches::Branches;
 use super::colorimetry;
 use super::error::LadderError;
-use super::event::LadderEvent;
-use super::gate::{Gate, RungControl, Verdict};
 use super::health::Health;
-use super::output::{Output, RungOutput};
 use super::push_log::PushLog;
-use super::rung::Rung;
+use super::shared::{RungPlan, Shared};
 use super::timebase::TimeBase;
 use super::tuning::Tuning;
-
-/// x264 never starts a GOP on its own (keyframes are forced where the
-/// source has them): its "infinite" keyint.
-const KEY_INT_MAX: u32 = 1 << 30;
 /// Consecutive undecodable frames after which the decoder fails (and a
 /// live ladder rebuilds its pipeline) instead of skipping them forever.
 const DECODE_ERRORS_TO_FAIL: i32 = 30;
 /// Compressed frames queued in the appsrc in batch mode before push blocks.
 const BATCH_QUEUE_BYTES: u64 = 4 << 20;
-
-/// A rung as the pipeline makes it, with the state it shares with the
-/// ladder.
-#[derive(Debug)]
-pub(crate) struct RungPlan {
-    pub(crate) rung: Rung,
-    pub(crate) width: u32,
-    pub(crate) control: Arc<RungControl>,
-    pub(crate) output: Arc<RungOutput>,
-}
-
-/// Ladder state the pipeline's threads read and write.
-#[derive(Debug, Clone)]
-pub(crate) struct Shared {
-    pub(crate) timebase: Arc<OnceLock<TimeBase>>,
-    pub(crate) log: Arc<Mutex<PushLog>>,
-    pub(crate) events: UnboundedSender<LadderEvent>,
-}
 
 /// A running pipeline; dropping it stops it.
 #[derive(Debug)]
@@ -112,14 +87,14 @@ impl Pipeline {
             colorimetry::make_explicit(&pad);
         }
 
-        let builder = Builder {
+        let branches = Branches {
             pipeline: &pipeline,
             spec,
         };
         if spec.tuning.cascade {
-            builder.cascade(&decode)?;
+            branches.cascade(&decode)?;
         } else {
-            builder.side_by_side(&decode)?;
+            branches.side_by_side(&decode)?;
         }
 
         // Frames pushed before this pipeline are not its backlog.
@@ -193,182 +168,4 @@ fn watch_taken(
         }
         gst::PadProbeReturn::Ok
     });
-}
-
-/// Adds the rung elements to a pipeline.
-struct Builder<'a> {
-    pipeline: &'a gst::Pipeline,
-    spec: &'a Spec<'a>,
-}
-
-impl Builder<'_> {
-    /// Every rung scaled from the next larger one.
-    fn cascade(&self, decode: &gst::Element) -> Result<(), LadderError> {
-        let Some((last, larger)) = self.spec.rungs.split_last() else {
-            return Err(LadderError::NoRungs);
-        };
-        let mut feed = decode.clone();
-        for (index, plan) in larger.iter().enumerate() {
-            let mut chain = Vec::new();
-            if index > 0 {
-                // Off the previous rung's tee: scale in a thread of its own.
-                chain.push(self.queue(&format!("scale-{}", plan.rung.name))?);
-            }
-            chain.extend(self.scaler(plan)?);
-            let tee = self.make("tee", &format!("tee-{}", plan.rung.name))?;
-            chain.push(tee.clone());
-            self.add_linked(&feed, &chain)?;
-            let branch = self.encoder_branch(plan, false)?;
-            self.add_linked(&tee, &branch)?;
-            feed = tee;
-        }
-        let branch = self.encoder_branch(last, true)?;
-        self.add_linked(&feed, &branch)
-    }
-
-    /// Every rung scaled from the source.
-    fn side_by_side(&self, decode: &gst::Element) -> Result<(), LadderError> {
-        if self.spec.rungs.is_empty() {
-            return Err(LadderError::NoRungs);
-        }
-        let tee = self.make("tee", "tee-source")?;
-        self.add_linked(decode, std::slice::from_ref(&tee))?;
-        for plan in self.spec.rungs {
-            let branch = self.encoder_branch(plan, true)?;
-            self.add_linked(&tee, &branch)?;
-        }
-        Ok(())
-    }
-
-    /// `queue ! [scaler !] x264enc ! appsink`, gated at the queue.
-    fn encoder_branch(
-        &self,
-        plan: &RungPlan,
-        scale: bool,
-    ) -> Result<Vec<gst::Element>, LadderError> {
-        let name = &plan.rung.name;
-        let queue = self.queue(&format!("encode-{name}"))?;
-        if let Some(pad) = queue.static_pad("src") {
-            self.gate(&pad, plan);
-        }
-        let mut branch = vec![queue];
-        if scale {
-            branch.extend(self.scaler(plan)?);
-        }
-        let tuning = self.spec.tuning;
-        let encoder = gst::ElementFactory::make("x264enc")
-            .name(format!("x264enc-{name}"))
-            .property_from_str("speed-preset", tuning.preset)
-            .property_from_str("tune", "zerolatency")
-            .property("bframes", 0u32)
-            .property("key-int-max", KEY_INT_MAX)
-            .property("bitrate", plan.rung.bitrate_kbps)
-            .property("vbv-buf-capacity", tuning.vbv_ms)
-            .property("threads", tuning.encoder_threads)
-            .property("option-string", "scenecut=0")
-            // Access unit delimiters are noise in AVCC.
-            .property("aud", false)
-            .build()?;
-        let caps = gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("alignment", "au")
-            .build();
-        let sink = gst_app::AppSink::builder()
-            .name(format!("sink-{name}"))
-            .caps(&caps)
-            .sync(false)
-            .property("enable-last-sample", false)
-            .build();
-        let output = Output {
-            rung: Arc::clone(&plan.output),
-            timebase: Arc::clone(&self.spec.shared.timebase),
-            log: Arc::clone(&self.spec.shared.log),
-            events: self.spec.shared.events.clone(),
-        };
-        sink.set_callbacks(output.callbacks());
-        branch.push(encoder);
-        branch.push(sink.upcast());
-        Ok(branch)
-    }
-
-    /// `videoscale ! capsfilter` to the rung's size, square pixels.
-    fn scaler(&self, plan: &RungPlan) -> Result<[gst::Element; 2], LadderError> {
-        let name = &plan.rung.name;
-        let scale = gst::ElementFactory::make("videoscale")
-            .name(format!("videoscale-{name}"))
-            .property_from_str("method", self.spec.tuning.scale.gst_nick())
-            .property("add-borders", false)
-            .build()?;
-        let caps = gst::Caps::builder("video/x-raw")
-            .field("width", i32::try_from(plan.width).unwrap_or(i32::MAX))
-            .field(
-                "height",
-                i32::try_from(plan.rung.height).unwrap_or(i32::MAX),
-            )
-            .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
-            .build();
-        let filter = gst::ElementFactory::make("capsfilter")
-            .name(format!("size-{name}"))
-            .property("caps", caps)
-            .build()?;
-        Ok([scale, filter])
-    }
-
-    fn queue(&self, name: &str) -> Result<gst::Element, LadderError> {
-        Ok(gst::ElementFactory::make("queue")
-            .name(format!("queue-{name}"))
-            .property("max-size-buffers", self.spec.tuning.queue_frames)
-            .property("max-size-bytes", 0u32)
-            .property("max-size-time", 0u64)
-            .build()?)
-    }
-
-    fn make(&self, factory: &str, name: &str) -> Result<gst::Element, LadderError> {
-        Ok(gst::ElementFactory::make(factory).name(name).build()?)
-    }
-
-    /// Adds `chain` to the pipeline, linked in order after `feed`.
-    fn add_linked(&self, feed: &gst::Element, chain: &[gst::Element]) -> Result<(), LadderError> {
-        self.pipeline.add_many(chain)?;
-        gst::Element::link_many(std::iter::once(feed).chain(chain))?;
-        Ok(())
-    }
-
-    /// Installs the rung's gate on `pad`: see [`Gate`].
-    fn gate(&self, pad: &gst::Pad, plan: &RungPlan) {
-        let gate = Mutex::new(Gate::new(self.spec.max_lag));
-        let control = Arc::clone(&plan.control);
-        let shared = self.spec.shared.clone();
-        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-            let Some(buffer) = info.buffer() else {
-                return gst::PadProbeReturn::Ok;
-            };
-            let pushed = match (buffer.pts(), shared.timebase.get()) {
-                (Some(pts), Some(timebase)) => shared
-                    .log
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(timebase.to_ticks(pts)),
-                _ => None,
-            };
-            let verdict = gate.lock().unwrap_or_else(PoisonError::into_inner).admit(
-                pushed,
-                &control,
-                Instant::now(),
-            );
-            match verdict {
-                Verdict::Pass { keyframe: true } => {
-                    // Serialized before this frame, so this very frame
-                    // becomes the keyframe.
-                    let force = gst_video::DownstreamForceKeyUnitEvent::builder()
-                        .all_headers(true)
-                        .build();
-                    pad.push_event(force);
-                    gst::PadProbeReturn::Ok
-                }
-                Verdict::Pass { keyframe: false } => gst::PadProbeReturn::Ok,
-                Verdict::Drop => gst::PadProbeReturn::Drop,
-            }
-        });
-    }
 }

@@ -14,7 +14,7 @@ mod tracks;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use chrono::{DateTime, Utc};
 use ingest::{
@@ -73,8 +73,9 @@ struct Publisher {
     video: Option<VideoConfig>,
     audio: Option<AudioConfig>,
     meter: Arc<Mutex<StatsMeter>>,
-    /// The transcoded ladder of this publish, when it has one.
-    ladder: Option<Arc<Mutex<LiveLadder>>>,
+    /// The transcoded ladder of this publish, for its status; the session
+    /// owns it (and stops it off the async threads).
+    ladder: Option<Weak<Mutex<LiveLadder>>>,
 }
 
 /// What the API reports of a stream while it is live.
@@ -278,9 +279,9 @@ impl LiveStream {
         }
     }
 
-    fn set_ladder(&self, ladder: Arc<Mutex<LiveLadder>>) {
+    fn set_ladder(&self, ladder: &Arc<Mutex<LiveLadder>>) {
         if let Some(publisher) = lock(&self.state).publisher.as_mut() {
-            publisher.ladder = Some(ladder);
+            publisher.ladder = Some(Arc::downgrade(ladder));
         }
     }
 
@@ -381,7 +382,8 @@ impl LiveStream {
             transcoding: publisher
                 .ladder
                 .as_ref()
-                .map(|ladder| lock(ladder).status()),
+                .and_then(Weak::upgrade)
+                .map(|ladder| lock(&ladder).status()),
         })
     }
 }

@@ -49,9 +49,9 @@ impl Rungs {
         }
     }
 
-    /// Shared with the stream's status.
-    pub fn ladder(&self) -> Arc<Mutex<LiveLadder>> {
-        self.ladder.clone()
+    /// For the stream's status.
+    pub fn ladder(&self) -> &Arc<Mutex<LiveLadder>> {
+        &self.ladder
     }
 
     /// Never blocks: an overloaded ladder sheds rungs instead.

@@ -62,6 +62,9 @@ pub(super) async fn run(
         }
         carrier.broadcast.publish(LivePackager::end_publish);
         info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
+        // Stopping a GStreamer pipeline blocks briefly: not on an async thread.
+        let (rungs, aac_audio) = (carrier.rungs.take(), carrier.aac_audio.take());
+        tokio::task::spawn_blocking(move || drop((rungs, aac_audio)));
     }
     stream.publisher_left(generation);
 }
