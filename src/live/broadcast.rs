@@ -3,6 +3,7 @@
 //! it briefly to copy out a handle or render a playlist; blocked readers wait
 //! on a watch channel that ticks whenever a part is published.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -22,7 +23,8 @@ pub struct Broadcast {
     packager: Mutex<LivePackager>,
     /// Ticks whenever a part is published or the broadcast ends.
     published: watch::Sender<u64>,
-    finished: std::sync::atomic::AtomicBool,
+    finished: AtomicBool,
+    playable: AtomicBool,
 }
 
 /// Why a blocking request did not get what it waited for.
@@ -59,6 +61,7 @@ impl Broadcast {
             packager: Mutex::new(packager),
             published: watch::Sender::new(0),
             finished: false.into(),
+            playable: false.into(),
         })
     }
 
@@ -82,26 +85,32 @@ impl Broadcast {
     pub fn finish(&self) {
         self.packager().finish();
         self.finished
-            .store(true, std::sync::atomic::Ordering::Release);
+            .store(true, Ordering::Release);
         self.published.send_modify(|n| *n += 1);
     }
 
-    /// Whether players should be sent here yet: every rendition has a couple
-    /// of complete segments. A player that joins a playlist of a few parts
-    /// starts seconds behind the live edge and stays there.
+    /// Whether players should be sent here yet: the publish's own tracks
+    /// (source video, audio) have a couple of complete segments. A player
+    /// that joins a playlist of a few parts starts seconds behind the live
+    /// edge and stays there. Transcoded rungs join later and may be shed
+    /// before their first output, so they do not count. Once playable,
+    /// always playable.
     pub fn is_playable(&self) -> bool {
+        if self.playable.load(Ordering::Acquire) {
+            return true;
+        }
         let packager = self.packager();
-        let mut ids = packager.renditions().map(|(id, _, _)| id).peekable();
-        ids.peek().is_some()
-            && ids.all(|id| {
-                packager
-                    .position(id)
-                    .is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS)
-            })
+        let ready = [self.video, self.audio]
+            .into_iter()
+            .flatten()
+            .all(|id| packager.position(id).is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS));
+        let playable = ready && (self.video.is_some() || self.audio.is_some());
+        self.playable.store(playable, Ordering::Release);
+        playable
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished.load(std::sync::atomic::Ordering::Acquire)
+        self.finished.load(Ordering::Acquire)
     }
 
     /// Waits until part `part` of segment `msn` (or the whole segment when
