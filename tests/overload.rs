@@ -34,16 +34,42 @@ async fn overload_sheds_the_largest_rungs_and_the_source_keeps_pace() {
     let source = dir.0.join("source.flv");
     let made = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi"])
-        .args(["-i", "testsrc2=size=1280x720:rate=30,noise=alls=40:allf=t+u", "-t", "10"])
-        .args(["-f", "lavfi", "-i", "sine=sample_rate=48000", "-t", "10", "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv"])
+        .args([
+            "-i",
+            "testsrc2=size=1280x720:rate=30,noise=alls=40:allf=t+u",
+            "-t",
+            "10",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=sample_rate=48000",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args([
+            "-g", "30", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "flv",
+        ])
         .arg(&source)
         .status()
         .unwrap();
     assert!(made.success());
     let mut publish = Command::new("ffmpeg");
     publish
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+        ])
         .arg(&source)
         .args(["-c", "copy", "-f", "flv", &rtmp_url(&server, &key)])
         .stdin(Stdio::null());

@@ -291,14 +291,14 @@ fn write_annex_b(
     while let Some(event) = events.blocking_recv() {
         match event {
             LadderEvent::Config { rung, config } => {
-                let out = outputs.get_mut(&rung).context("unknown rung")?;
+                let out = outputs.get_mut(&*rung).context("unknown rung")?;
                 for set in parameter_sets(&config.record)? {
                     out.write_all(&[0, 0, 0, 1])?;
                     out.write_all(set)?;
                 }
             }
             LadderEvent::Frame { rung, frame } => {
-                let out = outputs.get_mut(&rung).context("unknown rung")?;
+                let out = outputs.get_mut(&*rung).context("unknown rung")?;
                 let mut rest = &frame.data[..];
                 while let Some((len, tail)) = rest.split_first_chunk::<4>() {
                     let len = u32::from_be_bytes(*len) as usize;
@@ -307,7 +307,7 @@ fn write_annex_b(
                     out.write_all(nal)?;
                     rest = &tail[len..];
                 }
-                *counts.entry(rung).or_insert(0) += 1;
+                *counts.entry(rung.to_string()).or_insert(0) += 1;
             }
             other => bail!("unexpected in batch mode: {other:?}"),
         }
@@ -501,7 +501,7 @@ fn live(
                     && pushed >= steady
                 {
                     let ms = at.duration_since(pushed).as_secs_f64() * 1000.0;
-                    latencies.entry(rung).or_default().push(ms);
+                    latencies.entry(rung.to_string()).or_default().push(ms);
                 }
             }
             LadderEvent::Config { .. } => {}

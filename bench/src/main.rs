@@ -23,25 +23,15 @@ async fn main() -> anyhow::Result<()> {
     );
     let dir = std::env::temp_dir().join(format!("tributary-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("temp dir")?;
+    let seconds: u32 = args
+        .get(1)
+        .map(|s| s.parse())
+        .transpose()
+        .context("seconds")?
+        .unwrap_or(60);
     let result = match args.first().map(String::as_str) {
-        Some("live") => {
-            let seconds = args
-                .get(1)
-                .map(|s| s.parse())
-                .transpose()
-                .context("seconds")?
-                .unwrap_or(60);
-            live::run(&binary, &dir, seconds).await
-        }
-        Some("ladder") => {
-            let seconds = args
-                .get(1)
-                .map(|s| s.parse())
-                .transpose()
-                .context("seconds")?
-                .unwrap_or(60);
-            ladder::run(&dir, seconds)
-        }
+        Some("live") => live::run(&binary, &dir, seconds).await,
+        Some("ladder") => ladder::run(&dir, seconds),
         _ => bail!("usage: tributary-bench live|ladder [seconds]"),
     };
     let _ = std::fs::remove_dir_all(&dir);

@@ -85,7 +85,10 @@ fn read_sample_rate(r: &mut BitReader<'_>) -> Result<u32, AacError> {
 
 /// The AudioSpecificConfig frequency index of a standard sampling rate.
 pub fn frequency_index(sample_rate: u32) -> Option<u8> {
-    SAMPLE_RATES.iter().position(|&rate| rate == sample_rate).map(|i| i as u8)
+    SAMPLE_RATES
+        .iter()
+        .position(|&rate| rate == sample_rate)
+        .map(|i| i as u8)
 }
 
 /// Builds a two-byte AudioSpecificConfig (object types below 31, indexed

@@ -34,3 +34,30 @@ pub(crate) const AV1C_320X240: [u8; 17] = [
 pub(crate) const OPUS_HEAD_STEREO: [u8; 19] = [
     b'O', b'p', b'u', b's', b'H', b'e', b'a', b'd', 1, 2, 0x38, 0x01, 0x80, 0xbb, 0, 0, 0, 0, 0,
 ];
+
+/// One RTMP message with a full (type 0) chunk header on chunk stream
+/// `csid`, split at the default chunk size of 128 bytes.
+pub(crate) fn rtmp_message(csid: u8, type_id: u8, stream_id: u8, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len();
+    let mut bytes = vec![
+        csid,
+        0,
+        0,
+        0,
+        (len >> 16) as u8,
+        (len >> 8) as u8,
+        len as u8,
+        type_id,
+        stream_id,
+        0,
+        0,
+        0,
+    ];
+    for (i, chunk) in payload.chunks(128).enumerate() {
+        if i > 0 {
+            bytes.push(0xc0 | csid);
+        }
+        bytes.extend_from_slice(chunk);
+    }
+    bytes
+}

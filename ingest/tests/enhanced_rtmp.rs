@@ -35,24 +35,8 @@ async fn publish(
     let auth = TestAuth::default();
     let (_server, port) = rtmp_server(&auth).await;
     let url = format!("rtmp://127.0.0.1:{port}/live/good");
-    let mut args = vec![
-        "-hide_banner",
-        "-loglevel",
-        "error",
-        "-re",
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=30",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=44100",
-        "-t",
-        "2",
-        "-g",
-        "30",
-    ];
+    let mut args = common::test_input("2");
+    args.extend(["-g", "30"]);
     args.extend(video);
     args.extend(audio);
     args.extend(["-f", "flv", &url]);

@@ -5,8 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestAuth, check_publish, rtmp_server, spawn, test_source, wait_exit};
-use ingest::{AudioCodec, VideoCodec};
+use common::{TestAuth, rtmp_server, spawn, test_source, wait_exit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -28,20 +27,12 @@ async fn ffmpeg_publish_yields_configs_and_frames() {
     let (_server, port) = rtmp_server(&auth).await;
     let status = ffmpeg_publish(port, "live/good", "3").await;
     assert!(status.success(), "ffmpeg failed: {status}");
-    let collected = auth
-        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
-        .await;
+    let collected = auth.expect_h264_aac(1, Duration::from_secs(5), 3.0).await;
     assert_eq!(collected.finished, 1, "publisher not finished");
     let request = &collected.requests[0];
     assert_eq!(
         (request.app.as_str(), request.key.as_str()),
         ("live", "good")
-    );
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        3.0,
     );
     let video = common::video_config(&collected.publishes[0]).unwrap();
     let expected = format!(
@@ -77,15 +68,7 @@ async fn gstreamer_rtmp2sink_publish() {
         .await
         .expect("gst-launch did not finish");
     assert!(status.success(), "gst-launch failed: {status}");
-    let collected = auth
-        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
-        .await;
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        3.0,
-    );
+    auth.expect_h264_aac(1, Duration::from_secs(5), 3.0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,13 +255,5 @@ async fn garbage_and_malformed_amf_then_a_good_publish() {
         status.success(),
         "ffmpeg failed after the garbage: {status}"
     );
-    let collected = auth
-        .wait_for(Duration::from_secs(5), |c| c.finished == 1)
-        .await;
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        2.0,
-    );
+    auth.expect_h264_aac(1, Duration::from_secs(5), 2.0).await;
 }

@@ -15,6 +15,13 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Logged by `ingest::srt::serve` when srt-tokio's listener task died.
 const RESTARTED: &str = "listener stopped unexpectedly";
 
+fn assert_listener_survived(logs: &str) {
+    assert!(
+        !logs.contains(RESTARTED),
+        "the listener had to be restarted"
+    );
+}
+
 async fn ffmpeg_srt(port: u16, query: &str, seconds: &'static str) -> ExitStatus {
     let url = format!("srt://127.0.0.1:{port}?{query}");
     let mut args = test_source(seconds);
@@ -63,20 +70,12 @@ async fn ffmpeg_publish() {
     let (_server, port) = srt_server(&auth, None).await;
     let status = ffmpeg_srt(port, "streamid=#!::r=live/good,m=publish", "3").await;
     assert!(status.success(), "ffmpeg failed: {status}");
-    let collected = auth
-        .wait_for(Duration::from_secs(10), |c| c.finished == 1)
-        .await;
+    let collected = auth.expect_h264_aac(1, Duration::from_secs(10), 3.0).await;
     assert_eq!(collected.finished, 1, "publisher not finished");
     let request = &collected.requests[0];
     assert_eq!(
         (request.app.as_str(), request.key.as_str()),
         ("live", "good")
-    );
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        3.0,
     );
 }
 
@@ -85,17 +84,9 @@ async fn srt_live_transmit_publish() {
     let auth = TestAuth::default();
     let (_server, port) = srt_server(&auth, None).await;
     srt_live_transmit(port, "streamid=good", "3").await;
-    let collected = auth
-        .wait_for(Duration::from_secs(10), |c| c.finished == 1)
-        .await;
+    let collected = auth.expect_h264_aac(1, Duration::from_secs(10), 3.0).await;
     let request = &collected.requests[0];
     assert_eq!((request.app.as_str(), request.key.as_str()), ("", "good"));
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        3.0,
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,19 +140,8 @@ async fn udp_garbage_then_a_good_publish() {
         status.success(),
         "ffmpeg failed after the garbage: {status}"
     );
-    let collected = auth
-        .wait_for(Duration::from_secs(10), |c| c.finished == 1)
-        .await;
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        2.0,
-    );
-    assert!(
-        !logs().contains(RESTARTED),
-        "the listener had to be restarted"
-    );
+    auth.expect_h264_aac(1, Duration::from_secs(10), 2.0).await;
+    assert_listener_survived(&logs());
 }
 
 /// srt-tokio 0.4.4 panicked (and lost its listener) when an encrypted caller
@@ -180,21 +160,10 @@ async fn encrypted_caller_on_plain_listener_then_a_good_publish() {
     assert!(status.success(), "the listener died: {status}");
     // The key is authorized before the key exchange fails, so the refused
     // caller shows up as a publisher that ended without media.
-    let collected = auth
-        .wait_for(Duration::from_secs(10), |c| c.finished == 2)
-        .await;
+    let collected = auth.expect_h264_aac(2, Duration::from_secs(10), 2.0).await;
     assert_eq!(collected.publishes.len(), 2);
     assert!(collected.publishes[0].is_empty());
-    check_publish(
-        &collected.publishes[1],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        2.0,
-    );
-    assert!(
-        !logs().contains(RESTARTED),
-        "the listener had to be restarted"
-    );
+    assert_listener_survived(&logs());
 }
 
 /// srt-tokio 0.4.4 panicked when the caller's key length (pbkeylen) differed
@@ -205,15 +174,7 @@ async fn caller_key_lengths_and_wrong_passphrases_then_a_good_publish() {
     let auth = TestAuth::default();
     let (_server, port) = srt_server(&auth, Some("0123456789")).await;
     assert!(srt_live_transmit(port, "streamid=good&passphrase=0123456789&pbkeylen=32", "2").await);
-    let collected = auth
-        .wait_for(Duration::from_secs(10), |c| c.finished == 1)
-        .await;
-    check_publish(
-        &collected.publishes[0],
-        VideoCodec::H264,
-        AudioCodec::Aac,
-        2.0,
-    );
+    auth.expect_h264_aac(1, Duration::from_secs(10), 2.0).await;
 
     let status = ffmpeg_srt(port, "streamid=good&passphrase=0123456789&pbkeylen=24", "2").await;
     assert!(status.success(), "AES-192 caller failed: {status}");
@@ -236,10 +197,7 @@ async fn caller_key_lengths_and_wrong_passphrases_then_a_good_publish() {
     assert_eq!((collected.publishes.len(), with_media.len()), (5, 3));
     check_publish(with_media[1], VideoCodec::H264, AudioCodec::Aac, 2.0);
     check_publish(with_media[2], VideoCodec::H264, AudioCodec::Aac, 2.0);
-    assert!(
-        !logs().contains(RESTARTED),
-        "the listener had to be restarted"
-    );
+    assert_listener_survived(&logs());
 }
 
 /// A handshake control packet: the 16-byte header and the 48-byte body,
@@ -348,8 +306,5 @@ async fn hostile_handshake_extensions_then_a_good_publish() {
         AudioCodec::Aac,
         2.0,
     );
-    assert!(
-        !logs().contains(RESTARTED),
-        "the listener had to be restarted"
-    );
+    assert_listener_survived(&logs());
 }

@@ -1,22 +1,25 @@
 //! What the ladder reports: its output and its state.
 
+use std::sync::Arc;
+
 use ingest::{Frame, VideoConfig};
 use serde::Serialize;
 
-/// Output of a running ladder, sent on its event channel.
+/// Output of a running ladder, sent on its event channel. Rung names are
+/// shared (`Arc<str>`): a frame event clones a reference, not a string.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LadderEvent {
     /// A rung's decoder configuration (avcC from the encoder, size and
     /// codec string from its SPS): before the rung's first frame, and
     /// again whenever it changes.
-    Config { rung: String, config: VideoConfig },
+    Config { rung: Arc<str>, config: VideoConfig },
     /// One encoded frame of a rung: AVCC, pts equal to the source frame's
     /// pts (90 kHz); there are no B-frames, so dts equals pts.
-    Frame { rung: String, frame: Frame },
+    Frame { rung: Arc<str>, frame: Frame },
     /// The rung stopped being encoded because the machine cannot keep up.
-    Shed { rung: String, reason: String },
+    Shed { rung: Arc<str>, reason: String },
     /// A shed rung is encoded again (from the next source keyframe).
-    Restored { rung: String },
+    Restored { rung: Arc<str> },
     /// The pipeline failed and was rebuilt; output resumes at the next
     /// source keyframe.
     Restarted { reason: String },

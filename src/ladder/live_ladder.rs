@@ -327,8 +327,7 @@ impl LiveLadder {
                     return;
                 };
                 plan.control.set_enabled(false);
-                tracing::warn!(rung = %plan.rung.name, "ladder overloaded, rung shed: {reason}");
-                let rung = plan.rung.name.clone();
+                let rung = plan.rung.name.as_str().into();
                 self.send(LadderEvent::Shed { rung, reason });
             }
             Some(Decision::Restore { index }) => {
@@ -336,8 +335,7 @@ impl LiveLadder {
                     return;
                 };
                 plan.control.set_enabled(true);
-                tracing::info!(rung = %plan.rung.name, "ladder has headroom, rung restored");
-                let rung = plan.rung.name.clone();
+                let rung = plan.rung.name.as_str().into();
                 self.send(LadderEvent::Restored { rung });
             }
             None => {}

@@ -21,7 +21,7 @@ const NO_LATENCY: u64 = u64::MAX;
 /// Output state of one rung that outlives pipeline restarts.
 #[derive(Debug)]
 pub(crate) struct RungOutput {
-    name: String,
+    name: Arc<str>,
     /// The avcC last announced.
     record: Mutex<Option<Bytes>>,
     latency_ms: AtomicU64,
@@ -30,7 +30,7 @@ pub(crate) struct RungOutput {
 impl RungOutput {
     pub(crate) fn new(name: String) -> Self {
         Self {
-            name,
+            name: name.into(),
             record: Mutex::new(None),
             latency_ms: AtomicU64::new(NO_LATENCY),
         }

@@ -84,8 +84,7 @@ impl Broadcast {
     /// Ends the broadcast for good: playlists get ENDLIST, waiters return.
     pub fn finish(&self) {
         self.packager().finish();
-        self.finished
-            .store(true, Ordering::Release);
+        self.finished.store(true, Ordering::Release);
         self.published.send_modify(|n| *n += 1);
     }
 
@@ -100,10 +99,11 @@ impl Broadcast {
             return true;
         }
         let packager = self.packager();
-        let ready = [self.video, self.audio]
-            .into_iter()
-            .flatten()
-            .all(|id| packager.position(id).is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS));
+        let ready = [self.video, self.audio].into_iter().flatten().all(|id| {
+            packager
+                .position(id)
+                .is_some_and(|p| p.msn >= PLAYABLE_SEGMENTS)
+        });
         let playable = ready && (self.video.is_some() || self.audio.is_some());
         self.playable.store(playable, Ordering::Release);
         playable

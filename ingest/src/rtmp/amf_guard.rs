@@ -228,27 +228,7 @@ mod tests {
     fn guard_follows_chunks() {
         // A type 20 message on csid 3, split at the default chunk size of 128.
         let payload = nested_arrays(5000);
-        let len = payload.len();
-        let mut bytes = vec![
-            0x03,
-            0,
-            0,
-            0,
-            (len >> 16) as u8,
-            (len >> 8) as u8,
-            len as u8,
-            20,
-            0,
-            0,
-            0,
-            0,
-        ];
-        for (i, chunk) in payload.chunks(128).enumerate() {
-            if i > 0 {
-                bytes.push(0xc3);
-            }
-            bytes.extend_from_slice(chunk);
-        }
+        let bytes = crate::testdata::rtmp_message(3, 20, 0, &payload);
         let mut guard = AmfGuard::new();
         let (head, tail) = bytes.split_at(1000);
         assert!(guard.check(head).is_ok());

@@ -212,27 +212,7 @@ fn deeply_nested_amf_is_refused_without_overflowing() {
     for _ in 0..50_000 {
         payload.extend([0x0a, 0, 0, 0, 1]);
     }
-    let len = payload.len();
-    let mut bytes = vec![
-        0x03,
-        0,
-        0,
-        0,
-        (len >> 16) as u8,
-        (len >> 8) as u8,
-        len as u8,
-        20,
-        0,
-        0,
-        0,
-        0,
-    ];
-    for (i, chunk) in payload.chunks(128).enumerate() {
-        if i > 0 {
-            bytes.push(0xc3);
-        }
-        bytes.extend_from_slice(chunk);
-    }
+    let bytes = crate::testdata::rtmp_message(3, 20, 0, &payload);
     pair.send_to_server(&bytes);
     assert!(
         matches!(pair.error, Some(RtmpError::AmfTooDeep)),
@@ -276,23 +256,7 @@ fn garbage_never_unwinds() {
 /// An AMF0 data message (type 18) on chunk stream 10 with a full header.
 fn amf0_data_message(values: &[rml_rtmp::rml_amf0::Amf0Value]) -> Vec<u8> {
     let payload = rml_rtmp::rml_amf0::serialize(&values.to_vec()).unwrap();
-    let len = payload.len();
-    let mut bytes = vec![
-        10,
-        0,
-        0,
-        0,
-        (len >> 16) as u8,
-        (len >> 8) as u8,
-        len as u8,
-        18,
-        1,
-        0,
-        0,
-        0,
-    ];
-    bytes.extend(payload);
-    bytes
+    crate::testdata::rtmp_message(10, 18, 1, &payload)
 }
 
 #[test]

@@ -72,6 +72,23 @@ impl TestAuth {
     }
 
     /// Waits (up to `limit`) until `done` holds for what was collected.
+    /// Waits until `finished` publishers have ended, then checks that the
+    /// last one carried H.264 and AAC for about `seconds`.
+    pub async fn expect_h264_aac(
+        &self,
+        finished: usize,
+        limit: Duration,
+        seconds: f64,
+    ) -> Collected {
+        let collected = self.wait_for(limit, |c| c.finished == finished).await;
+        let last = collected
+            .publishes
+            .get(finished - 1)
+            .expect("that many publishers");
+        check_publish(last, VideoCodec::H264, AudioCodec::Aac, seconds);
+        collected
+    }
+
     pub async fn wait_for(&self, limit: Duration, done: impl Fn(&Collected) -> bool) -> Collected {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -150,8 +167,8 @@ pub async fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus>
 }
 
 /// ffmpeg arguments reading a 320x240 test pattern and a sine tone for
-/// `seconds`, in real time, encoded as H.264 + AAC.
-pub fn test_source(seconds: &'static str) -> Vec<&'static str> {
+/// `seconds`, in real time.
+pub fn test_input(seconds: &'static str) -> Vec<&'static str> {
     vec![
         "-hide_banner",
         "-loglevel",
@@ -167,6 +184,13 @@ pub fn test_source(seconds: &'static str) -> Vec<&'static str> {
         "sine=frequency=440:sample_rate=44100",
         "-t",
         seconds,
+    ]
+}
+
+/// [`test_input`] encoded as H.264 + AAC.
+pub fn test_source(seconds: &'static str) -> Vec<&'static str> {
+    let mut args = test_input(seconds);
+    args.extend([
         "-c:v",
         "libx264",
         "-preset",
@@ -179,7 +203,8 @@ pub fn test_source(seconds: &'static str) -> Vec<&'static str> {
         "yuv420p",
         "-c:a",
         "aac",
-    ]
+    ]);
+    args
 }
 
 pub fn video_config(events: &[MediaEvent]) -> Option<&VideoConfig> {

@@ -126,8 +126,8 @@ fn overload_sheds_the_largest_rungs_keeps_latency_bounded_and_restores() {
     let changes: Vec<(&str, &str)> = received
         .iter()
         .filter_map(|(_, e)| match e {
-            LadderEvent::Shed { rung, .. } => Some(("shed", rung.as_str())),
-            LadderEvent::Restored { rung } => Some(("restored", rung.as_str())),
+            LadderEvent::Shed { rung, .. } => Some(("shed", &**rung)),
+            LadderEvent::Restored { rung } => Some(("restored", &**rung)),
             _ => None,
         })
         .collect();
@@ -164,7 +164,7 @@ fn overload_sheds_the_largest_rungs_keeps_latency_bounded_and_restores() {
     for (at, event) in &received {
         if let LadderEvent::Frame { rung, frame } = event {
             worst = worst.max(at.duration_since(pushed_at[&frame.pts]));
-            *counts.entry(rung.as_str()).or_default() += 1;
+            *counts.entry(&**rung).or_default() += 1;
         }
     }
     eprintln!(

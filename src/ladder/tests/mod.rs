@@ -95,11 +95,13 @@ pub(super) fn drain(
 ) {
     while let Ok(event) = events.try_recv() {
         match event {
-            LadderEvent::Config { rung, config } => {
-                outputs.entry(rung).or_default().configs.push(config)
-            }
+            LadderEvent::Config { rung, config } => outputs
+                .entry(rung.to_string())
+                .or_default()
+                .configs
+                .push(config),
             LadderEvent::Frame { rung, frame } => {
-                let out = outputs.entry(rung).or_default();
+                let out = outputs.entry(rung.to_string()).or_default();
                 out.frame_before_config |= out.configs.is_empty();
                 out.frames.push(frame);
             }
