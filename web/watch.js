@@ -10,10 +10,11 @@
   const POLL_MS = 2000;
   let hls = null;
   let stalls = 0;
+  const errors = []; // the last hls.js errors, fatal or not
   let starts = 0;
 
   // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls, starts).
-  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; }, get starts() { return starts; } };
+  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; }, get starts() { return starts; }, errors };
 
   function show(live, message) {
     badge.textContent = live ? 'LIVE' : 'OFFLINE';
@@ -41,6 +42,8 @@
       });
       hls.on(Hls.Events.ERROR, (_, data) => {
         if (data.details === Hls.ErrorDetails.BUFFER_STALLED_ERROR) stalls++;
+        errors.push(`${data.details}${data.fatal ? ' (fatal)' : ''} ${data.frag?.url ?? data.url ?? ''}`);
+        if (errors.length > 20) errors.shift();
         if (data.fatal) {
           console.warn('hls.js fatal error', data.type, data.details);
           stop('Reconnecting…');

@@ -17,11 +17,15 @@ try {
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   const t0 = Date.now();
   const network = [];
+  const path = (u) => u.replace(/^https?:\/\/[^/]+/, '');
+  page.on('response', (r) => {
+    if (r.status() >= 400) logs.push(`http ${r.status()} ${path(r.url())}`);
+  });
   if (process.env.WATCH_NET) {
-    page.on('requestfinished', async (r) => {
-      const response = await r.response();
-      network.push(`${Date.now() - t0} ${response?.status()} ${r.url().replace(/^https?:\/\/[^/]+/, '')}`);
-    });
+    page.on('requestfinished', (r) => r.response().then(
+      (response) => network.push(`${Date.now() - t0} ${response?.status()} ${path(r.url())}`),
+      () => {}, // the browser closed first
+    ));
     page.on('requestfailed', (r) => network.push(`${Date.now() - t0} FAILED ${r.url()}`));
   }
   await page.goto(url);
@@ -49,6 +53,14 @@ try {
     }, pinned);
     if (!found) throw new Error(`no level of height ${pinned}`);
   }
+  // WATCH_LEVEL_CAP caps hls.js's automatic choice at the level of that height.
+  const cap = Number(process.env.WATCH_LEVEL_CAP ?? 0);
+  if (cap) {
+    await page.evaluate((height) => {
+      const h = window.tributary.hls;
+      h.autoLevelCapping = h.levels.findIndex((level) => level.height === height);
+    }, cap);
+  }
   const first = await sample();
   const latencies = [];
   const samples = [];
@@ -60,7 +72,8 @@ try {
     if (last.latency !== null) latencies.push(last.latency);
     samples.push(last);
   }
-  console.log(JSON.stringify({ first, last, latencies, samples: process.env.WATCH_SAMPLES ? samples : undefined, network: process.env.WATCH_NET ? network : undefined, logs: logs.slice(-20) }));
+  const errors = await page.evaluate(() => window.tributary.errors);
+  console.log(JSON.stringify({ first, last, latencies, samples: process.env.WATCH_SAMPLES ? samples : undefined, network: process.env.WATCH_NET ? network : undefined, logs: logs.slice(-20), errors }));
 } finally {
   await browser.close();
 }
