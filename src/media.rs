@@ -31,21 +31,22 @@ const PLAYLIST_CACHE: &str = "public, max-age=1";
 const BLOCKING_PLAYLIST_CACHE: &str = "public, max-age=60";
 const NO_STORE: &str = "no-store";
 
-pub fn routes(live: Arc<LiveManager>, block_timeout: Duration) -> Router {
+pub fn routes(live: Arc<LiveManager>, min_block_timeout: Duration) -> Router {
     Router::new()
         .route("/live/{stream}/index.m3u8", get(master))
         .route("/live/{stream}/{broadcast}/{rendition}/{file}", get(media))
         .with_state(MediaState {
             live,
-            block_timeout,
+            min_block_timeout,
         })
 }
 
 #[derive(Clone)]
 struct MediaState {
     live: Arc<LiveManager>,
-    /// How long a blocking request may wait (three target durations).
-    block_timeout: Duration,
+    /// A blocking request waits three of its playlist's target durations
+    /// (RFC 8216bis 6.2.5.2), and at least this long.
+    min_block_timeout: Duration,
 }
 
 fn text(status: StatusCode, message: impl Into<String>) -> Response {
@@ -86,7 +87,8 @@ async fn media(
     let Some(id) = broadcast.packager().rendition_by_name(&rendition) else {
         return not_found();
     };
-    let deadline = Instant::now() + state.block_timeout;
+    let target = broadcast.packager().target_duration(id).unwrap_or_default();
+    let deadline = Instant::now() + (target * 3).max(state.min_block_timeout);
     match Resource::parse(&file) {
         Some(Resource::Playlist) => playlist(&broadcast, id, query.as_deref(), deadline).await,
         Some(Resource::Init(number)) => match broadcast.packager().init(id, number) {

@@ -41,8 +41,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         ..Default::default()
     };
 
-    // A blocking request gives up after three target durations.
-    let block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
+    // A blocking request gives up after three target durations, never sooner than three
+    // configured segment targets (the target duration before the first segment is cut).
+    let min_block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
     let config = Arc::new(config);
     let app = Router::new()
         .merge(api::routes(ApiState {
@@ -51,7 +52,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config: config.clone(),
             admin_token: token.into(),
         }))
-        .merge(media::routes(live.clone(), block_timeout))
+        .merge(media::routes(live.clone(), min_block_timeout))
         .merge(watch::routes())
         .layer(
             CorsLayer::new()

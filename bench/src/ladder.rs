@@ -30,7 +30,7 @@ const LIVE_SECONDS: u32 = 20;
 /// Live latency is measured after this.
 const WARMUP: Duration = Duration::from_secs(1);
 /// Timed runs of each variant (interleaved, medians reported).
-const REPEATS: usize = 3;
+const REPEATS: usize = 7;
 
 pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
     let tuning = Tuning::default();
@@ -49,7 +49,7 @@ pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
             },
         },
         Variant {
-            label: "ladder, every rung scaled from the source (before)",
+            label: "ladder, every rung scaled from the source",
             ffmpeg: false,
             tuning: Tuning {
                 cascade: false,
@@ -65,10 +65,12 @@ pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
     println!("## ladder: {seconds} s testsrc2 at {FPS} fps (x264 veryfast zerolatency, 1 s GOP)");
     println!(
         "x264 on both sides: preset {}, tune zerolatency, no B-frames, keyframes where the source has \
-         them (1 s), bitrate = maxrate, VBV {} ms, threads auto. Scaling: videoscale `{}` = swscale \
-         `{}` unless noted. Medians of {REPEATS} interleaved runs.",
+         them (1 s), bitrate = maxrate, VBV {} ms. Threads: ffmpeg auto; ours one per rung up to \
+         {}p, x264's choice above. Scaling: videoscale `{}` = swscale `{}` unless noted. Medians \
+         of {REPEATS} interleaved runs.",
         tuning.preset,
         tuning.vbv_ms,
+        tuning.single_thread_max_height,
         tuning.scale.gst_nick(),
         tuning.scale.swscale_flag()
     );
@@ -124,12 +126,10 @@ fn report(
     let Some(baseline) = measures.first() else {
         return Ok(());
     };
-    let median = |runs: &[Measure], value: fn(&Measure) -> f64| {
-        let mut values: Vec<f64> = runs.iter().map(value).collect();
+    let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
         values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let (base_wall, base_cpu) = (median(baseline, |m| m.wall), median(baseline, |m| m.cpu));
     let header: String = rungs
         .iter()
         .map(|r| format!(" SSIM {} |", r.name))
@@ -142,12 +142,23 @@ fn report(
         "---|".repeat(rungs.len())
     );
     for (variant, runs) in variants.iter().zip(measures) {
-        let (wall, cpu) = (median(runs, |m| m.wall), median(runs, |m| m.cpu));
-        let per_run: Vec<String> = runs
+        let wall = median(runs.iter().map(|m| m.wall).collect());
+        let cpu = median(runs.iter().map(|m| m.cpu).collect());
+        // Ratios against ffmpeg's run of the same round: the machine's speed drifts
+        // between rounds more than the variants differ.
+        let cpu_ratios: Vec<f64> = runs
             .iter()
             .zip(baseline)
-            .map(|(m, b)| format!("{:.3}", m.cpu / b.cpu))
+            .map(|(m, b)| m.cpu / b.cpu)
             .collect();
+        let speed_ratio = median(
+            runs.iter()
+                .zip(baseline)
+                .map(|(m, b)| b.wall / m.wall)
+                .collect(),
+        );
+        let per_run: Vec<String> = cpu_ratios.iter().map(|r| format!("{r:.3}")).collect();
+        let cpu_ratio = median(cpu_ratios);
         let mut scores = String::new();
         for rung in rungs {
             let width = rung_width(config.width, config.height, rung.height);
@@ -161,13 +172,14 @@ fn report(
             "| {} | {wall:.2} | {:.2} | {cpu:.2} | {:.3} | {:.3} | {} |{scores}",
             variant.label,
             media_seconds / wall,
-            base_wall / wall,
-            cpu / base_cpu,
+            speed_ratio,
+            cpu_ratio,
             per_run.join(" ")
         );
     }
     println!(
-        "(speed ratio = ffmpeg's wall time / this run's; CPU ratio = this run's CPU-seconds / ffmpeg's; \
+        "(wall s, CPU-s: medians; speed ratio = median of ffmpeg's wall time / this run's, CPU ratio = \
+         median of this run's CPU-seconds / ffmpeg's, each against ffmpeg's run of the same round; \
          SSIM (All) of the first {SSIM_SECONDS} s against the source scaled with Lanczos, higher is better)"
     );
     Ok(())

@@ -546,3 +546,29 @@ fn refuses_bad_input() {
         Err(PushError::NotPublishing)
     );
 }
+
+/// Keyframes 3 s apart make 3 s segments: the target duration a blocking request's
+/// timeout is based on follows them, above the 1 s segment target.
+#[test]
+fn target_duration_follows_the_keyframe_interval() {
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    packager.begin_publish(wallclock(1_700_000_000));
+    let mut frames = video_samples(10 * 30, Clock::Rtmp, 0);
+    for (n, frame) in frames.iter_mut().enumerate() {
+        frame.keyframe = n % 90 == 0;
+    }
+    let audio_frames = audio_samples(10 * 48_000 / 1024, Clock::Rtmp, 3000);
+    push_all(
+        &mut packager,
+        [video, audio],
+        interleave(&frames, &audio_frames, 0),
+    );
+
+    assert_eq!(
+        packager.target_duration(video),
+        Some(Duration::from_secs(3))
+    );
+    let text = packager.media_playlist(video, Skip::No).unwrap();
+    assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
+    assert_eq!(packager.target_duration(RenditionId(9)), None);
+}

@@ -93,7 +93,7 @@ impl Branches<'_> {
             .property("key-int-max", KEY_INT_MAX)
             .property("bitrate", plan.rung.bitrate_kbps)
             .property("vbv-buf-capacity", tuning.vbv_ms)
-            .property("threads", tuning.encoder_threads)
+            .property("threads", tuning.encoder_threads(plan.rung.height))
             .property("option-string", "scenecut=0")
             // Access unit delimiters are noise in AVCC.
             .property("aud", false)

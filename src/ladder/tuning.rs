@@ -37,8 +37,12 @@ pub struct Tuning {
     /// VBV buffer in milliseconds of the rung's bitrate (maxrate equals
     /// the bitrate: CBR-ish).
     pub vbv_ms: u32,
-    /// x264 threads per rung; 0 lets x264 choose (1.5 x cores, sliced).
-    pub encoder_threads: u32,
+    /// Rungs up to this height get one x264 thread: no slices and no
+    /// thread handoffs, the least CPU per frame (the rungs already run in
+    /// parallel, each in its own thread). Above it x264 slices each frame
+    /// over its own threads, so a large frame still encodes within its
+    /// frame time.
+    pub single_thread_max_height: u32,
     pub scale: ScaleMethod,
     /// Scale each rung from the next larger one instead of from the source.
     pub cascade: bool,
@@ -51,10 +55,21 @@ impl Default for Tuning {
         Self {
             preset: "veryfast",
             vbv_ms: 1000,
-            encoder_threads: 0,
+            single_thread_max_height: 720,
             scale: ScaleMethod::Bilinear,
             cascade: true,
             queue_frames: 3,
+        }
+    }
+}
+
+impl Tuning {
+    /// x264 `threads` for a rung of this height (0: x264 chooses).
+    pub fn encoder_threads(&self, height: u32) -> u32 {
+        if height <= self.single_thread_max_height {
+            1
+        } else {
+            0
         }
     }
 }

@@ -22,7 +22,7 @@ impl LivePackager {
     /// dropped) and its open segment is completed at the leader's next cut. Then, until
     /// [`LivePackager::activate`]: the master playlist and the other renditions'
     /// EXT-X-RENDITION-REPORT tags leave it out; its own playlist gets an EXT-X-GAP segment
-    /// for every further leader segment (same number and duration, no parts, nothing behind
+    /// for every further leader segment (same number and duration, GAP=YES parts, nothing behind
     /// its URI) and no preload hint; samples pushed for it are dropped.
     ///
     /// The final part is published by this call: wake blocked readers afterwards.

@@ -130,6 +130,9 @@ fn write_playlist<'a>(
                 if part.independent {
                     out.push_str(",INDEPENDENT=YES");
                 }
+                if segment.gap {
+                    out.push_str(",GAP=YES");
+                }
                 out.push('\n');
             }
         }
@@ -203,7 +206,7 @@ mod tests {
             r.window
                 .append_part(24_000, true, 1, Bytes::from_static(b"p1"));
         }
-        r.window.push_gap(header(2, 1), 48_000);
+        r.window.push_gap(header(2, 1), 48_000, 19_200);
         r.window.open(header(3, 1));
         r.window
             .append_part(9216, true, 9, Bytes::from_static(b"p"));
@@ -232,6 +235,9 @@ mod tests {
              #EXTINF:1.00000,\n1.m4s\n\
              #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init1.mp4\"\n\
              #EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:02.000Z\n\
+             #EXT-X-PART:DURATION=0.40000,URI=\"2.0.m4s\",GAP=YES\n\
+             #EXT-X-PART:DURATION=0.40000,URI=\"2.1.m4s\",GAP=YES\n\
+             #EXT-X-PART:DURATION=0.20000,URI=\"2.2.m4s\",GAP=YES\n\
              #EXTINF:1.00000,\n#EXT-X-GAP\n2.m4s\n\
              #EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:03.000Z\n\
              #EXT-X-PART:DURATION=0.19200,URI=\"3.0.m4s\",INDEPENDENT=YES\n\

@@ -400,6 +400,15 @@ impl LivePackager {
         self.renditions.get(id.0)?.window.position()
     }
 
+    /// EXT-X-TARGETDURATION of a rendition's playlist.
+    pub fn target_duration(&self, id: RenditionId) -> Option<std::time::Duration> {
+        let rendition = self.renditions.get(id.0)?;
+        let secs = rendition
+            .window
+            .target_duration(rendition::min_target_duration(&rendition.options));
+        Some(std::time::Duration::from_secs(secs))
+    }
+
     /// Whether a request blocking on segment `msn` (and `part`) can be answered now.
     /// An unknown rendition is [`BlockDecision::Gone`]; after [`LivePackager::finish`]
     /// nothing more will come, so nothing waits. Gap segments count as published.

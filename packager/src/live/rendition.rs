@@ -369,7 +369,9 @@ impl Rendition {
                 timescale: self.timescale,
                 pdt_ms,
             };
-            self.window.push_gap(header, duration);
+            let part = ticks(self.options.part_target, self.timescale);
+            self.window
+                .push_gap(header, duration, u32::try_from(part).unwrap_or(u32::MAX));
         }
         if added {
             self.trim();

@@ -132,9 +132,25 @@ impl Window {
     }
 
     /// Adds a complete segment without media, standing for the leader's segment `msn`.
-    pub(crate) fn push_gap(&mut self, header: SegmentHeader, duration: u64) {
+    ///
+    /// Its `duration` is split into parts of at most `part_duration`, listed with GAP=YES
+    /// like any part: a player's next blocking reload then follows the live edge (parts
+    /// only in an older segment would keep it asking for that segment's next part), and
+    /// it meets the gap at the part it plays next.
+    pub(crate) fn push_gap(&mut self, header: SegmentHeader, duration: u64, part_duration: u32) {
         self.open(header);
         if let Some(gap) = self.segments.back_mut() {
+            let part_duration = u64::from(part_duration.max(1));
+            let mut left = duration;
+            while left > 0 {
+                let this = left.min(part_duration);
+                gap.parts.push(Part {
+                    duration: u32::try_from(this).unwrap_or(u32::MAX),
+                    independent: false,
+                    data: None,
+                });
+                left -= this;
+            }
             gap.gap = true;
             gap.complete = true;
             gap.duration = duration;
@@ -236,7 +252,7 @@ impl Window {
 
     /// True while the parts of `segment` are listed and served.
     pub(crate) fn lists_parts(&self, segment: &Segment) -> bool {
-        !segment.gap && segment.msn >= self.parts_kept_from
+        segment.msn >= self.parts_kept_from
     }
 
     /// Duration of all segments in the window.
