@@ -5,6 +5,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use support::*;
 
 const START: Duration = Duration::from_secs(20);
@@ -387,6 +388,135 @@ async fn reconnect_continues_after_a_discontinuity() {
     let tmp = TempDir::new("reconnect");
     let probed = probe_rendition(&server, &video, after, &tmp.0).await;
     assert_eq!(probed["codec_name"], "h264");
+}
+
+/// A publisher that changes resolution without reconnecting (a second AVC sequence header
+/// mid-stream): the broadcast goes on after a discontinuity whose segments decode at the
+/// new size, and the ladder is rebuilt for the new source (a 360p rung appears under 480p).
+#[tokio::test]
+async fn a_mid_stream_resolution_change_continues_after_a_discontinuity() {
+    let server = Server::start(&[]).await;
+    let (id, key) = server.create_stream("resize").await;
+    let tmp = TempDir::new("resize");
+    let small = tmp.0.join("small.flv");
+    let large = tmp.0.join("large.flv");
+    for (size, path) in [("640x360", &small), ("854x480", &large)] {
+        let mut codecs = X264.to_vec();
+        codecs.extend(["-c:a", "aac", "-t", "6"]);
+        let status = test_source(
+            "ffmpeg",
+            size,
+            "48000",
+            &codecs,
+            "flv",
+            path.to_str().unwrap(),
+        )
+        .status()
+        .unwrap();
+        assert!(status.success());
+    }
+    let spliced = tmp.0.join("spliced.flv");
+    std::fs::write(
+        &spliced,
+        splice_flv(
+            &std::fs::read(&small).unwrap(),
+            &std::fs::read(&large).unwrap(),
+        ),
+    )
+    .unwrap();
+    let mut relay = Command::new("ffmpeg");
+    relay
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-i"])
+        .arg(&spliced)
+        .args(["-c", "copy", "-f", "flv", &rtmp_url(&server, &key)])
+        .stdin(Stdio::null());
+    let _publisher = Proc::spawn("ffmpeg", &mut relay);
+
+    let master = server.wait_master(&id, START).await;
+    assert_eq!(
+        variants(&id, &master).len(),
+        1,
+        "no rung under 360p:\n{master}"
+    );
+    let (video, _) = media_paths(&id, &master);
+    let deadline = Instant::now() + START;
+    let playlist = loop {
+        let (_, playlist) = server.get_text(&video).await;
+        let after = playlist
+            .split("#EXT-X-DISCONTINUITY\n")
+            .nth(1)
+            .map(segment_uris);
+        if after.is_some_and(|after| after.len() >= 2) {
+            break playlist;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discontinuity:\n{playlist}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (before, after) = playlist.split_once("#EXT-X-DISCONTINUITY\n").unwrap();
+    let before_probe = probe_rendition(&server, &video, before, &tmp.0).await;
+    let after_probe = probe_rendition(&server, &video, after, &tmp.0).await;
+    assert_eq!(
+        (&before_probe["width"], &before_probe["height"]),
+        (&json!(640), &json!(360))
+    );
+    assert_eq!(
+        (&after_probe["width"], &after_probe["height"]),
+        (&json!(854), &json!(480))
+    );
+    assert!(
+        server.log().contains("source video changed"),
+        "{}",
+        server.log()
+    );
+
+    let deadline = Instant::now() + START;
+    while variants(&id, &server.wait_master(&id, START).await).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no 360p rung for the 480p source:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let status = server.stream(&id).await;
+    assert_eq!(status["video"]["height"], 480, "{status}");
+}
+
+/// FLV `second`'s tags after `first`'s (its script tag dropped, its timestamps moved past
+/// `first`'s end): one file whose video changes mid-stream, sequence header included.
+fn splice_flv(first: &[u8], second: &[u8]) -> Vec<u8> {
+    fn tags(file: &[u8]) -> Vec<(u8, u32, &[u8])> {
+        let mut tags = Vec::new();
+        let mut at = 13; // header and the first PreviousTagSize
+        while at + 11 <= file.len() {
+            let size = u32::from_be_bytes([0, file[at + 1], file[at + 2], file[at + 3]]) as usize;
+            let ts = u32::from_be_bytes([file[at + 7], file[at + 4], file[at + 5], file[at + 6]]);
+            tags.push((file[at], ts, &file[at + 11..at + 11 + size]));
+            at += 11 + size + 4;
+        }
+        tags
+    }
+    let first_tags = tags(first);
+    let offset = first_tags.iter().map(|t| t.1).max().unwrap_or(0) + 33;
+    let mut out = first[..13].to_vec();
+    let second_tags = tags(second)
+        .into_iter()
+        .filter(|t| t.0 != 18)
+        .map(|(kind, ts, body)| (kind, ts + offset, body));
+    for (kind, ts, body) in first_tags.into_iter().chain(second_tags) {
+        let size = (body.len() as u32).to_be_bytes();
+        let ts = ts.to_be_bytes();
+        out.extend([
+            kind, size[1], size[2], size[3], ts[1], ts[2], ts[3], ts[0], 0, 0, 0,
+        ]);
+        out.extend(body);
+        out.extend((11 + body.len() as u32).to_be_bytes());
+    }
+    out
 }
 
 /// Wrong keys are turned away over RTMP and SRT, and so is a second publisher on a live key.

@@ -65,12 +65,13 @@ pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
     println!("## ladder: {seconds} s testsrc2 at {FPS} fps (x264 veryfast zerolatency, 1 s GOP)");
     println!(
         "x264 on both sides: preset {}, tune zerolatency, no B-frames, keyframes where the source has \
-         them (1 s), bitrate = maxrate, VBV {} ms. Threads: ffmpeg auto; ours one per rung up to \
-         {}p, x264's choice above. Scaling: videoscale `{}` = swscale `{}` unless noted. Medians \
+         them (1 s), bitrate = maxrate, VBV {} ms. Threads: ffmpeg auto; ours one x264 thread per \
+         rung up to {}p and one decoder thread for sources up to {}p, libraries' choice above. Scaling: videoscale `{}` = swscale `{}` unless noted. Medians \
          of {REPEATS} interleaved runs.",
         tuning.preset,
         tuning.vbv_ms,
-        tuning.single_thread_max_height,
+        tuning.encoder_single_thread_max_height,
+        tuning.decoder_single_thread_max_height,
         tuning.scale.gst_nick(),
         tuning.scale.swscale_flag()
     );

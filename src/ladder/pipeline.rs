@@ -80,6 +80,10 @@ impl Pipeline {
         let parse = gst::ElementFactory::make("h264parse").build()?;
         let decode = gst::ElementFactory::make("avdec_h264")
             .property("max-errors", DECODE_ERRORS_TO_FAIL)
+            .property(
+                "max-threads",
+                spec.tuning.decoder_threads(spec.source.height),
+            )
             .build()?;
         pipeline.add_many([appsrc.upcast_ref(), &parse, &decode])?;
         gst::Element::link_many([appsrc.upcast_ref(), &parse, &decode])?;

@@ -42,7 +42,11 @@ pub struct Tuning {
     /// parallel, each in its own thread). Above it x264 slices each frame
     /// over its own threads, so a large frame still encodes within its
     /// frame time.
-    pub single_thread_max_height: u32,
+    pub encoder_single_thread_max_height: u32,
+    /// Sources up to this height are decoded by one thread: less CPU than
+    /// libav's frame threads, and no frames held back by them. Above it
+    /// libav chooses.
+    pub decoder_single_thread_max_height: u32,
     pub scale: ScaleMethod,
     /// Scale each rung from the next larger one instead of from the source.
     pub cascade: bool,
@@ -55,7 +59,8 @@ impl Default for Tuning {
         Self {
             preset: "veryfast",
             vbv_ms: 1000,
-            single_thread_max_height: 720,
+            encoder_single_thread_max_height: 720,
+            decoder_single_thread_max_height: 1080,
             scale: ScaleMethod::Bilinear,
             cascade: true,
             queue_frames: 3,
@@ -66,10 +71,11 @@ impl Default for Tuning {
 impl Tuning {
     /// x264 `threads` for a rung of this height (0: x264 chooses).
     pub fn encoder_threads(&self, height: u32) -> u32 {
-        if height <= self.single_thread_max_height {
-            1
-        } else {
-            0
-        }
+        u32::from(height <= self.encoder_single_thread_max_height)
+    }
+
+    /// avdec_h264 `max-threads` for a source of this height (0: libav chooses).
+    pub fn decoder_threads(&self, height: u32) -> i32 {
+        i32::from(height <= self.decoder_single_thread_max_height)
     }
 }

@@ -279,6 +279,12 @@ impl LiveStream {
         }
     }
 
+    fn set_source_video(&self, video: VideoConfig) {
+        if let Some(publisher) = lock(&self.state).publisher.as_mut() {
+            publisher.video = Some(video);
+        }
+    }
+
     fn set_ladder(&self, ladder: &Arc<Mutex<LiveLadder>>) {
         if let Some(publisher) = lock(&self.state).publisher.as_mut() {
             publisher.ladder = Some(Arc::downgrade(ladder));

@@ -69,6 +69,13 @@ pub(super) async fn run(
     stream.publisher_left(generation);
 }
 
+/// The ladder of `video`, shown in the stream's status, when the settings ask for one.
+fn start_rungs(stream: &LiveStream, video: &VideoConfig, ladder: &LadderSettings) -> Option<Rungs> {
+    let rungs = Rungs::start(&stream.stream_id, video, ladder)?;
+    stream.set_ladder(rungs.ladder());
+    Some(rungs)
+}
+
 /// The next ladder event; never resolves for a publish without rungs.
 async fn next_rung_event(rungs: &mut Option<Rungs>) -> Option<LadderEvent> {
     match rungs {
@@ -97,7 +104,9 @@ async fn settle(media: &mut mpsc::Receiver<MediaEvent>) -> Option<Tracks> {
 
 /// Moves one publisher's events into the packager of its broadcast.
 struct Carrier {
+    stream: Arc<LiveStream>,
     stream_id: String,
+    ladder: LadderSettings,
     broadcast: Arc<Broadcast>,
     meter: Arc<Mutex<StatsMeter>>,
     poster: Arc<Poster>,
@@ -163,12 +172,11 @@ impl Carrier {
         let rungs = tracks
             .video
             .as_ref()
-            .and_then(|video| Rungs::start(&stream.stream_id, video, ladder));
-        if let Some(rungs) = &rungs {
-            stream.set_ladder(rungs.ladder());
-        }
+            .and_then(|video| start_rungs(stream, video, ladder));
         let mut carrier = Carrier {
+            stream: stream.clone(),
             stream_id: stream.stream_id.clone(),
+            ladder: ladder.clone(),
             broadcast,
             meter: stream.meter(),
             poster: stream.poster.clone(),
@@ -191,10 +199,7 @@ impl Carrier {
     fn carry(&mut self, event: MediaEvent) -> Result<(), UnsupportedTrack> {
         match event {
             MediaEvent::Frame(frame) => self.frame(frame),
-            MediaEvent::Video(config) => {
-                self.config(self.broadcast.video, tracks::video(&config)?);
-                self.source_video = Some(config);
-            }
+            MediaEvent::Video(config) => self.change_video(config)?,
             // A transcoded source keeps its transcoder; its config repeats.
             MediaEvent::Audio(_) if self.aac_audio.is_some() => {}
             MediaEvent::Audio(config) => self.config(self.broadcast.audio, tracks::audio(&config)?),
@@ -254,6 +259,40 @@ impl Carrier {
             }
             self.refused += 1;
         }
+    }
+
+    /// The source's video changed without a reconnect (a new SPS: another resolution,
+    /// profile or level). Its frames cannot be played with the old init segment nor fed to
+    /// the old ladder, so the broadcast goes on as after a reconnect: a discontinuity with
+    /// the new config, and a new ladder for the new source.
+    fn change_video(&mut self, config: VideoConfig) -> Result<(), UnsupportedTrack> {
+        let track = tracks::video(&config)?;
+        let Some(id) = self.broadcast.video else {
+            return Ok(());
+        };
+        info!(
+            stream = %self.stream_id,
+            video = format!("{} {}x{}", config.codec_string, config.width, config.height),
+            "source video changed: continuing after a discontinuity"
+        );
+        let stream_id = &self.stream_id;
+        self.broadcast.publish(|packager| {
+            let published = packager.end_publish();
+            if let Err(e) = packager.set_config(id, track) {
+                warn!(stream = %stream_id, "ignoring an invalid track config: {e}");
+            }
+            packager.begin_publish(SystemTime::now());
+            published
+        });
+        if let Some(old) = self.rungs.take() {
+            // Stopping a GStreamer pipeline blocks briefly: not on an async thread.
+            tokio::task::spawn_blocking(move || drop(old));
+        }
+        retire_previous_rungs(&self.broadcast);
+        self.rungs = start_rungs(&self.stream, &config, &self.ladder);
+        self.stream.set_source_video(config.clone());
+        self.source_video = Some(config);
+        Ok(())
     }
 
     /// A new decoder config mid-publish; it applies from the next discontinuity.
