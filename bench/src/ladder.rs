@@ -30,7 +30,7 @@ const LIVE_SECONDS: u32 = 20;
 /// Live latency is measured after this.
 const WARMUP: Duration = Duration::from_secs(1);
 /// Timed runs of each variant (interleaved, medians reported).
-const REPEATS: usize = 7;
+const REPEATS: usize = 9;
 
 pub fn run(dir: &Path, seconds: u32) -> anyhow::Result<()> {
     let tuning = Tuning::default();
@@ -136,10 +136,10 @@ fn report(
         .map(|r| format!(" SSIM {} |", r.name))
         .collect();
     println!(
-        "| run | wall s | realtime x | CPU-s | speed ratio | CPU ratio | CPU ratio per run |{header}"
+        "| run | wall s | realtime x | CPU-s | speed ratio | CPU ratio | CPU ratio per run | rounds with less CPU than ffmpeg |{header}"
     );
     println!(
-        "|---|---|---|---|---|---|---|{}",
+        "|---|---|---|---|---|---|---|---|{}",
         "---|".repeat(rungs.len())
     );
     for (variant, runs) in variants.iter().zip(measures) {
@@ -159,6 +159,7 @@ fn report(
                 .collect(),
         );
         let per_run: Vec<String> = cpu_ratios.iter().map(|r| format!("{r:.3}")).collect();
+        let cheaper = cpu_ratios.iter().filter(|&&r| r < 1.0).count();
         let cpu_ratio = median(cpu_ratios);
         let mut scores = String::new();
         for rung in rungs {
@@ -170,12 +171,13 @@ fn report(
             scores += &format!(" {:.4} |", ssim(file, source, width, rung.height)?);
         }
         println!(
-            "| {} | {wall:.2} | {:.2} | {cpu:.2} | {:.3} | {:.3} | {} |{scores}",
+            "| {} | {wall:.2} | {:.2} | {cpu:.2} | {:.3} | {:.3} | {} | {cheaper} of {} |{scores}",
             variant.label,
             media_seconds / wall,
             speed_ratio,
             cpu_ratio,
-            per_run.join(" ")
+            per_run.join(" "),
+            runs.len()
         );
     }
     println!(
