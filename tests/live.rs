@@ -353,23 +353,7 @@ async fn reconnect_continues_after_a_discontinuity() {
 
     let _second = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     server.wait_status(&id, "live", START).await;
-    let deadline = Instant::now() + START;
-    let playlist = loop {
-        let (_, playlist) = server.get_text(&video).await;
-        let after = playlist
-            .split("#EXT-X-DISCONTINUITY\n")
-            .nth(1)
-            .map(segment_uris)
-            .unwrap_or_default();
-        if after.len() >= 2 {
-            break playlist;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no discontinuity with segments after it:\n{playlist}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let playlist = wait_discontinuity(&server, &video).await;
     let maps: Vec<_> = playlist
         .lines()
         .filter(|l| l.starts_with("#EXT-X-MAP"))
@@ -388,6 +372,28 @@ async fn reconnect_continues_after_a_discontinuity() {
     let tmp = TempDir::new("reconnect");
     let probed = probe_rendition(&server, &video, after, &tmp.0).await;
     assert_eq!(probed["codec_name"], "h264");
+}
+
+/// The media playlist at `video` once it has two segments after an EXT-X-DISCONTINUITY.
+async fn wait_discontinuity(server: &Server, video: &str) -> String {
+    let deadline = Instant::now() + START;
+    loop {
+        let (_, playlist) = server.get_text(video).await;
+        let after = playlist
+            .split("#EXT-X-DISCONTINUITY\n")
+            .nth(1)
+            .map(segment_uris)
+            .unwrap_or_default();
+        if after.len() >= 2 {
+            return playlist;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no discontinuity with segments after it:\n{playlist}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A publisher that changes resolution without reconnecting (a second AVC sequence header
@@ -439,23 +445,7 @@ async fn a_mid_stream_resolution_change_continues_after_a_discontinuity() {
         "no rung under 360p:\n{master}"
     );
     let (video, _) = media_paths(&id, &master);
-    let deadline = Instant::now() + START;
-    let playlist = loop {
-        let (_, playlist) = server.get_text(&video).await;
-        let after = playlist
-            .split("#EXT-X-DISCONTINUITY\n")
-            .nth(1)
-            .map(segment_uris);
-        if after.is_some_and(|after| after.len() >= 2) {
-            break playlist;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no discontinuity:\n{playlist}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let playlist = wait_discontinuity(&server, &video).await;
     let (before, after) = playlist.split_once("#EXT-X-DISCONTINUITY\n").unwrap();
     let before_probe = probe_rendition(&server, &video, before, &tmp.0).await;
     let after_probe = probe_rendition(&server, &video, after, &tmp.0).await;
