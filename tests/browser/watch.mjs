@@ -42,13 +42,14 @@ try {
     playbackRate: window.tributary.video.playbackRate,
     buffered: (() => { const v = window.tributary.video; const b = v.buffered; return b.length ? b.end(b.length - 1) - v.currentTime : 0; })(),
   }));
-  // WATCH_LEVEL_HEIGHT pins hls.js to the level of that height (a level switch).
+  // WATCH_LEVEL_HEIGHT pins hls.js to the level of that height. The switch is made at the
+  // next fragment (nextLevel), without flushing what is buffered, as a player's own switches are.
   const pinned = Number(process.env.WATCH_LEVEL_HEIGHT ?? 0);
   if (pinned) {
     const found = await page.evaluate((height) => {
       const h = window.tributary.hls;
       const index = h.levels.findIndex((level) => level.height === height);
-      if (index >= 0) h.currentLevel = index;
+      if (index >= 0) h.nextLevel = index;
       return index >= 0;
     }, pinned);
     if (!found) throw new Error(`no level of height ${pinned}`);
