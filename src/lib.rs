@@ -16,5 +16,7 @@ pub mod ladder_settings;
 pub mod live;
 pub mod media;
 pub mod server;
+#[cfg(test)]
+mod test_media;
 pub mod thumbnail;
 pub mod watch;

@@ -84,10 +84,14 @@ async fn media(
     else {
         return not_found();
     };
-    let Some(id) = broadcast.packager().rendition_by_name(&rendition) else {
+    let Some((id, target)) = ({
+        let packager = broadcast.packager();
+        packager
+            .rendition_by_name(&rendition)
+            .and_then(|id| Some((id, packager.target_duration(id)?)))
+    }) else {
         return not_found();
     };
-    let target = broadcast.packager().target_duration(id).unwrap_or_default();
     let deadline = Instant::now() + (target * 3).max(state.min_block_timeout);
     match Resource::parse(&file) {
         Some(Resource::Playlist) => playlist(&broadcast, id, query.as_deref(), deadline).await,

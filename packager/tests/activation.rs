@@ -170,6 +170,17 @@ fn reported(list: &MediaPlaylist, name: &str) -> bool {
     list.reports.iter().any(|(u, _, _)| *u == uri)
 }
 
+/// The rung "low" is in the master playlist and the leader `video` reports on it.
+fn assert_listed(stream: &Stream, video: RenditionId) {
+    assert!(
+        stream
+            .packager
+            .master_playlist("")
+            .contains("low/index.m3u8")
+    );
+    assert!(reported(&stream.playlist(video), "low"));
+}
+
 /// Gap segments last as long as the leader's segments of the same number, and those
 /// recent enough to list parts list GAP=YES parts of at most the part target covering
 /// that duration.
@@ -215,13 +226,7 @@ fn shed_and_restore(new_config: Option<(u32, u32)>) -> (Stream, RenditionId, u32
     stream.run_until(3 * SECOND_90K / 2);
     let rung = stream.add_rung();
     stream.run_until(9 * SECOND_90K / 2);
-    assert!(
-        stream
-            .packager
-            .master_playlist("")
-            .contains("low/index.m3u8")
-    );
-    assert!(reported(&stream.playlist(video), "low"));
+    assert_listed(&stream, video);
 
     stream.packager.deactivate(rung).unwrap();
     assert!(!stream.packager.is_active(rung));
@@ -286,13 +291,7 @@ fn shed_and_restore(new_config: Option<(u32, u32)>) -> (Stream, RenditionId, u32
     // It will start the leader's next segment.
     let hint = stream.playlist(rung).preload_hint;
     assert_eq!(hint.as_deref(), Some("8.0.m4s"));
-    assert!(
-        stream
-            .packager
-            .master_playlist("")
-            .contains("low/index.m3u8")
-    );
-    assert!(reported(&stream.playlist(video), "low"));
+    assert_listed(&stream, video);
 
     // Rejoined at the leader's cut 8 with an independent first part.
     stream.run_until(17 * SECOND_90K / 2);

@@ -2,7 +2,6 @@
 //! checked for timing and decoded again by ffmpeg.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use ingest::{AudioCodec, AudioConfig, Frame, TIMESCALE, TrackKind};
 use tokio::sync::mpsc;
 
 use super::*;
+use crate::test_media::ffmpeg;
 
 /// Where the first input frame sits on the source timeline (10 s).
 const START: i64 = 900_000;
@@ -36,19 +36,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("running ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The packets of a file as a GStreamer demuxer or parser splits them;

@@ -62,11 +62,15 @@ pub(super) async fn run(
         }
         carrier.broadcast.publish(LivePackager::end_publish);
         info!(stream = %stream.stream_id, broadcast = %carrier.broadcast.id, "publisher left");
-        // Stopping a GStreamer pipeline blocks briefly: not on an async thread.
-        let (rungs, aac_audio) = (carrier.rungs.take(), carrier.aac_audio.take());
-        tokio::task::spawn_blocking(move || drop((rungs, aac_audio)));
+        drop_off_async((carrier.rungs.take(), carrier.aac_audio.take()));
     }
     stream.publisher_left(generation);
+}
+
+/// Stopping a GStreamer pipeline blocks briefly: drop ladders and
+/// transcoders off the async threads.
+fn drop_off_async<T: Send + 'static>(pipelines: T) {
+    tokio::task::spawn_blocking(move || drop(pipelines));
 }
 
 /// The ladder of `video`, shown in the stream's status, when the settings ask for one.
@@ -284,10 +288,7 @@ impl Carrier {
             packager.begin_publish(SystemTime::now());
             published
         });
-        if let Some(old) = self.rungs.take() {
-            // Stopping a GStreamer pipeline blocks briefly: not on an async thread.
-            tokio::task::spawn_blocking(move || drop(old));
-        }
+        drop_off_async(self.rungs.take());
         retire_previous_rungs(&self.broadcast);
         self.rungs = start_rungs(&self.stream, &config, &self.ladder);
         self.stream.set_source_video(config.clone());

@@ -1,49 +1,19 @@
 //! Keyframes of ffmpeg-made H.264 (demuxed by ingest's MPEG-TS demuxer)
 //! turned into posters; bad input gives errors, not hangs.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ingest::ts::TsDemuxer;
-use ingest::{Frame, MediaEvent, TrackKind, VideoConfig};
+use ingest::{Frame, VideoConfig};
 
 use super::*;
 
 /// The config and video frames of `frames` frames of a `size` test pattern
 /// with a keyframe every five frames.
 fn h264(size: &str, frames: u32) -> (VideoConfig, Vec<Frame>) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi"])
-        .args(["-i", &format!("testsrc2=size={size}:rate=25")])
-        .args([
-            "-frames:v",
-            &frames.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-        ])
-        .args(["-g", "5", "-pix_fmt", "yuv420p", "-f", "mpegts", "-"])
-        .output()
-        .expect("running ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut demuxer = TsDemuxer::new();
-    demuxer.push(&out.stdout);
-    demuxer.flush();
-    let (mut config, mut video) = (None, Vec::new());
-    while let Some(event) = demuxer.poll() {
-        match event.expect("clean MPEG-TS") {
-            MediaEvent::Video(c) => config = Some(c),
-            MediaEvent::Frame(f) if f.kind == TrackKind::Video => video.push(f),
-            _ => {}
-        }
-    }
-    (config.expect("a video config"), video)
+    let frames = frames.to_string();
+    let x264 = ["-frames:v", &frames, "-preset", "veryfast", "-g", "5"];
+    crate::test_media::h264_testsrc(size, 25, &x264)
 }
 
 /// Width and height from the JPEG's start-of-frame marker, checking SOI and EOI.

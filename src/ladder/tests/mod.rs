@@ -8,8 +8,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
-use ingest::ts::TsDemuxer;
-use ingest::{Frame, MediaEvent, TrackKind, VideoConfig};
+use ingest::{Frame, VideoConfig};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::LadderEvent;
@@ -24,42 +23,11 @@ impl Source {
     /// Encodes `seconds` of ffmpeg's testsrc2 with libx264 (`x264` are
     /// extra output options) and demuxes it.
     pub(super) fn testsrc(size: &str, fps: u32, seconds: f32, x264: &[&str]) -> Self {
-        let output = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={size}:rate={fps}"))
-            .args([
-                "-t",
-                &seconds.to_string(),
-                "-c:v",
-                "libx264",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(x264)
-            .args(["-f", "mpegts", "-"])
-            .output()
-            .expect("ffmpeg runs");
-        assert!(
-            output.status.success(),
-            "ffmpeg: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut demuxer = TsDemuxer::new();
-        demuxer.push(&output.stdout);
-        demuxer.flush();
-        let mut config = None;
-        let mut frames = Vec::new();
-        while let Some(event) = demuxer.poll() {
-            match event.expect("clean transport stream") {
-                MediaEvent::Video(video) => config = Some(video),
-                MediaEvent::Frame(frame) if frame.kind == TrackKind::Video => frames.push(frame),
-                _ => {}
-            }
-        }
-        Self {
-            config: config.expect("a video config"),
-            frames,
-        }
+        let seconds = seconds.to_string();
+        let mut options = vec!["-t", &seconds];
+        options.extend(x264);
+        let (config, frames) = crate::test_media::h264_testsrc(size, fps, &options);
+        Self { config, frames }
     }
 
     /// The pts of every source keyframe.
