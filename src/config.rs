@@ -26,6 +26,9 @@ pub struct Config {
     pub public_host: Option<String>,
     pub admin_token: Option<String>,
     pub live: LiveConfig,
+    /// Redis joins the chat of several nodes; None keeps it in this process.
+    pub redis_url: Option<String>,
+    pub chat: chat::Limits,
 }
 
 /// Knobs of the live path.
@@ -89,6 +92,9 @@ pub struct ServeArgs {
     /// Make transcoded rungs for live streams (streams may override it).
     #[arg(long, env = "TRIBUTARY_TRANSCODE")]
     pub transcode: Option<bool>,
+    /// Redis for the chat of several nodes, e.g. redis://127.0.0.1:6379.
+    #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -103,8 +109,46 @@ struct FileConfig {
     srt_passphrase: Option<String>,
     public_host: Option<String>,
     admin_token: Option<String>,
+    redis_url: Option<String>,
     #[serde(default)]
     live: FileLiveConfig,
+    #[serde(default)]
+    chat: FileChatConfig,
+}
+
+/// `[chat]`: the limits of docs/chat.md.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileChatConfig {
+    messages_per_30s: Option<u32>,
+    moderator_messages_per_30s: Option<u32>,
+    address_messages_per_30s: Option<u32>,
+    /// Events a client may fall behind before it is dropped.
+    client_queue: Option<usize>,
+}
+
+impl FileChatConfig {
+    fn limits(&self) -> anyhow::Result<chat::Limits> {
+        let defaults = chat::Limits::default();
+        let limits = chat::Limits {
+            user_burst: self.messages_per_30s.unwrap_or(defaults.user_burst),
+            moderator_burst: self
+                .moderator_messages_per_30s
+                .unwrap_or(defaults.moderator_burst),
+            ip_burst: self.address_messages_per_30s.unwrap_or(defaults.ip_burst),
+            client_queue: self.client_queue.unwrap_or(defaults.client_queue),
+            ..defaults
+        };
+        anyhow::ensure!(
+            limits.user_burst > 0 && limits.moderator_burst > 0 && limits.ip_burst > 0,
+            "[chat] message limits must be at least 1"
+        );
+        anyhow::ensure!(
+            (16..=65_536).contains(&limits.client_queue),
+            "[chat] client_queue must be 16 to 65536"
+        );
+        Ok(limits)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +257,11 @@ impl Config {
                 .or(file.admin_token)
                 .filter(|t| !t.is_empty()),
             live,
+            redis_url: args
+                .redis_url
+                .or(file.redis_url)
+                .filter(|u| !u.is_empty()),
+            chat: file.chat.limits()?,
         })
     }
 }
@@ -260,6 +309,27 @@ mod tests {
         assert_eq!(config.live.ladder.rungs[0].height, 540);
         assert_eq!(config.live.ladder.rungs.len(), 1);
         assert_eq!(config.live.ladder.rungs[0].height, 540);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn chat_limits_come_from_the_file_and_are_checked() {
+        let dir = std::env::temp_dir().join(format!("tributary-config-chat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(ServeArgs {
+                config: Some(file.clone()),
+                ..Default::default()
+            })
+        };
+        let config = load("redis_url = \"redis://127.0.0.1:1\"\n[chat]\nmessages_per_30s = 5\n").unwrap();
+        assert_eq!(config.chat.user_burst, 5);
+        assert_eq!(config.chat.moderator_burst, chat::Limits::default().moderator_burst);
+        assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
+        assert!(load("[chat]\nclient_queue = 1\n").is_err());
+        assert!(load("[chat]\nmessages_per_30s = 0\n").is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

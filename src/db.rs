@@ -37,6 +37,11 @@ impl Db {
         Ok(Db { pool })
     }
 
+    /// The pool, for the queries that live beside their feature (chat).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub async fn create_stream(&self, row: &StreamRow) -> sqlx::Result<()> {
         sqlx::query(
             "INSERT INTO streams (id, title, stream_key, created_at, ladder) VALUES ($1, $2, $3, $4, $5)",
@@ -45,6 +50,7 @@ impl Db {
         .bind(&row.title)
         .bind(&row.stream_key)
         .bind(&row.created_at)
+        .bind(&row.ladder)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -175,10 +181,7 @@ fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    async fn memory_db() -> Db {
-        Db::connect("sqlite::memory:").await.unwrap()
-    }
+    use crate::test_db::databases;
 
     fn row(id: &str, key: &str) -> StreamRow {
         StreamRow {
@@ -192,30 +195,66 @@ mod tests {
 
     #[tokio::test]
     async fn streams_round_trip() {
-        let db = memory_db().await;
-        db.create_stream(&row("a", "ka")).await.unwrap();
-        db.create_stream(&row("b", "kb")).await.unwrap();
-        assert_eq!(db.streams().await.unwrap().len(), 2);
-        assert_eq!(db.stream_by_key("kb").await.unwrap().unwrap().id, "b");
-        assert!(db.set_stream_key("a", "ka2").await.unwrap());
-        assert!(db.set_ladder("a", Some("{}")).await.unwrap());
-        assert_eq!(
-            db.stream("a").await.unwrap().unwrap().ladder.as_deref(),
-            Some("{}")
-        );
-        assert!(db.set_title("a", "renamed").await.unwrap());
-        assert_eq!(db.stream("a").await.unwrap().unwrap().title, "renamed");
-        assert!(db.stream_by_key("ka").await.unwrap().is_none());
-        assert!(db.delete_stream("a").await.unwrap());
-        assert!(!db.delete_stream("a").await.unwrap());
-        assert!(db.stream("a").await.unwrap().is_none());
+        for (kind, db) in databases().await {
+            let mut own = row("c", "kc");
+            own.ladder = Some(r#"{"transcode":false}"#.into());
+            db.create_stream(&row("a", "ka")).await.unwrap();
+            db.create_stream(&row("b", "kb")).await.unwrap();
+            db.create_stream(&own).await.unwrap();
+            assert_eq!(db.streams().await.unwrap().len(), 3, "{kind}");
+            assert_eq!(db.stream("c").await.unwrap(), Some(own), "{kind}");
+            assert_eq!(
+                db.stream_by_key("kb").await.unwrap().unwrap().id,
+                "b",
+                "{kind}"
+            );
+            assert!(db.set_stream_key("a", "ka2").await.unwrap(), "{kind}");
+            assert!(db.set_ladder("a", Some("{}")).await.unwrap(), "{kind}");
+            assert_eq!(
+                db.stream("a").await.unwrap().unwrap().ladder.as_deref(),
+                Some("{}"),
+                "{kind}"
+            );
+            assert!(db.set_ladder("a", None).await.unwrap(), "{kind}");
+            assert_eq!(
+                db.stream("a").await.unwrap().unwrap().ladder,
+                None,
+                "{kind}"
+            );
+            assert!(db.set_title("a", "renamed").await.unwrap(), "{kind}");
+            assert_eq!(
+                db.stream("a").await.unwrap().unwrap().title,
+                "renamed",
+                "{kind}"
+            );
+            assert!(db.stream_by_key("ka").await.unwrap().is_none(), "{kind}");
+            assert!(db.delete_stream("a").await.unwrap(), "{kind}");
+            assert!(!db.delete_stream("a").await.unwrap(), "{kind}");
+            assert!(db.stream("a").await.unwrap().is_none(), "{kind}");
+            assert!(!db.set_title("a", "gone").await.unwrap(), "{kind}");
+        }
     }
 
     #[tokio::test]
     async fn stream_keys_are_unique() {
-        let db = memory_db().await;
-        db.create_stream(&row("a", "same")).await.unwrap();
-        assert!(db.create_stream(&row("b", "same")).await.is_err());
+        for (kind, db) in databases().await {
+            db.create_stream(&row("a", "same")).await.unwrap();
+            assert!(db.create_stream(&row("b", "same")).await.is_err(), "{kind}");
+        }
+    }
+
+    #[tokio::test]
+    async fn broadcasts_start_and_end() {
+        for (kind, db) in databases().await {
+            db.create_stream(&row("a", "ka")).await.unwrap();
+            db.start_broadcast("b1", "a", Utc::now()).await.unwrap();
+            db.end_broadcast("b1", Utc::now()).await.unwrap();
+            assert!(
+                db.start_broadcast("b2", "nope", Utc::now()).await.is_err(),
+                "{kind}: a broadcast needs its stream"
+            );
+            assert!(db.delete_stream("a").await.unwrap(), "{kind}");
+        }
     }
 
     #[test]

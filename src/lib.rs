@@ -4,6 +4,7 @@
 pub mod admin_token;
 pub mod api;
 pub mod audio_transcode;
+pub mod chat;
 pub mod chunks_body;
 pub mod cli;
 pub mod config;
@@ -16,6 +17,8 @@ pub mod ladder_settings;
 pub mod live;
 pub mod media;
 pub mod server;
+#[cfg(test)]
+mod test_db;
 #[cfg(test)]
 mod test_media;
 pub mod thumbnail;

@@ -16,7 +16,7 @@ async fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match Cli::parse().command {
-        Command::Serve(args) => match config::Config::load(args) {
+        Command::Serve(args) => match config::Config::load(*args) {
             Ok(config) => server::serve(config).await,
             Err(e) => Err(e),
         },

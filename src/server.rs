@@ -29,6 +29,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let live = Arc::new(LiveManager::new(db.clone(), config.live.clone()));
+    let chat = crate::chat::start(
+        db.clone(),
+        &live,
+        config.chat.clone(),
+        config.redis_url.as_deref(),
+    )?;
     let bind = |what: &'static str, addr| async move {
         TcpListener::bind(addr)
             .await
@@ -51,6 +57,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             live: live.clone(),
             config: config.clone(),
             admin_token: token.into(),
+            chat,
         }))
         .merge(media::routes(live.clone(), min_block_timeout))
         .merge(watch::routes())
@@ -70,7 +77,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         "tributary is running"
     );
     let http = async {
-        axum::serve(http, app)
+        // Chat needs each client's address (bans and limits by IP).
+        axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("HTTP server")

@@ -8,10 +8,35 @@ use reqwest::Method;
 use serde_json::json;
 use support::*;
 
-#[tokio::test]
-async fn streams_crud_and_auth() {
-    let server = Server::start(&[]).await;
+/// Each test named here runs twice, as `sqlite::name` on the server's default
+/// SQLite database and as `postgres::name` on a fresh PostgreSQL database.
+macro_rules! on_sqlite_and_postgres {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $test() {
+                super::$test(super::Server::start(&[]).await).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $test() {
+                let url = super::postgres_url().await;
+                super::$test(super::Server::start(&["--database-url", &url]).await).await;
+            })*
+        }
+    };
+}
 
+on_sqlite_and_postgres!(
+    streams_crud_and_auth,
+    bad_requests_get_clear_errors,
+    rotating_the_key_disconnects_the_publisher,
+    cli_creates_a_stream_and_prints_obs_settings,
+    per_stream_ladder_settings,
+);
+
+async fn streams_crud_and_auth(server: Server) {
     let anonymous = server
         .client
         .get(server.url("/api/v1/streams"))
@@ -92,9 +117,7 @@ async fn streams_crud_and_auth() {
     assert_eq!(body["error"], "no such stream");
 }
 
-#[tokio::test]
-async fn bad_requests_get_clear_errors() {
-    let server = Server::start(&[]).await;
+async fn bad_requests_get_clear_errors(server: Server) {
     for (body, expected) in [
         (json!({ "title": "" }), 422),
         (json!({ "title": "x".repeat(201) }), 422),
@@ -127,9 +150,7 @@ async fn bad_requests_get_clear_errors() {
     }
 }
 
-#[tokio::test]
-async fn rotating_the_key_disconnects_the_publisher() {
-    let server = Server::start(&[]).await;
+async fn rotating_the_key_disconnects_the_publisher(server: Server) {
     let (id, key) = server.create_stream("rotate").await;
     let mut ffmpeg = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     server
@@ -158,9 +179,7 @@ async fn rotating_the_key_disconnects_the_publisher() {
     );
 }
 
-#[tokio::test]
-async fn cli_creates_a_stream_and_prints_obs_settings() {
-    let server = Server::start(&[]).await;
+async fn cli_creates_a_stream_and_prints_obs_settings(server: Server) {
     let run = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
             .args(args)
@@ -215,9 +234,7 @@ async fn cli_creates_a_stream_and_prints_obs_settings() {
 }
 
 /// The default ladder, a stream's own ladder, and going back to the default.
-#[tokio::test]
-async fn per_stream_ladder_settings() {
-    let server = Server::start(&[]).await;
+async fn per_stream_ladder_settings(server: Server) {
     let (status, created) = server
         .api(
             Method::POST,

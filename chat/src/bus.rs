@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::moderation::Settings;
 use crate::protocol::{ChatMessage, millis};
+use crate::redis_bus::RedisBus;
 
 /// What crosses from the node where it happened to every node serving the room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,8 +86,12 @@ pub trait Bus: Send + Sync + 'static {
     ) -> impl Future<Output = bool> + Send;
 
     /// Gives a name back, if `holder` still holds it.
-    fn release_name(&self, room: &str, name_key: &str, holder: &str)
-    -> impl Future<Output = ()> + Send;
+    fn release_name(
+        &self,
+        room: &str,
+        name_key: &str,
+        holder: &str,
+    ) -> impl Future<Output = ()> + Send;
 
     /// Marks `viewers` present in `room` for `ttl` from now.
     fn touch_viewers(
@@ -109,8 +114,8 @@ pub struct LocalBus {
 #[derive(Default)]
 struct LocalState {
     offsets: HashMap<String, u64>,
-    names: HashMap<(String, String), (String, Instant)>,
-    viewers: HashMap<String, HashMap<String, Instant>>,
+    names: NameClaims,
+    viewers: Presence,
 }
 
 impl LocalBus {
@@ -149,39 +154,77 @@ impl Bus for LocalBus {
     }
 
     async fn claim_name(&self, room: &str, name_key: &str, holder: &str, ttl: Duration) -> bool {
+        self.state().names.claim(room, name_key, holder, ttl)
+    }
+
+    async fn release_name(&self, room: &str, name_key: &str, holder: &str) {
+        self.state().names.release(room, name_key, holder);
+    }
+
+    async fn touch_viewers(&self, room: &str, viewers: &[String], ttl: Duration) {
+        self.state().viewers.touch(room, viewers, ttl);
+    }
+
+    async fn count_viewers(&self, room: &str) -> u64 {
+        self.state().viewers.count(room)
+    }
+}
+
+/// Name claims in memory: `(room, name key)` to its holder and expiry.
+#[derive(Default)]
+pub(crate) struct NameClaims(HashMap<(String, String), (String, Instant)>);
+
+impl NameClaims {
+    /// True when the name is free or already `holder`'s; it is then `holder`'s for `ttl`.
+    pub(crate) fn claim(
+        &mut self,
+        room: &str,
+        name_key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> bool {
         let now = Instant::now();
-        let mut state = self.state();
         let key = (room.to_owned(), name_key.to_owned());
-        match state.names.get(&key) {
+        match self.0.get(&key) {
             Some((owner, expires)) if owner != holder && *expires > now => false,
             _ => {
-                state.names.insert(key, (holder.to_owned(), now + ttl));
+                self.0.insert(key, (holder.to_owned(), now + ttl));
                 true
             }
         }
     }
 
-    async fn release_name(&self, room: &str, name_key: &str, holder: &str) {
-        let mut state = self.state();
+    /// Records `holder` as the name's holder for `ttl`, whoever held it.
+    pub(crate) fn hold(&mut self, room: &str, name_key: &str, holder: &str, ttl: Duration) {
         let key = (room.to_owned(), name_key.to_owned());
-        if state.names.get(&key).is_some_and(|(owner, _)| owner == holder) {
-            state.names.remove(&key);
-        }
+        self.0
+            .insert(key, (holder.to_owned(), Instant::now() + ttl));
     }
 
-    async fn touch_viewers(&self, room: &str, viewers: &[String], ttl: Duration) {
+    pub(crate) fn release(&mut self, room: &str, name_key: &str, holder: &str) {
+        let key = (room.to_owned(), name_key.to_owned());
+        if self.0.get(&key).is_some_and(|(owner, _)| owner == holder) {
+            self.0.remove(&key);
+        }
+    }
+}
+
+/// Viewer presence in memory: per room, each viewer's expiry.
+#[derive(Default)]
+pub(crate) struct Presence(HashMap<String, HashMap<String, Instant>>);
+
+impl Presence {
+    pub(crate) fn touch(&mut self, room: &str, viewers: &[String], ttl: Duration) {
         let until = Instant::now() + ttl;
-        let mut state = self.state();
-        let present = state.viewers.entry(room.to_owned()).or_default();
+        let present = self.0.entry(room.to_owned()).or_default();
         for viewer in viewers {
             present.insert(viewer.clone(), until);
         }
     }
 
-    async fn count_viewers(&self, room: &str) -> u64 {
+    pub(crate) fn count(&mut self, room: &str) -> u64 {
         let now = Instant::now();
-        let mut state = self.state();
-        let Some(present) = state.viewers.get_mut(room) else {
+        let Some(present) = self.0.get_mut(room) else {
             return 0;
         };
         present.retain(|_, until| *until > now);
@@ -192,48 +235,56 @@ impl Bus for LocalBus {
 /// The bus a server runs with, chosen by its configuration.
 pub enum AnyBus {
     Local(LocalBus),
+    Redis(RedisBus),
 }
 
 impl Bus for AnyBus {
     async fn publish_message(&self, room: &str, message: ChatMessage) -> ChatMessage {
         match self {
             AnyBus::Local(bus) => bus.publish_message(room, message).await,
+            AnyBus::Redis(bus) => bus.publish_message(room, message).await,
         }
     }
 
     async fn publish(&self, room: &str, event: RoomEvent) {
         match self {
             AnyBus::Local(bus) => bus.publish(room, event).await,
+            AnyBus::Redis(bus) => bus.publish(room, event).await,
         }
     }
 
     async fn seed_offset(&self, room: &str, offset: u64) {
         match self {
             AnyBus::Local(bus) => bus.seed_offset(room, offset).await,
+            AnyBus::Redis(bus) => bus.seed_offset(room, offset).await,
         }
     }
 
     async fn claim_name(&self, room: &str, name_key: &str, holder: &str, ttl: Duration) -> bool {
         match self {
             AnyBus::Local(bus) => bus.claim_name(room, name_key, holder, ttl).await,
+            AnyBus::Redis(bus) => bus.claim_name(room, name_key, holder, ttl).await,
         }
     }
 
     async fn release_name(&self, room: &str, name_key: &str, holder: &str) {
         match self {
             AnyBus::Local(bus) => bus.release_name(room, name_key, holder).await,
+            AnyBus::Redis(bus) => bus.release_name(room, name_key, holder).await,
         }
     }
 
     async fn touch_viewers(&self, room: &str, viewers: &[String], ttl: Duration) {
         match self {
             AnyBus::Local(bus) => bus.touch_viewers(room, viewers, ttl).await,
+            AnyBus::Redis(bus) => bus.touch_viewers(room, viewers, ttl).await,
         }
     }
 
     async fn count_viewers(&self, room: &str) -> u64 {
         match self {
             AnyBus::Local(bus) => bus.count_viewers(room).await,
+            AnyBus::Redis(bus) => bus.count_viewers(room).await,
         }
     }
 }
@@ -246,7 +297,10 @@ mod tests {
     fn message(text: &str) -> ChatMessage {
         ChatMessage {
             id: text.into(),
-            user: User { name: "ada".into(), role: Role::Viewer },
+            user: User {
+                name: "ada".into(),
+                role: Role::Viewer,
+            },
             text: text.into(),
             sent_at: Utc::now(),
             media_time: None,
@@ -254,7 +308,9 @@ mod tests {
         }
     }
 
-    fn recording_bus() -> (LocalBus, Arc<Mutex<Vec<(String, RoomEvent)>>>) {
+    type Seen = Arc<Mutex<Vec<(String, RoomEvent)>>>;
+
+    fn recording_bus() -> (LocalBus, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let sink = seen.clone();
         let bus = LocalBus::new(Arc::new(move |room: &str, event| {
@@ -296,8 +352,10 @@ mod tests {
     #[tokio::test]
     async fn viewers_count_once_until_they_expire() {
         let (bus, _) = recording_bus();
-        bus.touch_viewers("r", &["v1".into(), "v2".into()], Duration::from_secs(30)).await;
-        bus.touch_viewers("r", &["v1".into()], Duration::from_secs(30)).await;
+        bus.touch_viewers("r", &["v1".into(), "v2".into()], Duration::from_secs(30))
+            .await;
+        bus.touch_viewers("r", &["v1".into()], Duration::from_secs(30))
+            .await;
         bus.touch_viewers("r", &["v3".into()], Duration::ZERO).await;
         assert_eq!(bus.count_viewers("r").await, 2);
         assert_eq!(bus.count_viewers("other").await, 0);

@@ -109,7 +109,10 @@ mod tests {
     fn message(offset: u64) -> ChatMessage {
         ChatMessage {
             id: format!("m{offset}"),
-            user: User { name: "ada".into(), role: Role::Viewer },
+            user: User {
+                name: "ada".into(),
+                role: Role::Viewer,
+            },
             text: format!("hello {offset}"),
             sent_at: chrono::Utc::now(),
             media_time: None,
@@ -142,7 +145,10 @@ mod tests {
             history.push(message(offset));
         }
         history.delete("m1008");
-        assert_eq!(offsets(&history.after(1005).unwrap()), vec![1006, 1007, 1009, 1010]);
+        assert_eq!(
+            offsets(&history.after(1005).unwrap()),
+            vec![1006, 1007, 1009, 1010]
+        );
         assert_eq!(history.after(1010).unwrap().len(), 0);
         // Offset 10 is the last that left: a client that saw it misses nothing.
         assert_eq!(history.after(10).unwrap().len(), KEPT - 1);

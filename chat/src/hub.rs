@@ -35,6 +35,9 @@ pub const HEARTBEAT_PRESENCE: Duration = Duration::from_secs(30);
 /// Messages waiting to be stored.
 const WRITE_QUEUE: usize = 65_536;
 const WRITE_BATCH: usize = 256;
+/// How long a deletion waits for its message to reach storage: 20 x 100 ms.
+const RECORD_RETRIES: u32 = 20;
+const RECORD_RETRY: Duration = Duration::from_millis(100);
 
 /// Why a connection is being closed by the server.
 #[derive(Debug, Clone)]
@@ -104,11 +107,24 @@ pub enum IpTarget {
 /// What a moderator, the broadcaster or the admin API may do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Delete { id: String },
-    Timeout { name: String, secs: u64, ip: IpTarget },
-    Ban { name: String, ip: IpTarget },
-    Unban { name: String },
-    Pin { id: String },
+    Delete {
+        id: String,
+    },
+    Timeout {
+        name: String,
+        secs: u64,
+        ip: IpTarget,
+    },
+    Ban {
+        name: String,
+        ip: IpTarget,
+    },
+    Unban {
+        name: String,
+    },
+    Pin {
+        id: String,
+    },
     Unpin,
     Settings(SettingsPatch),
 }
@@ -206,41 +222,53 @@ impl<S: Store, B: Bus> Hub<S, B> {
     }
 
     /// Joins a room: checks the name, bans and name claims, and subscribes.
-    pub async fn join(&self, room_id: &str, request: JoinRequest) -> Result<Session<S, B>, JoinError> {
+    pub async fn join(
+        &self,
+        room_id: &str,
+        request: JoinRequest,
+    ) -> Result<Session<S, B>, JoinError> {
         let inner = &self.inner;
         let room = inner.room(room_id).await.map_err(|e| {
             warn!(room = room_id, "loading chat room: {e}");
-            JoinError::new(ErrorCode::Internal, 1011, "the chat is unavailable, try again")
+            JoinError::new(
+                ErrorCode::Internal,
+                1011,
+                "the chat is unavailable, try again",
+            )
         })?;
         let viewer: Arc<str> = request
             .viewer
             .clone()
             .unwrap_or_else(|| format!("c-{}", random_id(16)))
             .into();
-        if let Some(user) = &request.user {
-            if !valid_name(&user.name) {
-                return Err(JoinError::new(
-                    ErrorCode::BadName,
-                    4000,
-                    "names are 1 to 25 letters, digits, _ or -",
-                ));
-            }
+        if let Some(user) = &request.user
+            && !valid_name(&user.name)
+        {
+            return Err(JoinError::new(
+                ErrorCode::BadName,
+                4000,
+                "names are 1 to 25 letters, digits, _ or -",
+            ));
         }
         if lock(&room.state)
             .join_block(request.user.as_ref(), request.ip, Utc::now())
             .is_some_and(|b| b == crate::moderation::Block::Banned)
         {
-            return Err(JoinError::new(ErrorCode::Banned, 4003, "you are banned from this chat"));
+            return Err(JoinError::new(
+                ErrorCode::Banned,
+                4003,
+                "you are banned from this chat",
+            ));
         }
         let key = request.user.as_ref().map(|u| name_key(&u.name));
-        if let Some(key) = &key {
-            if !inner.bus.claim_name(room_id, key, &viewer, NAME_TTL).await {
-                return Err(JoinError::new(
-                    ErrorCode::NameTaken,
-                    4009,
-                    "someone in this chat already has that name",
-                ));
-            }
+        if let Some(key) = &key
+            && !inner.bus.claim_name(room_id, key, &viewer, NAME_TTL).await
+        {
+            return Err(JoinError::new(
+                ErrorCode::NameTaken,
+                4009,
+                "someone in this chat already has that name",
+            ));
         }
         let id = inner.next_client.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = watch::channel(None);
@@ -291,7 +319,12 @@ impl<S: Store, B: Bus> Hub<S, B> {
     }
 
     /// Carries out a moderation action: stored, then delivered to every node.
-    pub async fn moderate(&self, room_id: &str, actor: &User, action: Action) -> Result<(), ModerationError> {
+    pub async fn moderate(
+        &self,
+        room_id: &str,
+        actor: &User,
+        action: Action,
+    ) -> Result<(), ModerationError> {
         let room = self.inner.room(room_id).await.map_err(|e| {
             warn!(room = room_id, "loading chat room: {e}");
             ModerationError::new(ErrorCode::Internal, "the chat is unavailable, try again")
@@ -333,7 +366,10 @@ impl<S: Store, B: Bus> Hub<S, B> {
     }
 
     /// The room's settings as this node knows them.
-    pub async fn settings(&self, room_id: &str) -> Result<crate::moderation::Settings, ModerationError> {
+    pub async fn settings(
+        &self,
+        room_id: &str,
+    ) -> Result<crate::moderation::Settings, ModerationError> {
         let room = self.inner.room(room_id).await.map_err(|_| {
             ModerationError::new(ErrorCode::Internal, "the chat is unavailable, try again")
         })?;
@@ -408,7 +444,10 @@ impl<S: Store, B: Bus> Inner<S, B> {
                 let close = Close {
                     code: 4003,
                     reason: "banned",
-                    event: Some(error_event(ErrorCode::Banned, "you are banned from this chat")),
+                    event: Some(error_event(
+                        ErrorCode::Banned,
+                        "you are banned from this chat",
+                    )),
                 };
                 room.close_where(
                     |c| c.name_key.as_deref() == Some(&key) || Some(c.ip) == *ip,
@@ -419,7 +458,10 @@ impl<S: Store, B: Bus> Inner<S, B> {
                 let close = Close {
                     code: 4001,
                     reason: "token revoked",
-                    event: Some(error_event(ErrorCode::Unauthorized, "your moderator token was revoked")),
+                    event: Some(error_event(
+                        ErrorCode::Unauthorized,
+                        "your moderator token was revoked",
+                    )),
                 };
                 room.close_where(|c| c.moderator_id.as_deref() == Some(moderator_id), &close);
             }
@@ -493,7 +535,12 @@ impl<S: Store, B: Bus> Inner<S, B> {
         }
     }
 
-    async fn moderate(&self, room: &Room, actor: &User, action: Action) -> Result<(), ModerationError> {
+    async fn moderate(
+        &self,
+        room: &Room,
+        actor: &User,
+        action: Action,
+    ) -> Result<(), ModerationError> {
         let bad = |message: &str| ModerationError::new(ErrorCode::BadRequest, message);
         let event = match action {
             Action::Delete { id } => RoomEvent::Deleted { id },
@@ -529,7 +576,9 @@ impl<S: Store, B: Bus> Inner<S, B> {
                         .find_message(&room.id, &id)
                         .await
                         .map_err(internal)?
-                        .ok_or_else(|| ModerationError::new(ErrorCode::NotFound, "no such message"))?,
+                        .ok_or_else(|| {
+                            ModerationError::new(ErrorCode::NotFound, "no such message")
+                        })?,
                 };
                 RoomEvent::Pinned {
                     message: Some(message),
@@ -537,15 +586,55 @@ impl<S: Store, B: Bus> Inner<S, B> {
             }
             Action::Unpin => RoomEvent::Pinned { message: None },
             Action::Settings(patch) => {
-                let settings = lock(&room.state).settings.patched(&patch).map_err(|e| bad(&e))?;
+                let settings = lock(&room.state)
+                    .settings
+                    .patched(&patch)
+                    .map_err(|e| bad(&e))?;
                 RoomEvent::Settings(settings)
             }
         };
-        if !self.store.record(&room.id, actor, &event).await.map_err(internal)? {
-            return Err(ModerationError::new(ErrorCode::NotFound, "no such message or user"));
+        if !self.record(room, actor, &event).await? {
+            return Err(ModerationError::new(
+                ErrorCode::NotFound,
+                "no such message or user",
+            ));
         }
         self.bus.publish(&room.id, event).await;
         Ok(())
+    }
+
+    /// Stores a moderation action. A message deleted moments after it was
+    /// said may still be on its way to storage (messages are written in
+    /// batches): then the deletion waits for it, a little.
+    async fn record(
+        &self,
+        room: &Room,
+        actor: &User,
+        event: &RoomEvent,
+    ) -> Result<bool, ModerationError> {
+        let mut attempts = 0;
+        loop {
+            if self
+                .store
+                .record(&room.id, actor, event)
+                .await
+                .map_err(internal)?
+            {
+                return Ok(true);
+            }
+            let RoomEvent::Deleted { id } = event else {
+                return Ok(false);
+            };
+            let on_its_way = lock(&room.state)
+                .history
+                .find(id)
+                .is_some_and(|e| !e.deleted);
+            attempts += 1;
+            if !on_its_way || attempts > RECORD_RETRIES {
+                return Ok(false);
+            }
+            tokio::time::sleep(RECORD_RETRY).await;
+        }
     }
 
     async fn resolve_ip(&self, room: &Room, name: &str, target: IpTarget) -> Option<IpAddr> {
@@ -587,7 +676,9 @@ impl<S: Store, B: Bus> Inner<S, B> {
                 self.bus.claim_name(&room.id, &key, &viewer, NAME_TTL).await;
             }
             if !viewers.is_empty() {
-                self.bus.touch_viewers(&room.id, &viewers, SOCKET_PRESENCE).await;
+                self.bus
+                    .touch_viewers(&room.id, &viewers, SOCKET_PRESENCE)
+                    .await;
             }
             let count = self.bus.count_viewers(&room.id).await;
             if let Some(bytes) = lock(&room.state).set_viewers(count) {
@@ -612,7 +703,10 @@ impl Room {
 
 /// Stores accepted messages in batches, off the clients' tasks. A failed
 /// batch is retried until it is stored.
-async fn write_messages<S: Store, B: Bus>(hub: Weak<Inner<S, B>>, mut queue: mpsc::Receiver<StoredMessage>) {
+async fn write_messages<S: Store, B: Bus>(
+    hub: Weak<Inner<S, B>>,
+    mut queue: mpsc::Receiver<StoredMessage>,
+) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     while queue.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut backoff = Duration::from_millis(100);
@@ -621,7 +715,10 @@ async fn write_messages<S: Store, B: Bus>(hub: Weak<Inner<S, B>>, mut queue: mps
             match inner.store.save_messages(batch.clone()).await {
                 Ok(()) => break,
                 Err(e) => {
-                    warn!("storing {} chat messages (retrying in {backoff:?}): {e}", batch.len());
+                    warn!(
+                        "storing {} chat messages (retrying in {backoff:?}): {e}",
+                        batch.len()
+                    );
                     drop(inner);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -674,7 +771,10 @@ impl<S: Store, B: Bus> Session<S, B> {
         let command: Command = match serde_json::from_str(text) {
             Ok(command) => command,
             Err(e) => {
-                return Some(error_event(ErrorCode::BadRequest, &format!("bad command: {e}")));
+                return Some(error_event(
+                    ErrorCode::BadRequest,
+                    &format!("bad command: {e}"),
+                ));
             }
         };
         let Some(user) = &self.user else {
@@ -708,7 +808,10 @@ impl<S: Store, B: Bus> Session<S, B> {
             Command::Settings(patch) => Action::Settings(patch),
         };
         if !user.role.moderates() {
-            return Some(error_event(ErrorCode::Forbidden, "only moderators may do that"));
+            return Some(error_event(
+                ErrorCode::Forbidden,
+                "only moderators may do that",
+            ));
         }
         inner
             .moderate(&self.room, user, action)

@@ -10,11 +10,13 @@ pub mod moderation;
 pub mod names;
 pub mod protocol;
 pub mod rate;
+pub mod redis_bus;
 pub mod room;
 pub mod store;
 
 pub use bus::{AnyBus, Bus, LocalBus, RoomEvent};
 pub use hub::{Action, Close, Hub, IpTarget, JoinError, JoinRequest, ModerationError, Session};
 pub use protocol::{ChatMessage, ErrorCode, Role, User};
+pub use redis_bus::{RedisBus, RedisBusError};
 pub use room::Limits;
 pub use store::{LivePosition, RoomSnapshot, Store, StoreError, StoredMessage};

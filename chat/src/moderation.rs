@@ -57,7 +57,9 @@ impl Settings {
         }
         if let Some(words) = &patch.word_filter {
             if words.len() > MAX_FILTER_WORDS {
-                return Err(format!("word_filter holds at most {MAX_FILTER_WORDS} words"));
+                return Err(format!(
+                    "word_filter holds at most {MAX_FILTER_WORDS} words"
+                ));
             }
             let mut cleaned: Vec<String> = Vec::with_capacity(words.len());
             for word in words {
@@ -185,12 +187,24 @@ mod tests {
         let s = Settings::default();
         assert!(s.patched(&patch(Some(2), None, None)).is_err());
         assert!(s.patched(&patch(Some(121), None, None)).is_err());
-        assert_eq!(s.patched(&patch(Some(3), None, None)).unwrap().slow_mode_secs, 3);
-        assert_eq!(s.patched(&patch(Some(0), None, None)).unwrap().slow_mode_secs, 0);
+        assert_eq!(
+            s.patched(&patch(Some(3), None, None))
+                .unwrap()
+                .slow_mode_secs,
+            3
+        );
+        assert_eq!(
+            s.patched(&patch(Some(0), None, None))
+                .unwrap()
+                .slow_mode_secs,
+            0
+        );
         assert!(s.patched(&patch(None, Some(0), None)).is_err());
         assert!(s.patched(&patch(None, Some(2001), None)).is_err());
         assert!(s.patched(&patch(None, None, Some(&[" "]))).is_err());
-        let words = s.patched(&patch(None, None, Some(&["Spam", "spam", "bad word"]))).unwrap();
+        let words = s
+            .patched(&patch(None, None, Some(&["Spam", "spam", "bad word"])))
+            .unwrap();
         assert_eq!(words.word_filter, vec!["spam", "bad word"]);
         assert_eq!(words.max_length, DEFAULT_MAX_LENGTH);
     }
@@ -215,7 +229,11 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let other: IpAddr = "192.0.2.8".parse().unwrap();
         let mut bans = Bans::default();
-        bans.add(Ban { name: "Troll".into(), ip: Some(ip), until: None });
+        bans.add(Ban {
+            name: "Troll".into(),
+            ip: Some(ip),
+            until: None,
+        });
         assert_eq!(bans.block(Some("troll"), other, now), Some(Block::Banned));
         assert_eq!(bans.block(Some("newname"), ip, now), Some(Block::Banned));
         assert_eq!(bans.block(None, ip, now), Some(Block::Banned));
@@ -231,9 +249,19 @@ mod tests {
         let ip: IpAddr = "192.0.2.7".parse().unwrap();
         let mut bans = Bans::default();
         let until = now + Duration::seconds(60);
-        bans.add(Ban { name: "ada".into(), ip: None, until: Some(until) });
-        assert_eq!(bans.block(Some("ada"), ip, now), Some(Block::TimedOut(until)));
-        assert_eq!(bans.block(Some("ada"), ip, until + Duration::seconds(1)), None);
+        bans.add(Ban {
+            name: "ada".into(),
+            ip: None,
+            until: Some(until),
+        });
+        assert_eq!(
+            bans.block(Some("ada"), ip, now),
+            Some(Block::TimedOut(until))
+        );
+        assert_eq!(
+            bans.block(Some("ada"), ip, until + Duration::seconds(1)),
+            None
+        );
         assert_eq!(bans.active(now).count(), 1);
         assert_eq!(bans.active(until).count(), 0);
     }

@@ -31,7 +31,15 @@ mod tests {
         for good in ["a", "Ada_Lovelace-1815", &"x".repeat(25)] {
             assert!(valid_name(good), "{good}");
         }
-        for bad in ["", &"x".repeat(26), "a b", "ümlaut", "<script>", "a.b", "a\n"] {
+        for bad in [
+            "",
+            &"x".repeat(26),
+            "a b",
+            "ümlaut",
+            "<script>",
+            "a.b",
+            "a\n",
+        ] {
             assert!(!valid_name(bad), "{bad:?}");
         }
         assert_eq!(name_key("AdA"), "ada");

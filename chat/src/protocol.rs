@@ -168,7 +168,9 @@ impl Event<'_> {
     /// The event as one line of JSON (no trailing newline).
     pub fn encode(&self) -> Bytes {
         // Serializing these types cannot fail: every key is a string, no maps.
-        serde_json::to_vec(self).map(Bytes::from).unwrap_or_default()
+        serde_json::to_vec(self)
+            .map(Bytes::from)
+            .unwrap_or_default()
     }
 }
 
@@ -241,8 +243,7 @@ mod tests {
     #[test]
     fn a_message_event_has_the_documented_shape() {
         let m = message();
-        let json: serde_json::Value =
-            serde_json::from_slice(&Event::Message(&m).encode()).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&Event::Message(&m).encode()).unwrap();
         assert_eq!(
             json,
             serde_json::json!({

@@ -188,12 +188,16 @@ impl RoomState {
         if !moderates {
             match self.bans.block(Some(&user.name), ip, wall) {
                 Some(Block::Banned) => {
-                    return Err(Refusal::new(ErrorCode::Banned, "you are banned from this chat"));
+                    return Err(Refusal::new(
+                        ErrorCode::Banned,
+                        "you are banned from this chat",
+                    ));
                 }
                 Some(Block::TimedOut(until)) => {
                     let wait = (until - wall).to_std().unwrap_or_default();
-                    return Err(Refusal::new(ErrorCode::TimedOut, "you are timed out")
-                        .retry_after(wait));
+                    return Err(
+                        Refusal::new(ErrorCode::TimedOut, "you are timed out").retry_after(wait)
+                    );
                 }
                 None => {}
             }
@@ -244,8 +248,9 @@ impl RoomState {
             }
         }
         if let Err(wait) = sender.bucket.check(now) {
-            return Err(Refusal::new(ErrorCode::RateLimited, "you are sending too fast")
-                .retry_after(wait));
+            return Err(
+                Refusal::new(ErrorCode::RateLimited, "you are sending too fast").retry_after(wait),
+            );
         }
         // Moderators answer to their own bucket only, wherever they sit.
         if !moderates {
@@ -293,7 +298,13 @@ impl RoomState {
             })
     }
 
-    fn count_refusal(&mut self, user: &User, mut refusal: Refusal, now: Instant, limits: &Limits) -> Refusal {
+    fn count_refusal(
+        &mut self,
+        user: &User,
+        mut refusal: Refusal,
+        now: Instant,
+        limits: &Limits,
+    ) -> Refusal {
         let sender = Self::sender(&mut self.senders, &mut self.ips, user, now, limits);
         sender.refusals.push_back(now);
         while sender
@@ -334,7 +345,13 @@ impl RoomState {
                     ip: *ip,
                     until: Some(*until),
                 });
-                Some(Event::UserTimedOut { name, until: *until }.encode())
+                Some(
+                    Event::UserTimedOut {
+                        name,
+                        until: *until,
+                    }
+                    .encode(),
+                )
             }
             RoomEvent::Banned { name, ip } => {
                 self.bans.add(Ban {
@@ -350,7 +367,12 @@ impl RoomState {
             }
             RoomEvent::Pinned { message } => {
                 self.pinned = message.clone();
-                Some(Event::Pinned { message: message.as_ref() }.encode())
+                Some(
+                    Event::Pinned {
+                        message: message.as_ref(),
+                    }
+                    .encode(),
+                )
             }
             RoomEvent::Settings(settings) => {
                 self.settings = settings.clone();

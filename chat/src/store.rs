@@ -51,7 +51,10 @@ pub struct LivePosition {
 }
 
 pub trait Store: Send + Sync + 'static {
-    fn load_room(&self, room: &str) -> impl Future<Output = Result<RoomSnapshot, StoreError>> + Send;
+    fn load_room(
+        &self,
+        room: &str,
+    ) -> impl Future<Output = Result<RoomSnapshot, StoreError>> + Send;
 
     /// Stores messages (a batch, in offset order).
     fn save_messages(

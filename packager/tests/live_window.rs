@@ -572,3 +572,22 @@ fn target_duration_follows_the_keyframe_interval() {
     assert!(text.contains("#EXT-X-TARGETDURATION:3\n"), "{text}");
     assert_eq!(packager.target_duration(RenditionId(9)), None);
 }
+
+#[test]
+fn the_live_edge_is_the_newest_sample_on_the_program_date_time_clock() {
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    assert_eq!(packager.live_edge_unix_ms(), None);
+    packager.begin_publish(wallclock(1_700_000_000));
+    publish(&mut packager, [video, audio], 4);
+    let edge = packager.live_edge_unix_ms().expect("an edge while publishing");
+    let list = playlist(&packager, video, Skip::No);
+    let first = parse_pdt(list.segments[0].pdt.as_deref().unwrap());
+    let listed_ms = (list.segments.iter().map(|s| s.duration).sum::<f64>()
+        + list.open_parts.iter().map(|p| p.duration).sum::<f64>())
+        * 1000.0;
+    // The newest frame sits at most a frame and a part past what playlists list.
+    let past_listed = edge - first - listed_ms.round() as i64;
+    assert!((-34..=234).contains(&past_listed), "{past_listed} ms");
+    packager.end_publish();
+    assert_eq!(packager.live_edge_unix_ms(), None);
+}

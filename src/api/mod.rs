@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tracing::error;
 
+use crate::chat::ChatHub;
 use crate::config::Config;
 use crate::db::Db;
 use crate::live::LiveManager;
@@ -23,12 +24,17 @@ pub struct ApiState {
     pub live: Arc<LiveManager>,
     pub config: Arc<Config>,
     pub admin_token: Arc<str>,
+    pub chat: ChatHub,
 }
 
 pub fn routes(state: ApiState) -> Router {
     let admin = streams::admin_routes()
+        .merge(crate::chat::admin_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    admin.merge(streams::public_routes()).with_state(state)
+    admin
+        .merge(streams::public_routes())
+        .merge(crate::chat::public_routes())
+        .with_state(state)
 }
 
 async fn require_admin(State(state): State<ApiState>, request: Request, next: Next) -> Response {
@@ -38,7 +44,7 @@ async fn require_admin(State(state): State<ApiState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()) => {
+        Some(token) if is_admin_token(&state, token) => {
             next.run(request).await
         }
         _ => {
@@ -52,6 +58,11 @@ async fn require_admin(State(state): State<ApiState>, request: Request, next: Ne
             response
         }
     }
+}
+
+/// Whether `token` is the admin token (compared in constant time).
+pub(crate) fn is_admin_token(state: &ApiState, token: &str) -> bool {
+    constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

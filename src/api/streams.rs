@@ -81,6 +81,8 @@ pub struct StreamView {
     status: &'static str,
     created_at: String,
     ladder: LadderView,
+    /// People watching or chatting (one each, whether they do one or both).
+    viewers: u64,
     #[serde(flatten)]
     live: Option<LiveStatus>,
 }
@@ -92,6 +94,7 @@ struct PlaybackView {
     title: String,
     status: &'static str,
     playback_url: String,
+    viewers: u64,
 }
 
 /// The base URLs the API hands out.
@@ -143,7 +146,8 @@ fn strip_port(authority: &str) -> &str {
     }
 }
 
-fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
+async fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
+    let viewers = state.chat.viewers(&row.id).await;
     let live = state.live.stream(&row.id).and_then(|s| s.status());
     let (rtmp_port, srt_port) = (state.config.rtmp_addr.port(), state.config.srt_addr.port());
     StreamView {
@@ -163,6 +167,7 @@ fn view(state: &ApiState, urls: &Urls, row: StreamRow) -> StreamView {
         title: row.title,
         stream_key: row.stream_key,
         created_at: row.created_at,
+        viewers,
         live,
     }
 }
@@ -181,7 +186,7 @@ async fn create(
         ladder: body.ladder.as_ref().map(ladder_json).transpose()?,
     };
     state.db.create_stream(&row).await?;
-    let view = view(&state, &Urls::new(&state, &headers), row);
+    let view = view(&state, &Urls::new(&state, &headers), row).await;
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
@@ -219,7 +224,7 @@ async fn update(
         state.db.set_ladder(&id, json.as_deref()).await?;
     }
     let row = find(&state, &id).await?;
-    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row).await))
 }
 
 async fn list(
@@ -228,11 +233,11 @@ async fn list(
 ) -> Result<Json<Vec<StreamView>>, ApiError> {
     let urls = Urls::new(&state, &headers);
     let rows = state.db.streams().await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|row| view(&state, &urls, row))
-            .collect(),
-    ))
+    let mut views = Vec::with_capacity(rows.len());
+    for row in rows {
+        views.push(view(&state, &urls, row).await);
+    }
+    Ok(Json(views))
 }
 
 async fn find(state: &ApiState, id: &str) -> Result<StreamRow, ApiError> {
@@ -248,7 +253,7 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<StreamView>, ApiError> {
     let row = find(&state, &id).await?;
-    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row).await))
 }
 
 /// A new key; a publisher using the old one is disconnected.
@@ -264,7 +269,7 @@ async fn rotate_key(
     }
     state.live.kick(&id);
     let row = find(&state, &id).await?;
-    Ok(Json(view(&state, &Urls::new(&state, &headers), row)))
+    Ok(Json(view(&state, &Urls::new(&state, &headers), row).await))
 }
 
 async fn delete(
@@ -275,6 +280,7 @@ async fn delete(
         return Err(ApiError::not_found());
     }
     state.live.remove(&id);
+    state.chat.remove_room(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -291,6 +297,7 @@ async fn playback(
         .is_some();
     let view = PlaybackView {
         playback_url: Urls::new(&state, &headers).playback(&row.id),
+        viewers: state.chat.viewers(&row.id).await,
         id: row.id,
         title: row.title,
         status: if live { "live" } else { "idle" },

@@ -39,11 +39,22 @@ use crate::ladder_settings::LadderSettings;
 /// Media events buffered between an ingest connection and its session task.
 const MEDIA_QUEUE: usize = 512;
 
+/// Live events buffered for slow listeners.
+const EVENT_QUEUE: usize = 256;
+
 /// Every live stream of this node.
 pub struct LiveManager {
     db: Db,
     config: LiveConfig,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
+    events: tokio::sync::broadcast::Sender<LiveEvent>,
+}
+
+/// A broadcast began or ended (a reconnect inside the window is neither).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    Started { stream_id: String, broadcast_id: String },
+    Ended { stream_id: String, broadcast_id: String },
 }
 
 /// The live side of one stream.
@@ -53,6 +64,7 @@ pub struct LiveStream {
     config: LiveConfig,
     state: Mutex<StreamState>,
     poster: Arc<Poster>,
+    events: tokio::sync::broadcast::Sender<LiveEvent>,
 }
 
 #[derive(Default)]
@@ -125,7 +137,13 @@ impl LiveManager {
             db,
             config,
             streams: Mutex::default(),
+            events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
         }
+    }
+
+    /// Broadcasts beginning and ending from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
     }
 
     pub fn stream(&self, stream_id: &str) -> Option<Arc<LiveStream>> {
@@ -142,6 +160,7 @@ impl LiveManager {
                     config: self.config.clone(),
                     state: Mutex::default(),
                     poster: Arc::default(),
+                    events: self.events.clone(),
                 })
             })
             .clone()
@@ -256,6 +275,10 @@ impl LiveStream {
         if let Some(old) = ended {
             self.record_end(&old).await;
         }
+        self.announce(LiveEvent::Started {
+            stream_id: self.stream_id.clone(),
+            broadcast_id: broadcast.id.clone(),
+        });
         if let Err(e) = self
             .db
             .start_broadcast(&broadcast.id, &self.stream_id, broadcast.started_at)
@@ -270,6 +293,15 @@ impl LiveStream {
         if let Err(e) = self.db.end_broadcast(&broadcast.id, Utc::now()).await {
             error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast end: {e}");
         }
+        self.announce(LiveEvent::Ended {
+            stream_id: self.stream_id.clone(),
+            broadcast_id: broadcast.id.clone(),
+        });
+    }
+
+    fn announce(&self, event: LiveEvent) {
+        // Nobody listening is fine.
+        let _ = self.events.send(event);
     }
 
     fn set_tracks(&self, video: Option<VideoConfig>, audio: Option<AudioConfig>) {
@@ -359,6 +391,33 @@ impl LiveStream {
             .current
             .clone()
             .filter(|b| !b.is_finished() && b.is_playable())
+    }
+
+    /// The open broadcast's id, while one is open.
+    pub fn open_broadcast_id(&self) -> Option<String> {
+        lock(&self.state)
+            .current
+            .as_ref()
+            .filter(|b| !b.is_finished())
+            .map(|b| b.id.clone())
+    }
+
+    /// The open broadcast and the program date time at its live edge, while
+    /// media flows (between publishes of a broadcast: the wall clock, which
+    /// the next publish's program date times continue from).
+    pub fn live_position(&self) -> Option<chat::LivePosition> {
+        let broadcast = lock(&self.state)
+            .current
+            .clone()
+            .filter(|b| !b.is_finished())?;
+        let edge = broadcast.packager().live_edge_unix_ms();
+        let media_time = edge
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or_else(Utc::now);
+        Some(chat::LivePosition {
+            broadcast_id: broadcast.id.clone(),
+            media_time,
+        })
     }
 
     /// Some while a publisher is connected.

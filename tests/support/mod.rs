@@ -3,7 +3,8 @@
 //! and helpers to read playlists and decode media with ffprobe.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,6 +96,98 @@ pub fn free_udp_port() -> u16 {
         .and_then(|s| s.local_addr())
         .expect("free udp port")
         .port()
+}
+
+/// The PostgreSQL server `./dev test` starts, as a URL.
+const POSTGRES_ENV: &str = "TRIBUTARY_TEST_POSTGRES";
+
+/// Creates a uniquely named database on the test PostgreSQL and returns its
+/// URL, for the server's `--database-url`.
+pub async fn postgres_url() -> String {
+    use sqlx::{Connection, Executor};
+    let server = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+        panic!("{POSTGRES_ENV} is unset: run the tests through ./dev test, which starts PostgreSQL")
+    });
+    let name = format!("tributary_test_{}_{}", std::process::id(), rand_suffix());
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {server}: {e}"));
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("CREATE DATABASE");
+    admin.close().await.expect("closing the admin connection");
+    let mut url = reqwest::Url::parse(&server).expect(POSTGRES_ENV);
+    url.set_path(&name);
+    url.into()
+}
+
+/// A throwaway redis-server on a free port, in its own temp dir, persisting
+/// nothing; killed on drop.
+pub struct RedisServer {
+    proc: Proc,
+    dir: TempDir,
+    port: u16,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let dir = TempDir::new("redis");
+        let port = free_tcp_port();
+        let proc = spawn_redis(&dir, port);
+        RedisServer { proc, dir, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server, as a crash would.
+    pub fn stop(&mut self) {
+        self.proc.kill();
+    }
+
+    /// Starts the server again on the same port (stopping it first if needed).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.proc = spawn_redis(&self.dir, self.port);
+    }
+}
+
+/// Spawns redis-server on `port` and waits until it answers PING.
+fn spawn_redis(dir: &TempDir, port: u16) -> Proc {
+    let log = std::fs::File::create(dir.0.join("redis.log")).unwrap();
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(&dir.0)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    let mut proc = Proc::spawn("redis-server", &mut command);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !answers_ping(port) {
+        let log = std::fs::read_to_string(dir.0.join("redis.log")).unwrap_or_default();
+        assert!(proc.is_running(), "redis-server exited:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server never answered PING:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    proc
+}
+
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
 }
 
 /// The server under test.

@@ -27,7 +27,13 @@ fn message(offset: u64) -> ChatMessage {
     }
 }
 
-fn send(room: &mut RoomState, who: &User, from: IpAddr, text: &str, at: Instant) -> Result<String, Refusal> {
+fn send(
+    room: &mut RoomState,
+    who: &User,
+    from: IpAddr,
+    text: &str,
+    at: Instant,
+) -> Result<String, Refusal> {
     room.check_message(who, from, text, at, Utc::now(), &Limits::default())
 }
 
@@ -40,10 +46,19 @@ fn text_is_trimmed_and_bounded() {
     let mut room = room();
     let t0 = Instant::now();
     let ada = user("ada", Role::Viewer);
-    assert_eq!(send(&mut room, &ada, ip(1), "  hello \n", t0).unwrap(), "hello");
-    assert_eq!(code(send(&mut room, &ada, ip(1), " \t ", t0)), ErrorCode::Empty);
+    assert_eq!(
+        send(&mut room, &ada, ip(1), "  hello \n", t0).unwrap(),
+        "hello"
+    );
+    assert_eq!(
+        code(send(&mut room, &ada, ip(1), " \t ", t0)),
+        ErrorCode::Empty
+    );
     assert!(send(&mut room, &ada, ip(1), &"é".repeat(500), t0).is_ok());
-    assert_eq!(code(send(&mut room, &ada, ip(1), &"é".repeat(501), t0)), ErrorCode::TooLong);
+    assert_eq!(
+        code(send(&mut room, &ada, ip(1), &"é".repeat(501), t0)),
+        ErrorCode::TooLong
+    );
 }
 
 #[test]
@@ -63,7 +78,10 @@ fn viewers_get_twenty_messages_per_thirty_seconds_and_moderators_a_hundred() {
     for _ in 0..100 {
         send(&mut room, &moderator, ip(2), "x", t0).unwrap();
     }
-    assert_eq!(code(send(&mut room, &moderator, ip(2), "x", t0)), ErrorCode::RateLimited);
+    assert_eq!(
+        code(send(&mut room, &moderator, ip(2), "x", t0)),
+        ErrorCode::RateLimited
+    );
 }
 
 #[test]
@@ -71,9 +89,25 @@ fn one_address_is_limited_whatever_names_it_uses() {
     let mut room = room();
     let t0 = Instant::now();
     for i in 0..60 {
-        send(&mut room, &user(&format!("u{i}"), Role::Viewer), ip(9), "x", t0).unwrap();
+        send(
+            &mut room,
+            &user(&format!("u{i}"), Role::Viewer),
+            ip(9),
+            "x",
+            t0,
+        )
+        .unwrap();
     }
-    assert_eq!(code(send(&mut room, &user("fresh", Role::Viewer), ip(9), "x", t0)), ErrorCode::RateLimited);
+    assert_eq!(
+        code(send(
+            &mut room,
+            &user("fresh", Role::Viewer),
+            ip(9),
+            "x",
+            t0
+        )),
+        ErrorCode::RateLimited
+    );
     assert!(send(&mut room, &user("fresh", Role::Viewer), ip(10), "x", t0).is_ok());
 }
 
@@ -112,8 +146,26 @@ fn filtered_words_are_refused_for_viewers() {
         .unwrap();
     room.apply(&RoomEvent::Settings(settings));
     let t0 = Instant::now();
-    assert_eq!(code(send(&mut room, &user("ada", Role::Viewer), ip(1), "buy Spam", t0)), ErrorCode::Filtered);
-    assert!(send(&mut room, &user("mod", Role::Moderator), ip(2), "no spam please", t0).is_ok());
+    assert_eq!(
+        code(send(
+            &mut room,
+            &user("ada", Role::Viewer),
+            ip(1),
+            "buy Spam",
+            t0
+        )),
+        ErrorCode::Filtered
+    );
+    assert!(
+        send(
+            &mut room,
+            &user("mod", Role::Moderator),
+            ip(2),
+            "no spam please",
+            t0
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -121,17 +173,44 @@ fn bans_and_timeouts_refuse_viewers_only() {
     let mut room = room();
     let t0 = Instant::now();
     let until = Utc::now() + chrono::Duration::seconds(90);
-    room.apply(&RoomEvent::TimedOut { name: "Ada".into(), until, ip: None });
+    room.apply(&RoomEvent::TimedOut {
+        name: "Ada".into(),
+        until,
+        ip: None,
+    });
     let refused = send(&mut room, &user("ada", Role::Viewer), ip(1), "x", t0).unwrap_err();
     assert_eq!(refused.code, ErrorCode::TimedOut);
     assert!((89..=90).contains(&refused.retry_after.unwrap().as_secs()));
-    room.apply(&RoomEvent::Banned { name: "troll".into(), ip: Some(ip(6)) });
-    assert_eq!(code(send(&mut room, &user("troll", Role::Viewer), ip(5), "x", t0)), ErrorCode::Banned);
-    assert_eq!(code(send(&mut room, &user("sock", Role::Viewer), ip(6), "x", t0)), ErrorCode::Banned);
-    assert!(room.join_block(Some(&user("sock", Role::Viewer)), ip(6), Utc::now()).is_some());
+    room.apply(&RoomEvent::Banned {
+        name: "troll".into(),
+        ip: Some(ip(6)),
+    });
+    assert_eq!(
+        code(send(
+            &mut room,
+            &user("troll", Role::Viewer),
+            ip(5),
+            "x",
+            t0
+        )),
+        ErrorCode::Banned
+    );
+    assert_eq!(
+        code(send(&mut room, &user("sock", Role::Viewer), ip(6), "x", t0)),
+        ErrorCode::Banned
+    );
+    assert!(
+        room.join_block(Some(&user("sock", Role::Viewer)), ip(6), Utc::now())
+            .is_some()
+    );
     assert!(room.join_block(None, ip(6), Utc::now()).is_some());
-    assert!(room.join_block(Some(&user("troll", Role::Moderator)), ip(6), Utc::now()).is_none());
-    room.apply(&RoomEvent::Unbanned { name: "troll".into() });
+    assert!(
+        room.join_block(Some(&user("troll", Role::Moderator)), ip(6), Utc::now())
+            .is_none()
+    );
+    room.apply(&RoomEvent::Unbanned {
+        name: "troll".into(),
+    });
     assert!(send(&mut room, &user("troll", Role::Viewer), ip(6), "x", t0).is_ok());
 }
 
@@ -144,13 +223,17 @@ fn a_flood_of_refused_sends_is_flagged() {
         send(&mut room, &ada, ip(1), "x", t0).unwrap();
     }
     for i in 0..9 {
-        assert!(!send(&mut room, &ada, ip(1), "x", t0).unwrap_err().flood, "refusal {i}");
+        assert!(
+            !send(&mut room, &ada, ip(1), "x", t0).unwrap_err().flood,
+            "refusal {i}"
+        );
     }
     assert!(send(&mut room, &ada, ip(1), "x", t0).unwrap_err().flood);
     // Refusals spread out over more than the window are no flood.
     let mut room = RoomState::new(RoomSnapshot::default());
     for i in 0..30u64 {
-        let refused = send(&mut room, &ada, ip(1), "", t0 + Duration::from_secs(i * 2)).unwrap_err();
+        let refused =
+            send(&mut room, &ada, ip(1), "", t0 + Duration::from_secs(i * 2)).unwrap_err();
         assert!(!refused.flood, "{i}");
     }
 }
@@ -161,7 +244,9 @@ fn the_welcome_frame_lists_the_state_then_history() {
     for offset in 1..=3 {
         room.apply(&RoomEvent::Message(message(offset)));
     }
-    room.apply(&RoomEvent::Pinned { message: Some(message(2)) });
+    room.apply(&RoomEvent::Pinned {
+        message: Some(message(2)),
+    });
     room.apply(&RoomEvent::Deleted { id: "m2".into() });
     let ada = user("ada", Role::Viewer);
     let welcome = room.welcome(Some(&ada), None);
@@ -170,15 +255,30 @@ fn the_welcome_frame_lists_the_state_then_history() {
         .map(|l| serde_json::from_slice(l).unwrap())
         .collect();
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["joined", "settings", "stream", "pinned", "viewers", "history"]);
+    assert_eq!(
+        types,
+        [
+            "joined", "settings", "stream", "pinned", "viewers", "history"
+        ]
+    );
     assert_eq!(lines[0]["user"]["name"], "ada");
-    assert_eq!(lines[3]["message"], serde_json::Value::Null, "deleting the pinned message unpins it");
-    let offsets: Vec<u64> = lines[5]["messages"].as_array().unwrap().iter().map(|m| m["offset"].as_u64().unwrap()).collect();
+    assert_eq!(
+        lines[3]["message"],
+        serde_json::Value::Null,
+        "deleting the pinned message unpins it"
+    );
+    let offsets: Vec<u64> = lines[5]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["offset"].as_u64().unwrap())
+        .collect();
     assert_eq!(offsets, [1, 3]);
     assert_eq!(lines[5]["resumed"], false);
 
     let resumed = room.welcome(None, Some(1));
-    let last: serde_json::Value = serde_json::from_slice(resumed.split(|&b| b == b'\n').last().unwrap()).unwrap();
+    let last: serde_json::Value =
+        serde_json::from_slice(resumed.split(|&b| b == b'\n').next_back().unwrap()).unwrap();
     assert_eq!(last["resumed"], true);
     assert_eq!(last["messages"].as_array().unwrap().len(), 1);
 }

@@ -395,6 +395,13 @@ impl LivePackager {
         self.finished = true;
     }
 
+    /// EXT-X-PROGRAM-DATE-TIME of the newest sample of the leader (the live
+    /// edge), in Unix milliseconds; None outside a publish or before its first keyframe.
+    pub fn live_edge_unix_ms(&self) -> Option<i64> {
+        let timeline = self.publish.as_ref()?.timeline?;
+        Some(timeline.ctx.pdt_ms(timeline.horizon_90k))
+    }
+
     /// The newest published part of a rendition.
     pub fn position(&self, id: RenditionId) -> Option<Position> {
         self.renditions.get(id.0)?.window.position()
