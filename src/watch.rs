@@ -9,6 +9,7 @@ use axum::routing::get;
 
 const WATCH_HTML: &str = include_str!("../web/watch.html");
 const WATCH_JS: &str = include_str!("../web/watch.js");
+const CHAT_JS: &str = include_str!("../web/chat.js");
 const WATCH_CSS: &str = include_str!("../web/watch.css");
 const HLS_JS: &str = include_str!("../web/node_modules/hls.js/dist/hls.min.js");
 
@@ -22,6 +23,7 @@ pub fn routes() -> Router {
             "/assets/watch.js",
             get(|| asset("text/javascript", WATCH_JS)),
         )
+        .route("/assets/chat.js", get(|| asset("text/javascript", CHAT_JS)))
         .route("/assets/watch.css", get(|| asset("text/css", WATCH_CSS)))
         .route(
             "/assets/hls.min.js",

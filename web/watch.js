@@ -1,5 +1,6 @@
 // The watch page: polls the stream's public status, starts hls.js in
-// low-latency mode when the stream goes live, and stops when it ends.
+// low-latency mode when the stream goes live, and stops when it ends; sends
+// the viewer heartbeat while the video plays.
 (() => {
   const streamId = document.currentScript.dataset.streamId;
   const video = document.getElementById('video');
@@ -8,13 +9,31 @@
   const title = document.getElementById('title');
   const unmute = document.getElementById('unmute');
   const POLL_MS = 2000;
+  const HEARTBEAT_MS = 10000;
+  const viewerId = storedViewerId();
   let hls = null;
   let stalls = 0;
   const errors = []; // the last hls.js errors, fatal or not
   let starts = 0;
 
-  // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls, starts).
-  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; }, get starts() { return starts; }, errors };
+  // Exposed for tests and benchmarks (hls.latency, levels, currentTime, stalls, starts),
+  // and for chat.js (viewerId, refresh).
+  window.tributary = { get hls() { return hls; }, video, get stalls() { return stalls; }, get starts() { return starts; }, errors,
+    viewerId, refresh: () => schedulePoll(0) };
+
+  // One id per browser, so the player and the chat socket count as one viewer.
+  function storedViewerId() {
+    const KEY = 'tributary.viewer';
+    const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+    const fresh = () => Array.from(crypto.getRandomValues(new Uint8Array(22)), (b) => ALPHABET[b & 63]).join('');
+    try {
+      const id = localStorage.getItem(KEY) || fresh();
+      localStorage.setItem(KEY, id);
+      return id;
+    } catch {
+      return fresh(); // storage is blocked: this page view counts on its own
+    }
+  }
 
   function show(live, message) {
     badge.textContent = live ? 'LIVE' : 'OFFLINE';
@@ -93,6 +112,20 @@
   });
   video.addEventListener('playing', () => { unmute.hidden = !video.muted; });
 
+  let lastBeat = -Infinity;
+  function heartbeat() {
+    if (video.paused || video.ended) return;
+    lastBeat = performance.now();
+    fetch(`/api/v1/streams/${streamId}/viewers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ viewer: viewerId }),
+    }).catch((e) => console.warn('heartbeat failed', e));
+  }
+  setInterval(heartbeat, HEARTBEAT_MS);
+  // Counts the viewer from the first frame rather than from the next tick.
+  video.addEventListener('playing', () => { if (performance.now() - lastBeat >= HEARTBEAT_MS) heartbeat(); });
+
   async function poll() {
     try {
       const response = await fetch(`/api/v1/streams/${streamId}/playback`, { cache: 'no-store' });
@@ -113,7 +146,14 @@
     } catch (e) {
       console.warn('status poll failed', e);
     }
-    setTimeout(poll, POLL_MS);
+    schedulePoll(POLL_MS);
+  }
+
+  // The chat's stream events call this with 0 to poll at once; one timer at a time.
+  let pollTimer;
+  function schedulePoll(ms) {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, ms);
   }
   poll();
 })();

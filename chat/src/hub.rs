@@ -270,6 +270,11 @@ impl<S: Store, B: Bus> Hub<S, B> {
                 "someone in this chat already has that name",
             ));
         }
+        // Counted at the next presence check, and by the API at once.
+        inner
+            .bus
+            .touch_viewers(room_id, &[viewer.to_string()], SOCKET_PRESENCE)
+            .await;
         let id = inner.next_client.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = watch::channel(None);
         // Subscribing and taking the history under the state lock: no event
