@@ -89,12 +89,12 @@ macro_rules! both_stores {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn fs() {
-                    super::$name(crate::common::fs().await).await;
+                    super::$name($crate::common::fs().await).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn s3() {
-                    super::$name(crate::common::s3().await).await;
+                    super::$name($crate::common::s3().await).await;
                 }
             }
         )*
