@@ -41,15 +41,19 @@ fn prefix() -> String {
     format!("test-{:016x}", rand::random::<u64>())
 }
 
-pub async fn fs() -> Harness<FsStore> {
-    let dir = TempDir::new().expect("temp dir");
-    let store = FsStore::open(dir.path().join("root"))
+/// The filesystem store at `root`, with small parts.
+pub async fn fs_store(root: &Path) -> FsStore {
+    FsStore::open(root)
         .await
         .expect("fs store")
         .with_part_size(FS_PART_SIZE)
-        .expect("part size");
+        .expect("part size")
+}
+
+pub async fn fs() -> Harness<FsStore> {
+    let dir = TempDir::new().expect("temp dir");
     Harness {
-        store,
+        store: fs_store(&dir.path().join("root")).await,
         prefix: prefix(),
         spool: TempDir::new().expect("spool dir"),
         dir,
@@ -62,18 +66,27 @@ fn env(name: &str) -> String {
     })
 }
 
-pub async fn s3() -> Harness<S3Store> {
+/// The test S3 server's bucket (./dev starts the server and exports where
+/// it is), with parts of S3's minimum size.
+pub fn s3_config() -> S3Config {
     // The credentials come from the SDK's chain: ./dev exports them.
     env("AWS_ACCESS_KEY_ID");
-    let config = S3Config {
+    S3Config {
         endpoint: Some(env("TRIBUTARY_TEST_S3_ENDPOINT")),
         region: std::env::var("TRIBUTARY_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into()),
         bucket: env("TRIBUTARY_TEST_S3_BUCKET"),
         path_style: true,
         part_size: S3_PART_SIZE,
-    };
+    }
+}
+
+pub async fn s3_store() -> S3Store {
+    S3Store::new(s3_config()).await.expect("s3 store")
+}
+
+pub async fn s3() -> Harness<S3Store> {
     Harness {
-        store: S3Store::new(config).await.expect("s3 store"),
+        store: s3_store().await,
         prefix: prefix(),
         spool: TempDir::new().expect("spool dir"),
         dir: TempDir::new().expect("temp dir"),
