@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::{Harness, chunked, data, read, sha256};
 use sha2::{Digest, Sha256};
-use storage::{Body, ObjectStore, ResumableUpload, StorageError};
+use storage::{AnyStore, Body, ByteStream, ObjectStore, ResumableUpload, StorageError};
 
 both_stores!(
     odd_chunks_cross_part_boundaries,
@@ -271,4 +271,25 @@ async fn abort_removes_everything<S: ObjectStore + Clone>(h: Harness<S>) {
     }
     // The spool files went with the uploads.
     assert_eq!(std::fs::read_dir(h.spool_dir()).unwrap().count(), 0);
+}
+
+/// A server drives uploads in spawned tasks: their futures must be Send.
+#[test]
+fn futures_are_send() {
+    fn is_send<T: Send>(_: T) {}
+    fn append<S: ObjectStore>(upload: &mut ResumableUpload<S>, request: ByteStream) {
+        is_send(upload.append(request));
+    }
+    fn complete<S: ObjectStore>(upload: ResumableUpload<S>) {
+        is_send(upload.complete());
+    }
+    fn resume(store: AnyStore) {
+        is_send(ResumableUpload::resume(
+            store,
+            "key",
+            "id",
+            std::path::Path::new("/"),
+        ));
+    }
+    let _ = (append::<AnyStore>, complete::<AnyStore>, resume);
 }
