@@ -1,6 +1,6 @@
 //! S3 errors, sorted into the ones callers act on and the rest.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::error::StorageError;
 
@@ -78,5 +78,14 @@ pub(super) fn malformed(operation: &'static str, what: &str) -> StorageError {
         operation,
         message: format!("the answer has no {what}"),
         source: format!("{operation}: no {what}").into(),
+    }
+}
+
+/// An error for a request the SDK could not build.
+pub(super) fn request_error(operation: &'static str, err: BuildError) -> StorageError {
+    StorageError::S3 {
+        operation,
+        message: err.to_string(),
+        source: Box::new(err),
     }
 }

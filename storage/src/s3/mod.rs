@@ -18,7 +18,7 @@ use crate::store::{
 };
 use config::MIN_PART_SIZE;
 pub use config::S3Config;
-use error::{Failure, malformed};
+use error::{Failure, malformed, request_error};
 
 /// Objects in an S3 bucket. Cloning is cheap.
 #[derive(Debug, Clone)]
@@ -223,7 +223,7 @@ impl ObjectStore for S3Store {
                 .filter_map(|object| object.key())
                 .map(|key| ObjectIdentifier::builder().key(key).build())
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|err| StorageError::Config(err.to_string()))?;
+                .map_err(|err| request_error("DeleteObjects", err))?;
             if objects.is_empty() {
                 continue;
             }
@@ -232,7 +232,7 @@ impl ObjectStore for S3Store {
                 .set_objects(Some(objects))
                 .quiet(true)
                 .build()
-                .map_err(|err| StorageError::Config(err.to_string()))?;
+                .map_err(|err| request_error("DeleteObjects", err))?;
             let output = self
                 .client
                 .delete_objects()
