@@ -29,6 +29,34 @@ pub struct Config {
     /// Redis joins the chat of several nodes; None keeps it in this process.
     pub redis_url: Option<String>,
     pub chat: chat::Limits,
+    pub storage: StorageConfig,
+    pub uploads: UploadConfig,
+}
+
+/// Where objects (upload sources, VOD renditions) live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageConfig {
+    /// Under `data_dir/objects`.
+    Fs { part_size: u64 },
+    S3(storage::S3Config),
+}
+
+/// Resumable uploads (tus).
+#[derive(Debug, Clone)]
+pub struct UploadConfig {
+    /// Largest upload accepted, in bytes.
+    pub max_bytes: u64,
+    /// An unfinished upload is removed this long after it was created.
+    pub expiry: Duration,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        UploadConfig {
+            max_bytes: 50 << 30,
+            expiry: Duration::from_secs(24 * 3600),
+        }
+    }
 }
 
 /// Knobs of the live path.
@@ -95,6 +123,25 @@ pub struct ServeArgs {
     /// Redis for the chat of several nodes, e.g. redis://127.0.0.1:6379.
     #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Object storage: `fs` (under the data directory) or `s3`.
+    #[arg(long, env = "TRIBUTARY_STORAGE")]
+    pub storage: Option<String>,
+    /// S3-compatible endpoint, e.g. http://127.0.0.1:9000 (AWS when unset).
+    #[arg(long, env = "TRIBUTARY_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "TRIBUTARY_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    #[arg(long, env = "TRIBUTARY_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Path-style URLs (endpoint/bucket/key), as most S3-compatible servers want.
+    #[arg(long, env = "TRIBUTARY_S3_PATH_STYLE")]
+    pub s3_path_style: Option<bool>,
+    /// Largest upload accepted, in bytes (default 50 GiB).
+    #[arg(long, env = "TRIBUTARY_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Seconds after which an unfinished upload is removed (default 86400).
+    #[arg(long, env = "TRIBUTARY_UPLOAD_EXPIRY_SECS")]
+    pub upload_expiry_secs: Option<u64>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -114,6 +161,56 @@ struct FileConfig {
     live: FileLiveConfig,
     #[serde(default)]
     chat: FileChatConfig,
+    #[serde(default)]
+    storage: FileStorageConfig,
+    #[serde(default)]
+    uploads: FileUploadConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStorageConfig {
+    kind: Option<String>,
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    /// Multipart part size in MiB (default 50).
+    part_size_mib: Option<u64>,
+}
+
+/// `[uploads]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileUploadConfig {
+    max_bytes: Option<u64>,
+    expiry_secs: Option<u64>,
+}
+
+/// The storage the flags and the file choose.
+fn storage_config(args: &ServeArgs, file: FileStorageConfig) -> anyhow::Result<StorageConfig> {
+    let part_size = file.part_size_mib.map_or(50 << 20, |mib| mib << 20);
+    let kind = args.storage.clone().or(file.kind).unwrap_or_else(|| "fs".into());
+    match kind.as_str() {
+        "fs" => Ok(StorageConfig::Fs { part_size }),
+        "s3" => {
+            let bucket = args
+                .s3_bucket
+                .clone()
+                .or(file.bucket)
+                .context("storage kind s3 needs a bucket (TRIBUTARY_S3_BUCKET)")?;
+            let mut s3 = storage::S3Config::new(bucket);
+            s3.endpoint = args.s3_endpoint.clone().or(file.endpoint);
+            if let Some(region) = args.s3_region.clone().or(file.region) {
+                s3.region = region;
+            }
+            s3.path_style = args.s3_path_style.or(file.path_style).unwrap_or(s3.endpoint.is_some());
+            s3.part_size = part_size;
+            Ok(StorageConfig::S3(s3))
+        }
+        other => anyhow::bail!("storage kind must be fs or s3, not {other:?}"),
+    }
 }
 
 /// `[chat]`: the limits of docs/chat.md.
@@ -175,6 +272,7 @@ impl Config {
             }
             None => FileConfig::default(),
         };
+        let storage = storage_config(&args, file.storage)?;
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -262,6 +360,17 @@ impl Config {
                 .or(file.redis_url)
                 .filter(|u| !u.is_empty()),
             chat: file.chat.limits()?,
+            storage,
+            uploads: UploadConfig {
+                max_bytes: args
+                    .max_upload_bytes
+                    .or(file.uploads.max_bytes)
+                    .unwrap_or(UploadConfig::default().max_bytes),
+                expiry: args
+                    .upload_expiry_secs
+                    .or(file.uploads.expiry_secs)
+                    .map_or(UploadConfig::default().expiry, Duration::from_secs),
+            },
         })
     }
 }

@@ -22,4 +22,5 @@ mod test_db;
 #[cfg(test)]
 mod test_media;
 pub mod thumbnail;
+pub mod vod;
 pub mod watch;

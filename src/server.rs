@@ -40,6 +40,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {what} on {addr}"))
     };
+    let store = crate::vod::open_store(&config).await?;
+    let vod = crate::vod::Vod::start(&config, db.clone(), store, &token).await?;
     let http = bind("HTTP", config.http_addr).await?;
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
     let srt_options = ingest::srt::SrtOptions {
@@ -50,6 +52,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // A blocking request gives up after three target durations, never sooner than three
     // configured segment targets (the target duration before the first segment is cut).
     let min_block_timeout = (config.live.segment_target * 3).max(Duration::from_secs(3));
+    let max_upload_bytes = config.uploads.max_bytes;
     let config = Arc::new(config);
     let app = Router::new()
         .merge(api::routes(ApiState {
@@ -58,6 +61,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config: config.clone(),
             admin_token: token.into(),
             chat,
+            vod,
         }))
         .merge(media::routes(live.clone(), min_block_timeout))
         .merge(watch::routes())
@@ -67,7 +71,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .allow_methods(Any)
                 .allow_headers(Any)
                 .expose_headers(Any),
-        );
+        )
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::vod::tus::advertise(max_upload_bytes, request, next)
+        }));
 
     info!(
         http = %config.http_addr,

@@ -2,6 +2,8 @@
 
 mod streams;
 
+pub(crate) use streams::valid_host;
+
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -25,15 +27,18 @@ pub struct ApiState {
     pub config: Arc<Config>,
     pub admin_token: Arc<str>,
     pub chat: ChatHub,
+    pub vod: Arc<crate::vod::Vod>,
 }
 
 pub fn routes(state: ApiState) -> Router {
     let admin = streams::admin_routes()
         .merge(crate::chat::admin_routes())
+        .merge(crate::vod::videos::admin_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     admin
         .merge(streams::public_routes())
         .merge(crate::chat::public_routes())
+        .merge(crate::vod::tus::routes())
         .with_state(state)
 }
 

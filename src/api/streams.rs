@@ -131,7 +131,7 @@ impl Urls {
     }
 }
 
-fn valid_host(host: &str) -> bool {
+pub(crate) fn valid_host(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 255
         && host

@@ -198,6 +198,51 @@ pub struct Server {
     pub rtmp: SocketAddr,
     pub srt: SocketAddr,
     pub client: reqwest::Client,
+    /// The flags it was started with, for restarts.
+    extra: Vec<String>,
+}
+
+/// Starts `tributary serve` in `dir`, appending to its server.log.
+fn spawn_server(dir: &TempDir, http: SocketAddr, rtmp: SocketAddr, srt: SocketAddr, extra: &[String]) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.0.join("server.log"))
+        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    command
+        .args(["serve", "--data-dir"])
+        .arg(dir.0.join("data"))
+        .args(["--http-addr", &http.to_string(), "--rtmp-addr", &rtmp.to_string()])
+        .args(["--srt-addr", &srt.to_string(), "--admin-token", TOKEN])
+        .args(extra)
+        .env("RUST_LOG", "info,tributary=debug,ingest=debug")
+        .env_remove("TRIBUTARY_CONFIG")
+        .stdin(Stdio::null())
+        .current_dir(&dir.0)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log);
+    Proc::spawn("tributary", &mut command)
+}
+
+/// The server flags that put its objects in the test S3 server `./dev test` starts.
+pub fn s3_flags() -> Vec<String> {
+    let env = |name: &str| {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is unset: run the tests through ./dev test, which starts an S3 server"))
+    };
+    vec![
+        "--storage".into(),
+        "s3".into(),
+        "--s3-endpoint".into(),
+        env("TRIBUTARY_TEST_S3_ENDPOINT"),
+        "--s3-bucket".into(),
+        env("TRIBUTARY_TEST_S3_BUCKET"),
+        "--s3-region".into(),
+        env("TRIBUTARY_TEST_S3_REGION"),
+        "--s3-path-style".into(),
+        "true".into(),
+    ]
 }
 
 impl Server {
@@ -206,28 +251,8 @@ impl Server {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
-        command
-            .args(["serve", "--data-dir"])
-            .arg(dir.0.join("data"))
-            .args([
-                "--http-addr",
-                &http.to_string(),
-                "--rtmp-addr",
-                &rtmp.to_string(),
-                "--srt-addr",
-                &srt.to_string(),
-            ])
-            .args(["--admin-token", TOKEN])
-            .args(extra)
-            .env("RUST_LOG", "info,tributary=debug,ingest=debug")
-            .env_remove("TRIBUTARY_CONFIG")
-            .stdin(Stdio::null())
-            .current_dir(&dir.0)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        let proc = Proc::spawn("tributary", &mut command);
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let proc = spawn_server(&dir, http, rtmp, srt, &extra);
         let server = Server {
             proc,
             dir,
@@ -235,23 +260,24 @@ impl Server {
             rtmp,
             srt,
             client: reqwest::Client::new(),
+            extra,
         };
+        server.wait_ready().await;
+        server
+    }
+
+    /// Kills the server (SIGKILL, as a crash would) and starts it again on
+    /// the same data directory, ports and flags.
+    pub async fn restart(&mut self) {
+        self.proc.kill();
+        self.proc = spawn_server(&self.dir, self.http, self.rtmp, self.srt, &self.extra);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if server
-                .client
-                .get(server.url("/watch/x"))
-                .send()
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not start:\n{}",
-                server.log()
-            );
+        while self.client.get(self.url("/watch/x")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "server did not start:\n{}", self.log());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -1,0 +1,321 @@
+//! VOD assets: rows in `videos`, and `/api/v1/videos` (create, list, show,
+//! edit, delete). Every change of status is one row update here.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use storage::ObjectStore;
+
+use crate::api::{ApiError, ApiState};
+use crate::db::{Db, timestamp};
+
+const MAX_TITLE: usize = 200;
+const MAX_DESCRIPTION: usize = 5000;
+const MAX_PAGE: u32 = 100;
+
+/// Where an asset is on its way to being watchable.
+pub const AWAITING_UPLOAD: &str = "awaiting_upload";
+pub const UPLOADED: &str = "uploaded";
+const STATUSES: &[&str] = &[
+    AWAITING_UPLOAD,
+    UPLOADED,
+    "queued",
+    "processing",
+    "ready",
+    "partially_ready",
+    "failed",
+];
+
+#[derive(Debug, Clone)]
+pub struct VideoRow {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub source: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str =
+    "id, title, description, status, source, error_code, error_message, created_at, updated_at";
+
+fn video_row(row: &AnyRow) -> sqlx::Result<VideoRow> {
+    Ok(VideoRow {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
+        source: row.try_get("source")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn create(db: &Db, title: &str, description: &str) -> sqlx::Result<VideoRow> {
+    let now = timestamp(Utc::now());
+    let row = VideoRow {
+        id: crate::ids::stream_id(),
+        title: title.to_owned(),
+        description: description.to_owned(),
+        status: AWAITING_UPLOAD.to_owned(),
+        source: None,
+        error_code: None,
+        error_message: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    sqlx::query(
+        "INSERT INTO videos (id, title, description, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.id)
+    .bind(&row.title)
+    .bind(&row.description)
+    .bind(&row.status)
+    .bind(&row.created_at)
+    .bind(&row.updated_at)
+    .execute(db.pool())
+    .await?;
+    Ok(row)
+}
+
+pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<VideoRow>> {
+    if !crate::ids::is_id(id) {
+        return Ok(None);
+    }
+    sqlx::query(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
+        .as_ref()
+        .map(video_row)
+        .transpose()
+}
+
+/// The upload finished: the source is stored, its size and digest known.
+pub async fn mark_uploaded(db: &Db, id: &str, size: u64, sha256: &str) -> sqlx::Result<()> {
+    let source = json!({ "size": size, "sha256": sha256 }).to_string();
+    sqlx::query("UPDATE videos SET status = $1, source = $2, updated_at = $3 WHERE id = $4")
+        .bind(UPLOADED)
+        .bind(source)
+        .bind(timestamp(Utc::now()))
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Routes under the admin token.
+pub fn admin_routes() -> Router<ApiState> {
+    Router::new()
+        .route("/api/v1/videos", post(create_video).get(list))
+        .route("/api/v1/videos/{id}", get(show).patch(update).delete(remove))
+}
+
+/// An asset as the API shows it.
+fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Value {
+    let mut view = json!({
+        "id": row.id,
+        "title": row.title,
+        "description": row.description,
+        "status": row.status,
+        "source": row.source.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
+        "error": row.error_code.as_ref().map(|code| json!({"code": code, "message": row.error_message})),
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    });
+    if row.status == AWAITING_UPLOAD {
+        let (url, expires) = state.vod.creation_url(&base_url(state, headers), &row.id);
+        view["upload_url"] = json!(url);
+        view["upload_expires_at"] = json!(timestamp(expires));
+    }
+    view
+}
+
+/// `http://host:port` as the client reached us (or the configured public host).
+pub fn base_url(state: &ApiState, headers: &HeaderMap) -> String {
+    let port = state.config.http_addr.port();
+    if let Some(host) = &state.config.public_host {
+        return format!("http://{host}:{port}");
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| crate::api::valid_host(h));
+    match host {
+        Some(host) => format!("http://{host}"),
+        None => format!("http://localhost:{port}"),
+    }
+}
+
+fn text_field(value: &str, name: &str, max: usize, allow_empty: bool) -> Result<String, ApiError> {
+    let value = value.trim();
+    if (!allow_empty && value.is_empty()) || value.chars().count() > max {
+        let least = if allow_empty { 0 } else { 1 };
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{name} must be {least} to {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewVideo {
+    title: String,
+    #[serde(default)]
+    description: String,
+}
+
+async fn create_video(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<NewVideo>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(body) = body?;
+    let title = text_field(&body.title, "title", MAX_TITLE, false)?;
+    let description = text_field(&body.description, "description", MAX_DESCRIPTION, true)?;
+    let row = create(&state.db, &title, &description).await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &headers, row))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+    /// `next_before` of the previous page.
+    before: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Page {
+    videos: Vec<Value>,
+    next_before: Option<String>,
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("status must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_PAGE);
+    // Newest first; `before` is the (created_at, id) cursor of the last row seen.
+    let (before_at, before_id) = match query.before.as_deref().and_then(|b| b.split_once('~')) {
+        Some((at, id)) => (at.to_owned(), id.to_owned()),
+        None => ("9999".to_owned(), String::new()),
+    };
+    let status_filter = if query.status.is_some() { "AND status = $4" } else { "" };
+    let limit_param = if query.status.is_some() { "$5" } else { "$4" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM videos WHERE (created_at < $1 OR (created_at = $2 AND id < $3)) {status_filter} \
+         ORDER BY created_at DESC, id DESC LIMIT {limit_param}"
+    );
+    let mut select = sqlx::query(&sql).bind(&before_at).bind(&before_at).bind(&before_id);
+    if let Some(status) = &query.status {
+        select = select.bind(status);
+    }
+    let rows = select
+        .bind(i64::from(limit))
+        .fetch_all(state.db.pool())
+        .await?
+        .iter()
+        .map(video_row)
+        .collect::<sqlx::Result<Vec<_>>>()?;
+    let next_before = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| format!("{}~{}", r.created_at, r.id)))
+        .flatten();
+    let videos = rows.into_iter().map(|row| view(&state, &headers, row)).collect();
+    Ok(Json(Page { videos, next_before }).into_response())
+}
+
+async fn existing(state: &ApiState, id: &str) -> Result<VideoRow, ApiError> {
+    find(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such video"))
+}
+
+async fn show(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let row = existing(&state, &id).await?;
+    Ok(Json(view(&state, &headers, row)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoPatch {
+    title: Option<String>,
+    description: Option<String>,
+}
+
+async fn update(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Json<VideoPatch>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(patch) = body?;
+    let row = existing(&state, &id).await?;
+    let title = match &patch.title {
+        Some(title) => text_field(title, "title", MAX_TITLE, false)?,
+        None => row.title,
+    };
+    let description = match &patch.description {
+        Some(text) => text_field(text, "description", MAX_DESCRIPTION, true)?,
+        None => row.description,
+    };
+    sqlx::query("UPDATE videos SET title = $1, description = $2, updated_at = $3 WHERE id = $4")
+        .bind(&title)
+        .bind(&description)
+        .bind(timestamp(Utc::now()))
+        .bind(&id)
+        .execute(state.db.pool())
+        .await?;
+    let row = existing(&state, &id).await?;
+    Ok(Json(view(&state, &headers, row)).into_response())
+}
+
+/// Removes the asset's every object and row (its uploads with it).
+async fn remove(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    existing(&state, &id).await?;
+    state.vod.abort_uploads_of(&id).await;
+    state
+        .vod
+        .store()
+        .delete_prefix(&crate::vod::video_prefix(&id))
+        .await
+        .map_err(|e| {
+            tracing::error!(video = %id, "deleting the video's objects: {e}");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage error, try again")
+        })?;
+    sqlx::query("DELETE FROM videos WHERE id = $1")
+        .bind(&id)
+        .execute(state.db.pool())
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
