@@ -1,10 +1,14 @@
-//! Command-line interface: `serve`, and `stream …` subcommands that call the
-//! API of a running server.
+//! Command-line interface: `serve`, and `stream …` and `video …`
+//! subcommands that call the API of a running server.
+
+mod upload;
+pub mod video;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 
 use crate::config::ServeArgs;
@@ -26,6 +30,13 @@ pub enum Command {
         client: ClientArgs,
         #[command(subcommand)]
         command: StreamCommand,
+    },
+    /// Upload and manage videos (VOD) on a running server.
+    Video {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        command: video::VideoCommand,
     },
 }
 
@@ -76,48 +87,95 @@ pub enum StreamCommand {
     Delete { id: String },
 }
 
-pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Result<()> {
-    let token = match client
-        .token
-        .clone()
-        .or_else(|| crate::admin_token::read(&client.data_dir))
-    {
-        Some(token) => token,
-        None => bail!(
-            "no admin token: pass --token or TRIBUTARY_ADMIN_TOKEN, or run where the server's data directory ({}) is",
-            client.data_dir.display()
-        ),
-    };
-    let base = format!("{}/api/v1/streams", client.server.trim_end_matches('/'));
-    let http = reqwest::Client::new();
-    let request = match &command {
-        StreamCommand::Create { title } => http
-            .post(&base)
-            .json(&serde_json::json!({ "title": title })),
-        StreamCommand::List => http.get(&base),
-        StreamCommand::Show { id } => http.get(format!("{base}/{id}")),
-        StreamCommand::RotateKey { id } => http.post(format!("{base}/{id}/rotate-key")),
-        StreamCommand::Delete { id } => http.delete(format!("{base}/{id}")),
-    };
-    let response = request
-        .bearer_auth(token)
-        .send()
-        .await
-        .with_context(|| format!("calling {}", client.server))?;
-    let status = response.status();
-    let body = response.text().await.context("reading the answer")?;
-    if !status.is_success() {
-        let message = serde_json::from_str::<Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or(body);
-        bail!("{status}: {message}");
+/// The API of a running server, called as its admin.
+pub struct Api {
+    http: reqwest::Client,
+    server: String,
+    token: String,
+}
+
+/// What the API answered instead of a success.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {message}")]
+pub struct ApiRefusal {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ClientArgs {
+    fn api(&self) -> anyhow::Result<Api> {
+        let token = self
+            .token
+            .clone()
+            .or_else(|| crate::admin_token::read(&self.data_dir));
+        let Some(token) = token else {
+            bail!(
+                "no admin token: pass --token or TRIBUTARY_ADMIN_TOKEN, or run where the server's data directory ({}) is",
+                self.data_dir.display()
+            );
+        };
+        Ok(Api {
+            http: reqwest::Client::new(),
+            server: self.server.trim_end_matches('/').to_owned(),
+            token,
+        })
     }
+}
+
+impl Api {
+    /// The server's base URL, without a trailing slash.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.server))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends a request: the JSON of a success (`Null` when it has no body),
+    /// else an `ApiRefusal` with the API's message.
+    pub async fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("calling {}", self.server))?;
+        let status = response.status();
+        let body = response.text().await.context("reading the answer")?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(body);
+            return Err(ApiRefusal { status, message }.into());
+        }
+        if body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&body).context("parsing the answer")
+    }
+}
+
+pub async fn stream(client: ClientArgs, command: StreamCommand) -> anyhow::Result<()> {
+    let api = client.api()?;
+    let base = "/api/v1/streams";
+    let request = match &command {
+        StreamCommand::Create { title } => api
+            .request(Method::POST, base)
+            .json(&serde_json::json!({ "title": title })),
+        StreamCommand::List => api.request(Method::GET, base),
+        StreamCommand::Show { id } => api.request(Method::GET, &format!("{base}/{id}")),
+        StreamCommand::RotateKey { id } => {
+            api.request(Method::POST, &format!("{base}/{id}/rotate-key"))
+        }
+        StreamCommand::Delete { id } => api.request(Method::DELETE, &format!("{base}/{id}")),
+    };
+    let value = api.send(request).await?;
     if matches!(command, StreamCommand::Delete { .. }) {
         println!("deleted");
         return Ok(());
     }
-    let value: Value = serde_json::from_str(&body).context("parsing the answer")?;
     if client.json {
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else if let Value::Array(streams) = &value {

@@ -21,6 +21,7 @@ async fn main() -> std::process::ExitCode {
             Err(e) => Err(e),
         },
         Command::Stream { client, command } => cli::stream(client, command).await,
+        Command::Video { client, command } => cli::video::video(client, command).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

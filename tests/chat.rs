@@ -581,7 +581,9 @@ async fn messages_carry_the_media_time_of_the_live_broadcast() {
     let sent_at = chrono::DateTime::parse_from_rfc3339(message["sent_at"].as_str().unwrap()).unwrap();
     let media_time = chrono::DateTime::parse_from_rfc3339(message["media_time"].as_str().expect("a media time while live")).unwrap();
     let behind = (sent_at - media_time).num_milliseconds();
-    assert!((-200..3000).contains(&behind), "media time {behind} ms behind the wall clock");
+    // Program date times follow the publisher's clock from the first frame
+    // on, so under load they may run a little ahead of the server's.
+    assert!((-1000..3000).contains(&behind), "media time {behind} ms behind the wall clock");
     publisher.kill();
     assert_eq!(ada.next_of("stream").await["status"], "offline");
     ada.say("after").await;
