@@ -363,7 +363,11 @@ async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(tus.patch(&url, 0, vec![0; 10]).await.status(), 423, "one request at a time");
-    // The client reconnects: HEAD stops the hung PATCH, which keeps what it got.
+    // Beside a PATCH still receiving, HEAD answers without stopping it.
+    assert_eq!(tus.offset(&url).await, 0);
+    // Once that PATCH has heard nothing for a while, a reconnecting client's
+    // HEAD stops it, and it keeps what it got.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let offset = tus.offset(&url).await;
     assert_eq!(offset, 4_000_000);
     hung.abort();

@@ -335,8 +335,10 @@ async fn head(
             Some(length) => length,
             None => {
                 let slot = state.vod.slots().slot(&row.id);
-                let mut held = slot.hold_after_stopping().await.ok_or_else(busy)?;
-                state.vod.load(&row, &mut held).await.map_err(storage_error)?.offset()
+                match slot.hold_for_head().await {
+                    Ok(mut held) => state.vod.load(&row, &mut held).await.map_err(storage_error)?.offset(),
+                    Err(durable) => durable,
+                }
             }
         };
         let mut response = TusResponse::new(StatusCode::OK)
@@ -418,16 +420,24 @@ async fn receive(
     let checksum = header(headers, "upload-checksum").map(parse_checksum).transpose()?;
     let upload = state.vod.load(row, held).await.map_err(storage_error)?;
     let offset = upload.offset();
+    slot.set_durable(offset);
+    slot.heard();
     let room = row.length.map_or(state.config.uploads.max_bytes, |l| l.saturating_sub(offset));
     // A HEAD from a client that reconnected ends this body where it is.
-    let chunks = body.into_data_stream().take_until(slot.stopped());
+    let chunks = body
+        .into_data_stream()
+        .inspect(|_| slot.heard())
+        .take_until(slot.stopped());
     let chunks = within(chunks, room);
     let appended = match checksum {
         Some(checksum) => append_verified(state, upload, chunks, &checksum).await,
         None => upload.append(chunks).await.map_err(|e| append_error(state, e)),
     };
     let offset = match appended {
-        Ok(offset) => offset,
+        Ok(offset) => {
+            slot.set_durable(offset);
+            offset
+        }
         Err(e) => {
             // The store may hold more than before: the next request reloads it.
             **held = None;
