@@ -4,7 +4,6 @@
 mod support;
 
 use std::collections::VecDeque;
-use std::process::Command;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
@@ -76,25 +75,7 @@ impl ChatClient {
 async fn chat_page(url: String, name: &str, expected: &[&str]) -> Value {
     let mut args = vec![url, name.to_owned()];
     args.extend(expected.iter().map(|t| t.to_string()));
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/chat.mjs"
-            ))
-            .args(args)
-            .output()
-            .expect("node (./dev test installs it and the browser test packages)")
-    })
-    .await
-    .expect("the browser run");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap_or("")).expect(&stdout)
+    support::node_script("tests/browser/chat.mjs", args, &[]).await
 }
 
 #[tokio::test]

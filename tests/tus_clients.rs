@@ -14,8 +14,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -167,23 +166,7 @@ fn offsets(lines: &[Value]) -> Vec<u64> {
     lines.iter().filter_map(|l| l["offset"].as_u64()).collect()
 }
 
-/// A new asset; returns (id, upload_url).
-async fn new_video(server: &Server, title: &str) -> (String, String) {
-    let (status, video) = server
-        .api(Method::POST, "/api/v1/videos", Some(json!({"title": title})))
-        .await;
-    assert_eq!(status, 201, "{video}");
-    (
-        video["id"].as_str().unwrap().to_owned(),
-        video["upload_url"].as_str().unwrap().to_owned(),
-    )
-}
 
-async fn video(server: &Server, id: &str) -> Value {
-    let (status, video) = server.api(Method::GET, &format!("/api/v1/videos/{id}"), None).await;
-    assert_eq!(status, 200, "{video}");
-    video
-}
 
 /// The offset the server holds for an upload.
 async fn server_offset(server: &Server, upload_url: &str) -> u64 {
@@ -202,7 +185,7 @@ async fn server_offset(server: &Server, upload_url: &str) -> u64 {
 /// stored object's own.
 async fn assert_source_is_the_file(server: &Server, id: &str, s3: bool) {
     let file = test_file();
-    let video = video(server, id).await;
+    let video = server.video(id).await;
     assert_eq!(video["status"], "uploaded", "{video}");
     assert_eq!(video["source"]["size"], FILE_LEN, "{video}");
     assert_eq!(video["source"]["sha256"], file.sha256.as_str(), "{video}");
@@ -242,7 +225,7 @@ async fn stored_source(server: &Server, id: &str, s3: bool) -> Vec<u8> {
 /// offset.
 async fn stopped_and_resumed(client: Client) {
     let server = Server::start(&[]).await;
-    let (id, endpoint) = new_video(&server, &format!("{client:?} stopped")).await;
+    let (id, endpoint) = server.create_video(&format!("{client:?} stopped")).await;
     let state = TempDir::new("tus-state");
     let mut run = Run {
         endpoint: &endpoint,
@@ -262,7 +245,7 @@ async fn stopped_and_resumed(client: Client) {
         3 * MIB,
         "the server holds what the client was told"
     );
-    assert_eq!(video(&server, &id).await["status"], "awaiting_upload");
+    assert_eq!(server.video(&id).await["status"], "awaiting_upload");
 
     run.stop_after = None;
     let second = client.run(&run).await;
@@ -425,7 +408,7 @@ async fn forward_requests(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, pla
 /// client asks the offset (HEAD) and goes on through the proxy.
 async fn connection_cut_mid_patch(client: Client) {
     let server = Server::start(&[]).await;
-    let (id, upload_url) = new_video(&server, &format!("{client:?} cut")).await;
+    let (id, upload_url) = server.create_video(&format!("{client:?} cut")).await;
     let cut_at = 3 * MIB / 2;
     let proxy = Proxy::start(server.http, Fault::Cut, cut_at).await;
     let state = TempDir::new("tus-state");
@@ -472,7 +455,7 @@ async fn tuspy_resumes_after_a_connection_cut_mid_patch() {
 /// client's retries find the offset (HEAD) and finish the same upload.
 async fn kill_9_mid_patch(extra: &[&str], s3: bool) {
     let mut server = Server::start(extra).await;
-    let (id, upload_url) = new_video(&server, "kill -9").await;
+    let (id, upload_url) = server.create_video("kill -9").await;
     let chunk = 2 * MIB;
     let proxy = Proxy::start(server.http, Fault::Stall, 2 * chunk + chunk / 2).await;
     let state = TempDir::new("tus-state");

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reqwest::{Method, Response, StatusCode};
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use support::{Server, TOKEN};
@@ -76,25 +75,7 @@ impl Tus<'_> {
     }
 }
 
-/// A new asset; returns (id, upload_url).
-async fn new_video(server: &Server, title: &str) -> (String, String) {
-    let (status, video) = server
-        .api(Method::POST, "/api/v1/videos", Some(json!({"title": title})))
-        .await;
-    assert_eq!(status, 201, "{video}");
-    assert_eq!(video["status"], "awaiting_upload");
-    assert!(video["upload_expires_at"].is_string());
-    (
-        video["id"].as_str().unwrap().to_owned(),
-        video["upload_url"].as_str().unwrap().to_owned(),
-    )
-}
 
-async fn video(server: &Server, id: &str) -> Value {
-    let (status, video) = server.api(Method::GET, &format!("/api/v1/videos/{id}"), None).await;
-    assert_eq!(status, 200, "{video}");
-    video
-}
 
 /// Reads an object back through the store the server uses.
 async fn stored_source(server: &Server, id: &str, s3: bool) -> Vec<u8> {
@@ -139,7 +120,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         assert!(extensions.split(',').any(|e| e == extension), "{extension} in {extensions}");
     }
 
-    let (id, creation) = new_video(&server, "status codes").await;
+    let (id, creation) = server.create_video("status codes").await;
     let no_version = server.client.post(&creation).header("Upload-Length", "10").send().await.unwrap();
     assert_eq!(no_version.status(), 412);
     assert_eq!(header(&no_version, "tus-version").as_deref(), Some("1.0.0"));
@@ -247,7 +228,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         .unwrap();
     assert_eq!(last.status(), 204);
     assert_eq!(header(&last, "upload-offset").as_deref(), Some("3000000"));
-    let uploaded = video(&server, &id).await;
+    let uploaded = server.video(&id).await;
     assert_eq!(uploaded["status"], "uploaded");
     assert_eq!(uploaded["source"]["size"], 3_000_000);
     assert_eq!(uploaded["source"]["sha256"], hex(&Sha256::digest(&data)));
@@ -257,7 +238,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     assert_eq!(tus.create(&creation, 10).await.status(), 409, "the asset has its source");
 
     // Deferred length, creation-with-upload and termination.
-    let (other, creation) = new_video(&server, "deferred").await;
+    let (other, creation) = server.create_video("deferred").await;
     let deferred = tus
         .request(Method::POST, &creation)
         .header("Upload-Defer-Length", "1")
@@ -285,7 +266,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     let terminated = tus.request(Method::DELETE, &url).send().await.unwrap();
     assert_eq!(terminated.status(), 204);
     assert_eq!(tus.head(&url).await.status(), 404);
-    assert_eq!(video(&server, &other).await["status"], "awaiting_upload");
+    assert_eq!(server.video(&other).await["status"], "awaiting_upload");
 
     // The plain endpoint takes the admin token and titles the asset from its metadata.
     let anonymous = tus.request(Method::POST, "/api/v1/uploads").header("Upload-Length", "3").send().await.unwrap();
@@ -347,7 +328,7 @@ use futures::StreamExt as _;
 async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
     let mut server = Server::start(extra).await;
     let tus = Tus { server: &server };
-    let (id, creation) = new_video(&server, "hung connection").await;
+    let (id, creation) = server.create_video("hung connection").await;
     let data = bytes(12_000_000, 2);
     let url = header(&tus.create(&creation, data.len()).await, "location").unwrap();
 
@@ -382,7 +363,7 @@ async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
     assert_eq!(offset, 8_000_000, "the acknowledged bytes survive kill -9");
     let done = tus.patch(&url, offset, data[offset..].to_vec()).await;
     assert_eq!(done.status(), 204);
-    let uploaded = video(&server, &id).await;
+    let uploaded = server.video(&id).await;
     assert_eq!(uploaded["status"], "uploaded");
     assert_eq!(uploaded["source"]["sha256"], hex(&Sha256::digest(&data)));
     assert_eq!(stored_source(&server, &id, s3).await, data);
@@ -404,7 +385,7 @@ async fn a_hung_patch_is_released_by_head_and_kill_9_loses_nothing_on_s3() {
 async fn unfinished_uploads_expire_and_their_bytes_go() {
     let server = Server::start(&["--upload-expiry-secs", "2"]).await;
     let tus = Tus { server: &server };
-    let (_, creation) = new_video(&server, "expiring").await;
+    let (_, creation) = server.create_video("expiring").await;
     let url = header(&tus.create(&creation, 100_000).await, "location").unwrap();
     assert_eq!(tus.patch(&url, 0, bytes(50_000, 3)).await.status(), 204);
     let uploads = server.dir.0.join("data/objects/.tributary-uploads");

@@ -328,6 +328,31 @@ impl Server {
         )
     }
 
+    /// A new VOD asset; returns its id and its tus `upload_url`.
+    pub async fn create_video(&self, title: &str) -> (String, String) {
+        let (status, video) = self
+            .api(
+                reqwest::Method::POST,
+                "/api/v1/videos",
+                Some(serde_json::json!({ "title": title })),
+            )
+            .await;
+        assert_eq!(status, 201, "{video}");
+        assert_eq!(video["status"], "awaiting_upload");
+        (
+            video["id"].as_str().unwrap().to_owned(),
+            video["upload_url"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn video(&self, id: &str) -> Value {
+        let (status, video) = self
+            .api(reqwest::Method::GET, &format!("/api/v1/videos/{id}"), None)
+            .await;
+        assert_eq!(status, 200, "{video}");
+        video
+    }
+
     pub async fn stream(&self, id: &str) -> Value {
         let (status, body) = self
             .api(reqwest::Method::GET, &format!("/api/v1/streams/{id}"), None)
@@ -468,23 +493,27 @@ pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
 /// Runs tests/browser/watch.mjs on `url` for `seconds` (with extra
 /// environment) and returns its JSON report.
 pub async fn watch_page(url: String, seconds: u32, env: &[(&str, &str)]) -> Value {
+    node_script("tests/browser/watch.mjs", vec![url, seconds.to_string()], env).await
+}
+
+/// Runs a Node script of the test suite (path from the repository root) and
+/// returns the JSON of its last output line.
+pub async fn node_script(script: &str, args: Vec<String>, env: &[(&str, &str)]) -> Value {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/browser/watch.mjs"
-            ))
-            .args([&url, &seconds.to_string()])
+            .arg(script)
+            .args(args)
             .envs(env)
             .output()
             .expect("node (./dev test installs it and the browser test packages)")
     })
     .await
-    .expect("the browser run");
+    .expect("the node run");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
