@@ -1,8 +1,9 @@
 //! Benchmarks of the tributary binary, driven with real clients.
 //!
-//! `tributary-bench live [seconds]` and `tributary-bench ladder [seconds]`
-//! (run through `./dev bench live` and `./dev bench ladder`).
+//! `tributary-bench live [seconds]`, `tributary-bench ladder [seconds]` and
+//! `tributary-bench chat [options]` (run through `./dev bench live|ladder|chat`).
 
+mod chat;
 mod flv_file;
 mod fmp4_samples;
 mod ladder;
@@ -23,16 +24,19 @@ async fn main() -> anyhow::Result<()> {
     );
     let dir = std::env::temp_dir().join(format!("tributary-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("temp dir")?;
-    let seconds: u32 = args
-        .get(1)
-        .map(|s| s.parse())
-        .transpose()
-        .context("seconds")?
-        .unwrap_or(60);
+    let seconds = || -> anyhow::Result<u32> {
+        Ok(args
+            .get(1)
+            .map(|s| s.parse())
+            .transpose()
+            .context("seconds")?
+            .unwrap_or(60))
+    };
     let result = match args.first().map(String::as_str) {
-        Some("live") => live::run(&binary, &dir, seconds).await,
-        Some("ladder") => ladder::run(&dir, seconds),
-        _ => bail!("usage: tributary-bench live|ladder [seconds]"),
+        Some("live") => live::run(&binary, &dir, seconds()?).await,
+        Some("ladder") => ladder::run(&dir, seconds()?),
+        Some("chat") => chat::run(&binary, &dir, &args[1..]).await,
+        _ => bail!("usage: tributary-bench live|ladder [seconds] | chat [options]"),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result
