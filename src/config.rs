@@ -37,7 +37,9 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StorageConfig {
     /// Under `data_dir/objects`.
-    Fs { part_size: u64 },
+    Fs {
+        part_size: u64,
+    },
     S3(storage::S3Config),
 }
 
@@ -191,7 +193,11 @@ struct FileUploadConfig {
 /// The storage the flags and the file choose.
 fn storage_config(args: &ServeArgs, file: FileStorageConfig) -> anyhow::Result<StorageConfig> {
     let part_size = file.part_size_mib.map_or(50 << 20, |mib| mib << 20);
-    let kind = args.storage.clone().or(file.kind).unwrap_or_else(|| "fs".into());
+    let kind = args
+        .storage
+        .clone()
+        .or(file.kind)
+        .unwrap_or_else(|| "fs".into());
     match kind.as_str() {
         "fs" => Ok(StorageConfig::Fs { part_size }),
         "s3" => {
@@ -205,7 +211,10 @@ fn storage_config(args: &ServeArgs, file: FileStorageConfig) -> anyhow::Result<S
             if let Some(region) = args.s3_region.clone().or(file.region) {
                 s3.region = region;
             }
-            s3.path_style = args.s3_path_style.or(file.path_style).unwrap_or(s3.endpoint.is_some());
+            s3.path_style = args
+                .s3_path_style
+                .or(file.path_style)
+                .unwrap_or(s3.endpoint.is_some());
             s3.part_size = part_size;
             Ok(StorageConfig::S3(s3))
         }
@@ -355,10 +364,7 @@ impl Config {
                 .or(file.admin_token)
                 .filter(|t| !t.is_empty()),
             live,
-            redis_url: args
-                .redis_url
-                .or(file.redis_url)
-                .filter(|u| !u.is_empty()),
+            redis_url: args.redis_url.or(file.redis_url).filter(|u| !u.is_empty()),
             chat: file.chat.limits()?,
             storage,
             uploads: UploadConfig {
@@ -423,7 +429,8 @@ mod tests {
 
     #[test]
     fn chat_limits_come_from_the_file_and_are_checked() {
-        let dir = std::env::temp_dir().join(format!("tributary-config-chat-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tributary-config-chat-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("t.toml");
         let load = |text: &str| {
@@ -433,9 +440,13 @@ mod tests {
                 ..Default::default()
             })
         };
-        let config = load("redis_url = \"redis://127.0.0.1:1\"\n[chat]\nmessages_per_30s = 5\n").unwrap();
+        let config =
+            load("redis_url = \"redis://127.0.0.1:1\"\n[chat]\nmessages_per_30s = 5\n").unwrap();
         assert_eq!(config.chat.user_burst, 5);
-        assert_eq!(config.chat.moderator_burst, chat::Limits::default().moderator_burst);
+        assert_eq!(
+            config.chat.moderator_burst,
+            chat::Limits::default().moderator_burst
+        );
         assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
         assert!(load("[chat]\nclient_queue = 1\n").is_err());
         assert!(load("[chat]\nmessages_per_30s = 0\n").is_err());

@@ -89,9 +89,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             http,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("HTTP server")
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server")
     };
     let rtmp = async {
         ingest::rtmp::serve(rtmp, live.clone())

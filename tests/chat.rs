@@ -65,7 +65,9 @@ impl ChatClient {
     async fn try_next(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
         while self.pending.is_empty() {
-            let frame = tokio::time::timeout_at(deadline, self.ws.next()).await.ok()??;
+            let frame = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()??;
             match frame.expect("a frame") {
                 Message::Text(text) => {
                     let lines: Vec<&str> = text.as_str().split('\n').collect();
@@ -73,8 +75,9 @@ impl ChatClient {
                         self.batched_frames += 1;
                     }
                     for line in lines {
-                        self.pending
-                            .push_back(serde_json::from_str(line).expect("one JSON event per line"));
+                        self.pending.push_back(
+                            serde_json::from_str(line).expect("one JSON event per line"),
+                        );
                     }
                 }
                 Message::Close(frame) => panic!("closed by the server: {frame:?}"),
@@ -161,7 +164,12 @@ async fn two_clients_chat_and_resume(extra: &[&str]) {
         kinds.push(ada.next().await);
     }
     let types: Vec<&str> = kinds.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["joined", "settings", "stream", "pinned", "viewers", "history"]);
+    assert_eq!(
+        types,
+        [
+            "joined", "settings", "stream", "pinned", "viewers", "history"
+        ]
+    );
     assert_eq!(kinds[0]["user"], json!({"name": "ada", "role": "viewer"}));
     assert_eq!(kinds[1]["max_length"], 500);
     assert_eq!(kinds[2]["status"], "offline");
@@ -266,7 +274,11 @@ async fn every_limit_answers_with_its_error_code_and_keeps_the_connection() {
     let mut taken = ChatClient::connect(&server, &stream, "name=ADA").await;
     assert_eq!(taken.error_code().await, "name_taken");
     assert_eq!(close_code(&taken.closed().await), 4009);
-    for bad in ["name=%3Cscript%3E", "name=", &format!("name={}", "n".repeat(26))] {
+    for bad in [
+        "name=%3Cscript%3E",
+        "name=",
+        &format!("name={}", "n".repeat(26)),
+    ] {
         let mut client = ChatClient::connect(&server, &stream, bad).await;
         assert_eq!(client.error_code().await, "bad_name", "{bad}");
         assert_eq!(close_code(&client.closed().await), 4000);
@@ -279,9 +291,16 @@ async fn every_limit_answers_with_its_error_code_and_keeps_the_connection() {
     assert_eq!(lurker.error_code().await, "name_required");
     for hostile in ["since=-1", "since=abc", "viewer=%00%00", "viewer=short"] {
         let result = ChatClient::try_connect(&server, &stream, hostile).await;
-        assert!(result.is_err(), "{hostile} must be refused before the upgrade");
+        assert!(
+            result.is_err(),
+            "{hostile} must be refused before the upgrade"
+        );
     }
-    assert!(ChatClient::try_connect(&server, "nosuchstream", "name=x").await.is_err());
+    assert!(
+        ChatClient::try_connect(&server, "nosuchstream", "name=x")
+            .await
+            .is_err()
+    );
 
     // The rate limit: 20 messages per 30 s, then refusals; a flood of those times the user out.
     let (mut bob, _) = ChatClient::join(&server, &stream, "name=bob").await;
@@ -314,7 +333,10 @@ async fn every_limit_answers_with_its_error_code_and_keeps_the_connection() {
     assert_eq!(settings["word_filter"], json!(["spam"]));
     let change = ada.next_of("settings").await;
     assert_eq!(change["slow_mode_secs"], 5);
-    assert!(change.get("word_filter").is_none(), "viewers never see the filter");
+    assert!(
+        change.get("word_filter").is_none(),
+        "viewers never see the filter"
+    );
     let (mut carol, _) = ChatClient::join(&server, &stream, "name=carol").await;
     carol.say("buy SPAM now").await;
     assert_eq!(carol.error_code().await, "filtered");
@@ -322,7 +344,11 @@ async fn every_limit_answers_with_its_error_code_and_keeps_the_connection() {
     carol.next_of("message").await;
     carol.say("second").await;
     assert_eq!(carol.error_code().await, "slow_mode");
-    for bad in [json!({"slow_mode_secs": 2}), json!({"max_length": 0}), json!({"nope": 1})] {
+    for bad in [
+        json!({"slow_mode_secs": 2}),
+        json!({"max_length": 0}),
+        json!({"nope": 1}),
+    ] {
         let (status, _) = server
             .api(
                 Method::PATCH,
@@ -346,7 +372,10 @@ async fn moderators_keep_the_room_civil(extra: &[&str]) {
     assert_eq!(status, 201, "{moderator}");
     let token = moderator["token"].as_str().unwrap().to_owned();
     let mut ann = ChatClient::connect(&server, &stream, &format!("token={token}")).await;
-    assert_eq!(ann.next().await["user"], json!({"name": "mod_ann", "role": "moderator"}));
+    assert_eq!(
+        ann.next().await["user"],
+        json!({"name": "mod_ann", "role": "moderator"})
+    );
     let (mut host, _) = ChatClient::join(&server, &stream, "token=test-admin-token").await;
     let (mut troll, _) = ChatClient::join(&server, &stream, "name=troll").await;
     let (mut ada, _) = ChatClient::join(&server, &stream, "name=ada").await;
@@ -357,7 +386,8 @@ async fn moderators_keep_the_room_civil(extra: &[&str]) {
     ann.next_of("message").await;
     ann.send(json!({"type": "delete", "id": id})).await;
     assert_eq!(ada.next_of("deleted").await["id"], id.as_str());
-    ann.send(json!({"type": "timeout", "name": "ada", "secs": 60})).await;
+    ann.send(json!({"type": "timeout", "name": "ada", "secs": 60}))
+        .await;
     let timeout = troll.next_of("user_timed_out").await;
     assert_eq!(timeout["name"], "ada");
     ada.say("why").await;
@@ -368,7 +398,8 @@ async fn moderators_keep_the_room_civil(extra: &[&str]) {
     host.say("welcome all").await;
     let welcome = host.message_saying("welcome all").await;
     assert_eq!(welcome["user"]["role"], "broadcaster");
-    ann.send(json!({"type": "ban", "name": "troll", "ip": false})).await;
+    ann.send(json!({"type": "ban", "name": "troll", "ip": false}))
+        .await;
     assert_eq!(troll.error_code().await, "banned");
     assert_eq!(close_code(&troll.closed().await), 4003);
     assert_eq!(ada.next_of("user_banned").await["name"], "troll");
@@ -377,13 +408,26 @@ async fn moderators_keep_the_room_civil(extra: &[&str]) {
     assert_eq!(close_code(&again.closed().await), 4003);
 
     let (status, bans) = server
-        .api(Method::GET, &format!("/api/v1/streams/{stream}/chat/bans"), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream}/chat/bans"),
+            None,
+        )
         .await;
     assert_eq!(status, 200);
-    let names: Vec<&str> = bans["bans"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = bans["bans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"troll") && names.contains(&"ada"), "{bans}");
     let (status, _) = server
-        .api(Method::DELETE, &format!("/api/v1/streams/{stream}/chat/bans/troll"), None)
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/streams/{stream}/chat/bans/troll"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     assert_eq!(ada.next_of("user_unbanned").await["name"], "troll");
@@ -408,29 +452,57 @@ async fn moderators_keep_the_room_civil(extra: &[&str]) {
         )
         .await;
     assert_eq!(status, 204);
-    assert_eq!(ada.next_of("pinned").await["message"]["text"], "welcome all");
+    assert_eq!(
+        ada.next_of("pinned").await["message"]["text"],
+        "welcome all"
+    );
     let (status, _) = server
-        .api(Method::DELETE, &format!("/api/v1/streams/{stream}/chat/messages/{welcome_id}"), None)
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/streams/{stream}/chat/messages/{welcome_id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     assert_eq!(ada.next_of("deleted").await["id"], welcome_id);
     assert_eq!(ada.next_of("pinned").await["message"], Value::Null);
     let (status, _) = server
-        .api(Method::DELETE, &format!("/api/v1/streams/{stream}/chat/messages/nope"), None)
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/streams/{stream}/chat/messages/nope"),
+            None,
+        )
         .await;
     assert_eq!(status, 404);
     let (_, page) = server
-        .api(Method::GET, &format!("/api/v1/streams/{stream}/chat/messages"), None)
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream}/chat/messages"),
+            None,
+        )
         .await;
-    let deleted: Vec<bool> = page["messages"].as_array().unwrap().iter().map(|m| m["deleted"].as_bool().unwrap()).collect();
+    let deleted: Vec<bool> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["deleted"].as_bool().unwrap())
+        .collect();
     assert_eq!(deleted, [true, true], "{page}");
     let (_, history) = ChatClient::join(&server, &stream, "name=late").await;
-    assert_eq!(history["messages"], json!([]), "deleted messages leave the history");
+    assert_eq!(
+        history["messages"],
+        json!([]),
+        "deleted messages leave the history"
+    );
 
     // Revoking the token closes the moderator's connection.
     let moderator_id = moderator["id"].as_str().unwrap();
     let (status, _) = server
-        .api(Method::DELETE, &format!("/api/v1/streams/{stream}/moderators/{moderator_id}"), None)
+        .api(
+            Method::DELETE,
+            &format!("/api/v1/streams/{stream}/moderators/{moderator_id}"),
+            None,
+        )
         .await;
     assert_eq!(status, 204);
     assert_eq!(close_code(&ann.closed().await), 4001);
@@ -474,7 +546,11 @@ fn never_reading_client(server: &Server, stream: &str) -> std::net::TcpStream {
 async fn a_client_that_never_reads_is_dropped_and_never_delays_the_room() {
     let dir = TempDir::new("chat-config");
     let config = dir.0.join("tributary.toml");
-    std::fs::write(&config, "[chat]\nmoderator_messages_per_30s = 100000\nclient_queue = 64\n").unwrap();
+    std::fs::write(
+        &config,
+        "[chat]\nmoderator_messages_per_30s = 100000\nclient_queue = 64\n",
+    )
+    .unwrap();
     let (server, stream) = server_with_stream(&["--config", config.to_str().unwrap()]).await;
     let (status, _) = server
         .api(
@@ -498,17 +574,28 @@ async fn a_client_that_never_reads_is_dropped_and_never_delays_the_room() {
         // The sender reads its own echo too, or its socket would fill up.
         host.next_of("message").await;
         worst = worst.max(sent.elapsed());
-        assert_eq!(&got["text"].as_str().unwrap()[..5], format!("{i:05}"), "in order, none lost");
+        assert_eq!(
+            &got["text"].as_str().unwrap()[..5],
+            format!("{i:05}"),
+            "in order, none lost"
+        );
     }
     let elapsed = started.elapsed();
-    assert!(worst < Duration::from_secs(1), "a message took {worst:?} to arrive");
-    eprintln!("{total} messages of 2 KB to a reader beside a stalled client in {elapsed:?}, worst {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "a message took {worst:?} to arrive"
+    );
+    eprintln!(
+        "{total} messages of 2 KB to a reader beside a stalled client in {elapsed:?}, worst {worst:?}"
+    );
 
     // The stalled client was cut off: reading now finds far less than was sent, then the end.
     let read_all = tokio::task::spawn_blocking(move || {
         use std::io::Read;
         let mut sleeper = sleeper;
-        sleeper.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        sleeper
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
         let mut total = 0usize;
         let mut buf = vec![0u8; 65536];
         loop {
@@ -524,7 +611,10 @@ async fn a_client_that_never_reads_is_dropped_and_never_delays_the_room() {
     .unwrap();
     let received = read_all.expect("the server closed the stalled connection");
     // Kernel buffers hold a few MB; a client still served would get all of it.
-    assert!(received < total * 2000 * 9 / 10, "the stalled client got {received} bytes");
+    assert!(
+        received < total * 2000 * 9 / 10,
+        "the stalled client got {received} bytes"
+    );
 }
 
 #[tokio::test]
@@ -545,8 +635,7 @@ async fn one_viewer_with_a_player_and_a_chat_counts_once() {
         }
     };
     assert_eq!(heartbeat("viewer-one-1234").await, 204);
-    let (mut chat, _) =
-        ChatClient::join(&server, &stream, "name=one&viewer=viewer-one-1234").await;
+    let (mut chat, _) = ChatClient::join(&server, &stream, "name=one&viewer=viewer-one-1234").await;
     assert_eq!(server.stream(&stream).await["viewers"], 1);
     // The chat socket's presence is refreshed every 5 s; still one viewer after it.
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -556,7 +645,10 @@ async fn one_viewer_with_a_player_and_a_chat_counts_once() {
     let (_, playback) = server
         .get_text(&format!("/api/v1/streams/{stream}/playback"))
         .await;
-    assert_eq!(serde_json::from_str::<Value>(&playback).unwrap()["viewers"], 2);
+    assert_eq!(
+        serde_json::from_str::<Value>(&playback).unwrap()["viewers"],
+        2
+    );
     let count = loop {
         let event = chat.next_of("viewers").await;
         if event["count"] == 2 {
@@ -569,21 +661,35 @@ async fn one_viewer_with_a_player_and_a_chat_counts_once() {
 #[tokio::test]
 async fn messages_carry_the_media_time_of_the_live_broadcast() {
     let (server, stream) = server_with_stream(&["--reconnect-window-secs", "1"]).await;
-    let key = server.stream(&stream).await["stream_key"].as_str().unwrap().to_owned();
+    let key = server.stream(&stream).await["stream_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let (mut ada, _) = ChatClient::join(&server, &stream, "name=ada").await;
     let mut publisher = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     assert_eq!(ada.next_of("stream").await["status"], "live");
-    let live = server.wait_status(&stream, "live", Duration::from_secs(20)).await;
+    let live = server
+        .wait_status(&stream, "live", Duration::from_secs(20))
+        .await;
     let broadcast = live["broadcast_id"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_secs(2)).await;
     ada.say("live now").await;
     let message = ada.next_of("message").await;
-    let sent_at = chrono::DateTime::parse_from_rfc3339(message["sent_at"].as_str().unwrap()).unwrap();
-    let media_time = chrono::DateTime::parse_from_rfc3339(message["media_time"].as_str().expect("a media time while live")).unwrap();
+    let sent_at =
+        chrono::DateTime::parse_from_rfc3339(message["sent_at"].as_str().unwrap()).unwrap();
+    let media_time = chrono::DateTime::parse_from_rfc3339(
+        message["media_time"]
+            .as_str()
+            .expect("a media time while live"),
+    )
+    .unwrap();
     let behind = (sent_at - media_time).num_milliseconds();
     // Program date times follow the publisher's clock from the first frame
     // on, so under load they may run a little ahead of the server's.
-    assert!((-1000..3000).contains(&behind), "media time {behind} ms behind the wall clock");
+    assert!(
+        (-1000..3000).contains(&behind),
+        "media time {behind} ms behind the wall clock"
+    );
     publisher.kill();
     assert_eq!(ada.next_of("stream").await["status"], "offline");
     ada.say("after").await;
@@ -596,8 +702,17 @@ async fn messages_carry_the_media_time_of_the_live_broadcast() {
             None,
         )
         .await;
-    let texts: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
-    assert_eq!(texts, ["live now"], "only the message said during the broadcast: {page}");
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["live now"],
+        "only the message said during the broadcast: {page}"
+    );
 }
 
 /// Says `text` on `from` until `to` hears it (or panics after `within`).
@@ -611,7 +726,10 @@ async fn until_heard(from: &mut ChatClient, to: &mut ChatClient, text: &str, wit
                 return;
             }
         }
-        assert!(Instant::now() < deadline, "{text}: never crossed between the nodes");
+        assert!(
+            Instant::now() < deadline,
+            "{text}: never crossed between the nodes"
+        );
     }
 }
 
@@ -628,14 +746,30 @@ async fn two_nodes_through_redis_are_one_room_and_survive_a_redis_outage() {
     let (mut ada, _) = ChatClient::join(&one, &stream, "name=ada&viewer=viewer-ada-01").await;
     let (mut bob, _) = ChatClient::join(&two, &stream, "name=bob&viewer=viewer-bob-01").await;
     let mut taken = ChatClient::connect(&two, &stream, "name=Ada").await;
-    assert_eq!(taken.error_code().await, "name_taken", "names are unique across nodes");
+    assert_eq!(
+        taken.error_code().await,
+        "name_taken",
+        "names are unique across nodes"
+    );
 
     ada.say("from one").await;
     bob.say("from two").await;
     let mut offsets = Vec::new();
     for client in [&mut ada, &mut bob] {
-        let seen = [client.next_of("message").await, client.next_of("message").await];
-        offsets.push(seen.iter().map(|m| (m["offset"].as_u64().unwrap(), m["text"].as_str().unwrap().to_owned())).collect::<Vec<_>>());
+        let seen = [
+            client.next_of("message").await,
+            client.next_of("message").await,
+        ];
+        offsets.push(
+            seen.iter()
+                .map(|m| {
+                    (
+                        m["offset"].as_u64().unwrap(),
+                        m["text"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
     }
     assert_eq!(offsets[0], offsets[1], "both nodes deliver in one order");
     let mut numbers: Vec<u64> = offsets[0].iter().map(|(o, _)| *o).collect();
@@ -645,11 +779,17 @@ async fn two_nodes_through_redis_are_one_room_and_survive_a_redis_outage() {
     // Viewers: one on each node, both counted on both.
     let deadline = Instant::now() + Duration::from_secs(12);
     loop {
-        let counts = (one.stream(&stream).await["viewers"].clone(), two.stream(&stream).await["viewers"].clone());
+        let counts = (
+            one.stream(&stream).await["viewers"].clone(),
+            two.stream(&stream).await["viewers"].clone(),
+        );
         if counts == (json!(2), json!(2)) {
             break;
         }
-        assert!(Instant::now() < deadline, "viewer counts {counts:?}, wanted 2 (ada and bob)");
+        assert!(
+            Instant::now() < deadline,
+            "viewer counts {counts:?}, wanted 2 (ada and bob)"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
@@ -666,8 +806,15 @@ async fn two_nodes_through_redis_are_one_room_and_survive_a_redis_outage() {
     let (mut dave, _) = ChatClient::join(&one, &stream, "name=dave").await;
     let started = Instant::now();
     ada.say("while redis is down").await;
-    assert_eq!(dave.message_saying("while redis is down").await["user"]["name"], "ada");
-    assert!(started.elapsed() < Duration::from_secs(3), "local delivery took {:?}", started.elapsed());
+    assert_eq!(
+        dave.message_saying("while redis is down").await["user"]["name"],
+        "ada"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "local delivery took {:?}",
+        started.elapsed()
+    );
     bob.say("node two alone").await;
     bob.message_saying("node two alone").await;
 

@@ -125,9 +125,9 @@ impl Client {
     }
 
     fn spawn(self, run: &Run) -> tokio::process::Child {
-        self.command(run)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {self:?}: {e} (./dev test installs node, tus-js-client and tuspy)"))
+        self.command(run).spawn().unwrap_or_else(|e| {
+            panic!("starting {self:?}: {e} (./dev test installs node, tus-js-client and tuspy)")
+        })
     }
 
     /// Runs the client to its end; returns the JSON lines it printed.
@@ -145,10 +145,15 @@ async fn finish(client: Client, child: tokio::process::Child) -> Vec<Value> {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{client:?} failed:\n{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{client:?} failed:\n{stdout}\n{stderr}"
+    );
     stdout
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e} in {line:?}:\n{stderr}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e} in {line:?}:\n{stderr}"))
+        })
         .collect()
 }
 
@@ -159,14 +164,15 @@ fn last(lines: &[Value]) -> &Value {
 
 /// Every upload URL a run printed.
 fn upload_urls(lines: &[Value]) -> Vec<&str> {
-    lines.iter().filter_map(|l| l["upload_url"].as_str()).collect()
+    lines
+        .iter()
+        .filter_map(|l| l["upload_url"].as_str())
+        .collect()
 }
 
 fn offsets(lines: &[Value]) -> Vec<u64> {
     lines.iter().filter_map(|l| l["offset"].as_u64()).collect()
 }
-
-
 
 /// The offset the server holds for an upload.
 async fn server_offset(server: &Server, upload_url: &str) -> u64 {
@@ -178,7 +184,11 @@ async fn server_offset(server: &Server, upload_url: &str) -> u64 {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    response.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+    response.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// The asset has the file as its source: its digest in the API, and the
@@ -202,7 +212,8 @@ async fn assert_source_is_the_file(server: &Server, id: &str, s3: bool) {
 async fn stored_source(server: &Server, id: &str, s3: bool) -> Vec<u8> {
     let key = format!("videos/{id}/source");
     if !s3 {
-        return std::fs::read(server.dir.0.join("data/objects").join(&key)).expect("the stored source");
+        return std::fs::read(server.dir.0.join("data/objects").join(&key))
+            .expect("the stored source");
     }
     let mut config = storage::S3Config::new(std::env::var("TRIBUTARY_TEST_S3_BUCKET").unwrap());
     config.endpoint = Some(std::env::var("TRIBUTARY_TEST_S3_ENDPOINT").unwrap());
@@ -310,7 +321,9 @@ impl Plan {
             // across two reads on loopback.
             let start = data.windows(7).position(|w| w == b"PATCH /")?;
             *patching = true;
-            return self.fault_within(&data[start..], patching).map(|n| start + n);
+            return self
+                .fault_within(&data[start..], patching)
+                .map(|n| start + n);
         }
         let len = data.len() as u64;
         let before = self.patch_bytes.fetch_add(len, Ordering::SeqCst);
@@ -339,7 +352,11 @@ impl Proxy {
                 }
             }
         });
-        Proxy { addr, plan, accepting }
+        Proxy {
+            addr,
+            plan,
+            accepting,
+        }
     }
 
     /// `url` of the server, through the proxy.
@@ -388,7 +405,11 @@ async fn relay(client: TcpStream, server: SocketAddr, plan: Arc<Plan>) {
 
 /// Copies the client's bytes to the server until either side closes (None)
 /// or the plan's fault comes (Some).
-async fn forward_requests(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, plan: &Plan) -> Option<Fault> {
+async fn forward_requests(
+    from: &mut OwnedReadHalf,
+    to: &mut OwnedWriteHalf,
+    plan: &Plan,
+) -> Option<Fault> {
     let mut buffer = vec![0; 64 * 1024];
     let mut patching = false;
     loop {
@@ -422,7 +443,10 @@ async fn connection_cut_mid_patch(client: Client) {
             retries: true,
         })
         .await;
-    assert!(proxy.plan.fired.load(Ordering::SeqCst), "the proxy cut a PATCH");
+    assert!(
+        proxy.plan.fired.load(Ordering::SeqCst),
+        "the proxy cut a PATCH"
+    );
     assert_eq!(last(&lines)["complete"], true, "{lines:?}");
     let urls = upload_urls(&lines);
     assert!(
@@ -474,7 +498,10 @@ async fn kill_9_mid_patch(extra: &[&str], s3: bool) {
     let lines = finish(Client::TusJs, uploading).await;
     assert_eq!(last(&lines)["complete"], true, "{lines:?}");
     let urls = upload_urls(&lines);
-    assert!(urls.len() >= 2, "the client resumed after the restart: {lines:?}");
+    assert!(
+        urls.len() >= 2,
+        "the client resumed after the restart: {lines:?}"
+    );
     assert!(
         urls.iter().all(|u| *u == urls[0]),
         "the same upload throughout: {lines:?}"

@@ -15,7 +15,11 @@ use support::{Server, TOKEN};
 /// Deterministic test bytes.
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
-        .map(|i| (i as u64).wrapping_mul(2654435761).wrapping_add(u64::from(seed)) as u8)
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(2654435761)
+                .wrapping_add(u64::from(seed)) as u8
+        })
         .collect()
 }
 
@@ -38,7 +42,11 @@ struct Tus<'a> {
 
 impl Tus<'_> {
     fn request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
-        let url = if url.starts_with("http") { url.to_owned() } else { self.server.url(url) };
+        let url = if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            self.server.url(url)
+        };
         self.server
             .client
             .request(method, url)
@@ -75,20 +83,20 @@ impl Tus<'_> {
     }
 }
 
-
-
 /// Reads an object back through the store the server uses.
 async fn stored_source(server: &Server, id: &str, s3: bool) -> Vec<u8> {
     let key = format!("videos/{id}/source");
     if !s3 {
-        return std::fs::read(server.dir.0.join("data/objects").join(&key)).expect("the stored source");
+        return std::fs::read(server.dir.0.join("data/objects").join(&key))
+            .expect("the stored source");
     }
     let endpoint = std::env::var("TRIBUTARY_TEST_S3_ENDPOINT").unwrap();
     let bucket = std::env::var("TRIBUTARY_TEST_S3_BUCKET").unwrap();
     let mut config = storage::S3Config::new(bucket);
     config.endpoint = Some(endpoint);
     config.path_style = true;
-    config.region = std::env::var("TRIBUTARY_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into());
+    config.region =
+        std::env::var("TRIBUTARY_TEST_S3_REGION").unwrap_or_else(|_| "us-east-1".into());
     let store = storage::S3Store::new(config).await.unwrap();
     read_all(&store, &key).await
 }
@@ -110,18 +118,45 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     let server = Server::start(&flags).await;
     let tus = Tus { server: &server };
 
-    let options = server.client.request(Method::OPTIONS, server.url("/api/v1/uploads")).send().await.unwrap();
+    let options = server
+        .client
+        .request(Method::OPTIONS, server.url("/api/v1/uploads"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(options.status(), 204);
     assert_eq!(header(&options, "tus-version").as_deref(), Some("1.0.0"));
-    assert_eq!(header(&options, "tus-max-size").as_deref(), Some("100000000"));
-    assert_eq!(header(&options, "tus-checksum-algorithm").as_deref(), Some("sha1,sha256"));
+    assert_eq!(
+        header(&options, "tus-max-size").as_deref(),
+        Some("100000000")
+    );
+    assert_eq!(
+        header(&options, "tus-checksum-algorithm").as_deref(),
+        Some("sha1,sha256")
+    );
     let extensions = header(&options, "tus-extension").unwrap();
-    for extension in ["creation", "creation-with-upload", "creation-defer-length", "termination", "expiration", "checksum"] {
-        assert!(extensions.split(',').any(|e| e == extension), "{extension} in {extensions}");
+    for extension in [
+        "creation",
+        "creation-with-upload",
+        "creation-defer-length",
+        "termination",
+        "expiration",
+        "checksum",
+    ] {
+        assert!(
+            extensions.split(',').any(|e| e == extension),
+            "{extension} in {extensions}"
+        );
     }
 
     let (id, creation) = server.create_video("status codes").await;
-    let no_version = server.client.post(&creation).header("Upload-Length", "10").send().await.unwrap();
+    let no_version = server
+        .client
+        .post(&creation)
+        .header("Upload-Length", "10")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(no_version.status(), 412);
     assert_eq!(header(&no_version, "tus-version").as_deref(), Some("1.0.0"));
     let no_length = tus.request(Method::POST, &creation).send().await.unwrap();
@@ -149,9 +184,17 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     assert_eq!(header(&head, "upload-offset").as_deref(), Some("0"));
     assert_eq!(header(&head, "upload-length").as_deref(), Some("3000000"));
     assert_eq!(header(&head, "cache-control").as_deref(), Some("no-store"));
-    assert_eq!(header(&head, "upload-metadata").as_deref(), Some("filename bW92aWUubXA0"));
+    assert_eq!(
+        header(&head, "upload-metadata").as_deref(),
+        Some("filename bW92aWUubXA0")
+    );
     assert_eq!(tus.head(&url.replace("sig=", "sig=1")).await.status(), 403);
-    assert_eq!(tus.head(&url.replace("expires=", "expires=1")).await.status(), 403);
+    assert_eq!(
+        tus.head(&url.replace("expires=", "expires=1"))
+            .await
+            .status(),
+        403
+    );
 
     let wrong_type = tus
         .request(Method::PATCH, &url)
@@ -179,13 +222,23 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         .request(Method::PATCH, &url)
         .header("Content-Type", "application/offset+octet-stream")
         .header("Upload-Offset", "1000000")
-        .header("Upload-Checksum", format!("sha1 {}", base64::engine::general_purpose::STANDARD.encode([7u8; 20])))
+        .header(
+            "Upload-Checksum",
+            format!(
+                "sha1 {}",
+                base64::engine::general_purpose::STANDARD.encode([7u8; 20])
+            ),
+        )
         .body(chunk.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 460);
-    assert_eq!(tus.offset(&url).await, 1_000_000, "the mismatched chunk was discarded");
+    assert_eq!(
+        tus.offset(&url).await,
+        1_000_000,
+        "the mismatched chunk was discarded"
+    );
     let unsupported = tus
         .request(Method::PATCH, &url)
         .header("Content-Type", "application/offset+octet-stream")
@@ -234,8 +287,16 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     assert_eq!(uploaded["source"]["sha256"], hex(&Sha256::digest(&data)));
     assert!(uploaded.get("upload_url").is_none());
     assert_eq!(stored_source(&server, &id, s3).await, data);
-    assert_eq!(tus.patch(&url, 3_000_000, vec![1]).await.status(), 409, "a complete upload takes nothing more");
-    assert_eq!(tus.create(&creation, 10).await.status(), 409, "the asset has its source");
+    assert_eq!(
+        tus.patch(&url, 3_000_000, vec![1]).await.status(),
+        409,
+        "a complete upload takes nothing more"
+    );
+    assert_eq!(
+        tus.create(&creation, 10).await.status(),
+        409,
+        "the asset has its source"
+    );
 
     // Deferred length, creation-with-upload and termination.
     let (other, creation) = server.create_video("deferred").await;
@@ -262,14 +323,22 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         .await
         .unwrap();
     assert_eq!(sized.status(), 204);
-    assert_eq!(header(&tus.head(&url).await, "upload-length").as_deref(), Some("3000"));
+    assert_eq!(
+        header(&tus.head(&url).await, "upload-length").as_deref(),
+        Some("3000")
+    );
     let terminated = tus.request(Method::DELETE, &url).send().await.unwrap();
     assert_eq!(terminated.status(), 204);
     assert_eq!(tus.head(&url).await.status(), 404);
     assert_eq!(server.video(&other).await["status"], "awaiting_upload");
 
     // The plain endpoint takes the admin token and titles the asset from its metadata.
-    let anonymous = tus.request(Method::POST, "/api/v1/uploads").header("Upload-Length", "3").send().await.unwrap();
+    let anonymous = tus
+        .request(Method::POST, "/api/v1/uploads")
+        .header("Upload-Length", "3")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let plain = tus
         .request(Method::POST, "/api/v1/uploads")
@@ -282,19 +351,38 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         .await
         .unwrap();
     assert_eq!(plain.status(), 201);
-    let (_, list) = server.api(Method::GET, "/api/v1/videos?status=uploaded", None).await;
-    let titles: Vec<&str> = list["videos"].as_array().unwrap().iter().map(|v| v["title"].as_str().unwrap()).collect();
+    let (_, list) = server
+        .api(Method::GET, "/api/v1/videos?status=uploaded", None)
+        .await;
+    let titles: Vec<&str> = list["videos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["title"].as_str().unwrap())
+        .collect();
     assert_eq!(titles, ["my clip.mov", "status codes"], "newest first");
-    let (status, _) = server.api(Method::GET, "/api/v1/videos?status=bogus", None).await;
+    let (status, _) = server
+        .api(Method::GET, "/api/v1/videos?status=bogus", None)
+        .await;
     assert_eq!(status, 400);
 
     // Deleting an asset removes its objects and rows.
-    let (status, _) = server.api(Method::DELETE, &format!("/api/v1/videos/{id}"), None).await;
+    let (status, _) = server
+        .api(Method::DELETE, &format!("/api/v1/videos/{id}"), None)
+        .await;
     assert_eq!(status, 204);
-    let (status, _) = server.api(Method::GET, &format!("/api/v1/videos/{id}"), None).await;
+    let (status, _) = server
+        .api(Method::GET, &format!("/api/v1/videos/{id}"), None)
+        .await;
     assert_eq!(status, 404);
     if !s3 {
-        assert!(!server.dir.0.join(format!("data/objects/videos/{id}")).exists());
+        assert!(
+            !server
+                .dir
+                .0
+                .join(format!("data/objects/videos/{id}"))
+                .exists()
+        );
     }
 }
 
@@ -320,7 +408,10 @@ fn stalling_body(first: Vec<u8>) -> (reqwest::Body, tokio::sync::oneshot::Sender
             let _ = stopped.await;
             Err(std::io::Error::other("client gone"))
         }));
-    (reqwest::Body::wrap_stream(futures::StreamExt::boxed(stream)), stop)
+    (
+        reqwest::Body::wrap_stream(futures::StreamExt::boxed(stream)),
+        stop,
+    )
 }
 
 use futures::StreamExt as _;
@@ -343,7 +434,11 @@ async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
         async move { request.send().await }
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(tus.patch(&url, 0, vec![0; 10]).await.status(), 423, "one request at a time");
+    assert_eq!(
+        tus.patch(&url, 0, vec![0; 10]).await.status(),
+        423,
+        "one request at a time"
+    );
     // Beside a PATCH still receiving, HEAD answers without stopping it.
     assert_eq!(tus.offset(&url).await, 0);
     // Once that PATCH has heard nothing for a while, a reconnecting client's
@@ -353,7 +448,9 @@ async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
     assert_eq!(offset, 4_000_000);
     hung.abort();
 
-    let ok = tus.patch(&url, offset, data[offset..8_000_000].to_vec()).await;
+    let ok = tus
+        .patch(&url, offset, data[offset..8_000_000].to_vec())
+        .await;
     assert_eq!(ok.status(), 204);
 
     // kill -9 and start again: the acknowledged offset survives.
@@ -392,10 +489,21 @@ async fn unfinished_uploads_expire_and_their_bytes_go() {
     assert!(std::fs::read_dir(&uploads).unwrap().count() > 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !server.log().contains("upload expired: removed") {
-        assert!(Instant::now() < deadline, "the upload never expired:\n{}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "the upload never expired:\n{}",
+            server.log()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(tus.head(&url).await.status(), StatusCode::GONE);
-    assert_eq!(tus.patch(&url, 50_000, vec![0; 10]).await.status(), StatusCode::GONE);
-    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0, "expired bytes are removed");
+    assert_eq!(
+        tus.patch(&url, 50_000, vec![0; 10]).await.status(),
+        StatusCode::GONE
+    );
+    assert_eq!(
+        std::fs::read_dir(&uploads).unwrap().count(),
+        0,
+        "expired bytes are removed"
+    );
 }

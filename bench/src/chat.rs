@@ -47,6 +47,8 @@ const GOAL_CLIENTS: usize = 20_000;
 const GOAL_DELIVERIES: f64 = 200_000.0;
 const GOAL_P99_MS: [f64; 2] = [50.0, 60.0];
 const GOAL_IDLE_BYTES: f64 = 16.0 * 1024.0;
+/// Cores other processes may use during a window before the bench warns.
+const DISTURBED: f64 = 0.15;
 
 struct Options {
     clients: Vec<usize>,
@@ -148,6 +150,8 @@ struct Phase {
     rate: u32,
     sent: u64,
     deliveries_per_sec: f64,
+    /// Messages sent in the window times clients, per second.
+    offered_per_sec: f64,
     latency: Option<Summary>,
     /// Clients still connected after the drain.
     connected: usize,
@@ -351,6 +355,7 @@ impl Crowd {
             rate,
             sent,
             deliveries_per_sec: total(|s| &s.received) as f64 / seconds as f64,
+            offered_per_sec: (sent * self.stats.len() as u64) as f64 / seconds as f64,
             latency: shared.latency.summary(),
             connected: self.connected().count(),
             lost: self
@@ -428,7 +433,8 @@ fn print_report(setups: &[Setup]) {
             print_cost(s, p);
         }
     }
-    print_delivery_goal(setups);
+    print_goals(setups);
+    warn_if_disturbed(setups);
 }
 
 fn print_delivery(s: &Setup, p: &Phase) {
@@ -473,27 +479,49 @@ fn print_cost(s: &Setup, p: &Phase) {
     );
 }
 
-/// Deliveries per second at the goal's number of clients, on one node,
-/// in a phase that lost nothing.
-fn print_delivery_goal(setups: &[Setup]) {
-    let best = setups
+/// The goals that span rows, on the single node with the most clients:
+/// holding 20,000 clients, and delivering 200,000 messages a second to
+/// them in a phase where no connected client lost one and none was dropped.
+fn print_goals(setups: &[Setup]) {
+    let Some(largest) = setups
         .iter()
-        .filter(|s| s.nodes == 1 && s.clients >= GOAL_CLIENTS)
-        .flat_map(|s| &s.phases)
+        .filter(|s| s.nodes == 1)
+        .max_by_key(|s| s.clients)
+    else {
+        return;
+    };
+    let best = largest
+        .phases
+        .iter()
         .filter(|p| p.lost == 0 && p.gaps == 0 && p.dropped_slow == 0)
-        .map(|p| p.deliveries_per_sec)
-        .fold(None, |best: Option<f64>, d| {
-            Some(best.map_or(d, |b| b.max(d)))
-        });
-    match best {
-        Some(best) => println!(
-            "\nGoal: >= {GOAL_DELIVERIES:.0} deliveries/s with {GOAL_CLIENTS} clients on one node, none lost: \
-             best {best:.0}, {}",
-            met(best >= GOAL_DELIVERIES)
-        ),
-        None => println!(
-            "\nGoal: >= {GOAL_DELIVERIES:.0} deliveries/s with {GOAL_CLIENTS} clients on one node: \
-             no such phase without losses was run"
-        ),
+        .max_by(|a, b| a.deliveries_per_sec.total_cmp(&b.deliveries_per_sec));
+    let Some(best) = best else {
+        println!("\nGoal: no phase on one node delivered everything");
+        return;
+    };
+    let verdict = if largest.clients >= GOAL_CLIENTS {
+        met(best.deliveries_per_sec >= GOAL_DELIVERIES).to_owned()
+    } else {
+        format!("not measured at {GOAL_CLIENTS} clients")
+    };
+    println!(
+        "\nGoal: >= {GOAL_DELIVERIES:.0} deliveries/s to {GOAL_CLIENTS} clients on one node, none lost: \
+         {:.0} of {:.0} offered to {} clients at {} msg/s; {verdict}",
+        best.deliveries_per_sec, best.offered_per_sec, largest.clients, best.rate
+    );
+}
+
+/// Figures taken while something else used the cores say little about the server.
+fn warn_if_disturbed(setups: &[Setup]) {
+    let others = setups
+        .iter()
+        .flat_map(|s| &s.phases)
+        .map(|p| p.load.others)
+        .fold(0.0, f64::max);
+    if others > DISTURBED {
+        println!(
+            "\nWARNING: other processes used up to {others:.2} cores during a measured window; \
+             run again on a quiet machine"
+        );
     }
 }

@@ -579,7 +579,9 @@ fn the_live_edge_is_the_newest_sample_on_the_program_date_time_clock() {
     assert_eq!(packager.live_edge_unix_ms(), None);
     packager.begin_publish(wallclock(1_700_000_000));
     publish(&mut packager, [video, audio], 4);
-    let edge = packager.live_edge_unix_ms().expect("an edge while publishing");
+    let edge = packager
+        .live_edge_unix_ms()
+        .expect("an edge while publishing");
     let list = playlist(&packager, video, Skip::No);
     let first = parse_pdt(list.segments[0].pdt.as_deref().unwrap());
     let listed_ms = (list.segments.iter().map(|s| s.duration).sum::<f64>()

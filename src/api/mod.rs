@@ -49,9 +49,7 @@ async fn require_admin(State(state): State<ApiState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match presented {
-        Some(token) if is_admin_token(&state, token) => {
-            next.run(request).await
-        }
+        Some(token) if is_admin_token(&state, token) => next.run(request).await,
         _ => {
             let mut response =
                 ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong admin token")

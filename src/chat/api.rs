@@ -183,7 +183,10 @@ async fn list_messages(
     if let Some(broadcast) = &page.broadcast {
         query = query.bind(broadcast);
     }
-    let rows = query.bind(i64::from(limit)).fetch_all(state.db.pool()).await?;
+    let rows = query
+        .bind(i64::from(limit))
+        .fetch_all(state.db.pool())
+        .await?;
     let messages = rows
         .iter()
         .map(|row| {
@@ -243,7 +246,10 @@ async fn ban(
     Ok(StatusCode::CREATED.into_response())
 }
 
-async fn list_bans(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn list_bans(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     existing_stream(&state, &id).await?;
     let now = crate::db::timestamp(chrono::Utc::now());
     let bans = sqlx::query(
@@ -274,7 +280,10 @@ async fn unban(
     moderate(&state, &id, Action::Unban { name }).await
 }
 
-async fn settings(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn settings(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     existing_stream(&state, &id).await?;
     let settings = state.chat.settings(&id).await.map_err(moderation_error)?;
     Ok(Json(settings).into_response())
@@ -305,7 +314,10 @@ async fn pin(
     moderate(&state, &id, Action::Pin { id: body.id }).await
 }
 
-async fn unpin(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn unpin(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     moderate(&state, &id, Action::Unpin).await
 }
 

@@ -52,13 +52,15 @@ pub async fn create(db: &Db, stream_id: &str, name: &str) -> sqlx::Result<(Moder
 }
 
 pub async fn list(db: &Db, stream_id: &str) -> sqlx::Result<Vec<Moderator>> {
-    sqlx::query("SELECT id, name, created_at FROM moderators WHERE stream_id = $1 ORDER BY created_at, id")
-        .bind(stream_id)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(moderator_row)
-        .collect()
+    sqlx::query(
+        "SELECT id, name, created_at FROM moderators WHERE stream_id = $1 ORDER BY created_at, id",
+    )
+    .bind(stream_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(moderator_row)
+    .collect()
 }
 
 /// Returns false when the stream has no such moderator.
@@ -73,12 +75,14 @@ pub async fn revoke(db: &Db, stream_id: &str, id: &str) -> sqlx::Result<bool> {
 
 /// The moderator of this stream that `token` belongs to.
 pub async fn by_token(db: &Db, stream_id: &str, token: &str) -> sqlx::Result<Option<Moderator>> {
-    sqlx::query("SELECT id, name, created_at FROM moderators WHERE stream_id = $1 AND token_hash = $2")
-        .bind(stream_id)
-        .bind(hash(token))
-        .fetch_optional(db.pool())
-        .await?
-        .as_ref()
-        .map(moderator_row)
-        .transpose()
+    sqlx::query(
+        "SELECT id, name, created_at FROM moderators WHERE stream_id = $1 AND token_hash = $2",
+    )
+    .bind(stream_id)
+    .bind(hash(token))
+    .fetch_optional(db.pool())
+    .await?
+    .as_ref()
+    .map(moderator_row)
+    .transpose()
 }

@@ -94,7 +94,11 @@ pub async fn chat_socket(
         .into_response())
 }
 
-async fn identify(state: &ApiState, stream_id: &str, query: &ChatQuery) -> Result<Identity, ApiError> {
+async fn identify(
+    state: &ApiState,
+    stream_id: &str,
+    query: &ChatQuery,
+) -> Result<Identity, ApiError> {
     let Some(token) = &query.token else {
         return Ok(Identity::Joins(
             query.name.as_ref().map(|name| User {
@@ -105,7 +109,10 @@ async fn identify(state: &ApiState, stream_id: &str, query: &ChatQuery) -> Resul
         ));
     };
     let (role, name, moderator_id) = if crate::api::is_admin_token(state, token) {
-        let name = query.name.clone().unwrap_or_else(|| Role::Broadcaster.default_name().into());
+        let name = query
+            .name
+            .clone()
+            .unwrap_or_else(|| Role::Broadcaster.default_name().into());
         (Role::Broadcaster, name, None)
     } else {
         match moderators::by_token(&state.db, stream_id, token).await? {

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use chat::history::{Entry, KEPT};
 use chat::moderation::{Ban, Settings};
 use chat::names::name_key;
-use chat::{ChatMessage, LivePosition, Role, RoomEvent, RoomSnapshot, Store, StoreError, StoredMessage, User};
+use chat::{
+    ChatMessage, LivePosition, Role, RoomEvent, RoomSnapshot, Store, StoreError, StoredMessage,
+    User,
+};
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -85,10 +88,11 @@ pub(crate) fn message_row(row: &AnyRow) -> sqlx::Result<(ChatMessage, Option<Str
 impl ChatStore {
     async fn load(&self, room: &str) -> sqlx::Result<RoomSnapshot> {
         let pool = self.pool();
-        let settings_row = sqlx::query("SELECT settings, pinned_message_id FROM chat_rooms WHERE stream_id = $1")
-            .bind(room)
-            .fetch_optional(pool)
-            .await?;
+        let settings_row =
+            sqlx::query("SELECT settings, pinned_message_id FROM chat_rooms WHERE stream_id = $1")
+                .bind(room)
+                .fetch_optional(pool)
+                .await?;
         let (settings, pinned_id) = match &settings_row {
             Some(row) => (
                 row.try_get::<Option<String>, _>("settings")?,
@@ -189,7 +193,12 @@ impl ChatStore {
         tx.commit().await
     }
 
-    async fn record_event(&self, room: &str, actor: &User, event: &RoomEvent) -> sqlx::Result<bool> {
+    async fn record_event(
+        &self,
+        room: &str,
+        actor: &User,
+        event: &RoomEvent,
+    ) -> sqlx::Result<bool> {
         let pool = self.pool();
         let now = timestamp(Utc::now());
         let (action, target, found) = match event {
@@ -205,7 +214,8 @@ impl ChatStore {
                 ("delete", Some(id.as_str()), done.rows_affected() == 1)
             }
             RoomEvent::TimedOut { name, until, ip } => {
-                self.upsert_ban(room, name, *ip, Some(timestamp(*until)), &now).await?;
+                self.upsert_ban(room, name, *ip, Some(timestamp(*until)), &now)
+                    .await?;
                 ("timeout", Some(name.as_str()), true)
             }
             RoomEvent::Banned { name, ip } => {
@@ -213,11 +223,12 @@ impl ChatStore {
                 ("ban", Some(name.as_str()), true)
             }
             RoomEvent::Unbanned { name } => {
-                let done = sqlx::query("DELETE FROM chat_bans WHERE stream_id = $1 AND name_key = $2")
-                    .bind(room)
-                    .bind(name_key(name))
-                    .execute(pool)
-                    .await?;
+                let done =
+                    sqlx::query("DELETE FROM chat_bans WHERE stream_id = $1 AND name_key = $2")
+                        .bind(room)
+                        .bind(name_key(name))
+                        .execute(pool)
+                        .await?;
                 ("unban", Some(name.as_str()), done.rows_affected() == 1)
             }
             RoomEvent::Pinned { message } => {
@@ -230,7 +241,9 @@ impl ChatStore {
                 self.upsert_room(room, "settings", Some(&json)).await?;
                 ("settings", None, true)
             }
-            RoomEvent::Message(_) | RoomEvent::Stream { .. } | RoomEvent::ModeratorRevoked { .. } => {
+            RoomEvent::Message(_)
+            | RoomEvent::Stream { .. }
+            | RoomEvent::ModeratorRevoked { .. } => {
                 return Ok(true);
             }
         };
@@ -277,7 +290,12 @@ impl ChatStore {
     }
 
     /// Sets one column of the room's row (`column` is one of ours, never input).
-    async fn upsert_room(&self, room: &str, column: &'static str, value: Option<&str>) -> sqlx::Result<()> {
+    async fn upsert_room(
+        &self,
+        room: &str,
+        column: &'static str,
+        value: Option<&str>,
+    ) -> sqlx::Result<()> {
         sqlx::query(&format!(
             "INSERT INTO chat_rooms (stream_id, {column}) VALUES ($1, $2) \
              ON CONFLICT (stream_id) DO UPDATE SET {column} = $2"
@@ -315,8 +333,15 @@ impl Store for ChatStore {
         Ok(ip.and_then(|ip| ip.parse().ok()))
     }
 
-    async fn record(&self, room: &str, actor: &User, event: &RoomEvent) -> Result<bool, StoreError> {
-        self.record_event(room, actor, event).await.map_err(store_error)
+    async fn record(
+        &self,
+        room: &str,
+        actor: &User,
+        event: &RoomEvent,
+    ) -> Result<bool, StoreError> {
+        self.record_event(room, actor, event)
+            .await
+            .map_err(store_error)
     }
 
     fn live_position(&self, room: &str) -> Option<LivePosition> {

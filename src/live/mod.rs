@@ -53,8 +53,14 @@ pub struct LiveManager {
 /// A broadcast began or ended (a reconnect inside the window is neither).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveEvent {
-    Started { stream_id: String, broadcast_id: String },
-    Ended { stream_id: String, broadcast_id: String },
+    Started {
+        stream_id: String,
+        broadcast_id: String,
+    },
+    Ended {
+        stream_id: String,
+        broadcast_id: String,
+    },
 }
 
 /// The live side of one stream.

@@ -64,7 +64,12 @@ pub async fn open_store(config: &Config) -> anyhow::Result<AnyStore> {
 
 impl Vod {
     /// The VOD side on `store`; starts the expiry sweep.
-    pub async fn start(config: &Config, db: Db, store: AnyStore, admin_token: &str) -> anyhow::Result<Arc<Vod>> {
+    pub async fn start(
+        config: &Config,
+        db: Db,
+        store: AnyStore,
+        admin_token: &str,
+    ) -> anyhow::Result<Arc<Vod>> {
         let spool_dir = config.data_dir.join("spool");
         tokio::fs::create_dir_all(&spool_dir)
             .await
@@ -77,7 +82,9 @@ impl Vod {
             signer: Signer::new(admin_token),
             slots: Slots::default(),
         });
-        let sweep_every = SWEEP_EVERY.min(config.uploads.expiry / 2).max(Duration::from_secs(1));
+        let sweep_every = SWEEP_EVERY
+            .min(config.uploads.expiry / 2)
+            .max(Duration::from_secs(1));
         tokio::spawn(sweep_expired(Arc::downgrade(&vod), sweep_every));
         Ok(vod)
     }
@@ -96,7 +103,8 @@ impl Vod {
 
     /// A fresh spool file name for a checksummed chunk.
     pub fn spool_file(&self) -> PathBuf {
-        self.spool_dir.join(format!("chunk-{}", crate::ids::secret()))
+        self.spool_dir
+            .join(format!("chunk-{}", crate::ids::secret()))
     }
 
     /// The signed creation URL of an asset and when it expires.
@@ -110,7 +118,10 @@ impl Vod {
     /// The signed path of an upload, valid until it expires.
     pub fn upload_path_signed(&self, row: &UploadRow) -> String {
         let path = upload_path(&row.id);
-        format!("{path}?{}", self.signer.query(&path, row.expires_at.timestamp()))
+        format!(
+            "{path}?{}",
+            self.signer.query(&path, row.expires_at.timestamp())
+        )
     }
 }
 

@@ -121,7 +121,10 @@ pub async fn mark_uploaded(db: &Db, id: &str, size: u64, sha256: &str) -> sqlx::
 pub fn admin_routes() -> Router<ApiState> {
     Router::new()
         .route("/api/v1/videos", post(create_video).get(list))
-        .route("/api/v1/videos/{id}", get(show).patch(update).delete(remove))
+        .route(
+            "/api/v1/videos/{id}",
+            get(show).patch(update).delete(remove),
+        )
 }
 
 /// An asset as the API shows it.
@@ -227,13 +230,20 @@ async fn list(
         Some((at, id)) => (at.to_owned(), id.to_owned()),
         None => ("9999".to_owned(), String::new()),
     };
-    let status_filter = if query.status.is_some() { "AND status = $4" } else { "" };
+    let status_filter = if query.status.is_some() {
+        "AND status = $4"
+    } else {
+        ""
+    };
     let limit_param = if query.status.is_some() { "$5" } else { "$4" };
     let sql = format!(
         "SELECT {COLUMNS} FROM videos WHERE (created_at < $1 OR (created_at = $2 AND id < $3)) {status_filter} \
          ORDER BY created_at DESC, id DESC LIMIT {limit_param}"
     );
-    let mut select = sqlx::query(&sql).bind(&before_at).bind(&before_at).bind(&before_id);
+    let mut select = sqlx::query(&sql)
+        .bind(&before_at)
+        .bind(&before_at)
+        .bind(&before_id);
     if let Some(status) = &query.status {
         select = select.bind(status);
     }
@@ -247,8 +257,15 @@ async fn list(
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| format!("{}~{}", r.created_at, r.id)))
         .flatten();
-    let videos = rows.into_iter().map(|row| view(&state, &headers, row)).collect();
-    Ok(Json(Page { videos, next_before }).into_response())
+    let videos = rows
+        .into_iter()
+        .map(|row| view(&state, &headers, row))
+        .collect();
+    Ok(Json(Page {
+        videos,
+        next_before,
+    })
+    .into_response())
 }
 
 async fn existing(state: &ApiState, id: &str) -> Result<VideoRow, ApiError> {
@@ -301,7 +318,10 @@ async fn update(
 }
 
 /// Removes the asset's every object and row (its uploads with it).
-async fn remove(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn remove(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     existing(&state, &id).await?;
     state.vod.abort_uploads_of(&id).await;
     state

@@ -203,7 +203,13 @@ pub struct Server {
 }
 
 /// Starts `tributary serve` in `dir`, appending to its server.log.
-fn spawn_server(dir: &TempDir, http: SocketAddr, rtmp: SocketAddr, srt: SocketAddr, extra: &[String]) -> Proc {
+fn spawn_server(
+    dir: &TempDir,
+    http: SocketAddr,
+    rtmp: SocketAddr,
+    srt: SocketAddr,
+    extra: &[String],
+) -> Proc {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -213,7 +219,12 @@ fn spawn_server(dir: &TempDir, http: SocketAddr, rtmp: SocketAddr, srt: SocketAd
     command
         .args(["serve", "--data-dir"])
         .arg(dir.0.join("data"))
-        .args(["--http-addr", &http.to_string(), "--rtmp-addr", &rtmp.to_string()])
+        .args([
+            "--http-addr",
+            &http.to_string(),
+            "--rtmp-addr",
+            &rtmp.to_string(),
+        ])
         .args(["--srt-addr", &srt.to_string(), "--admin-token", TOKEN])
         .args(extra)
         .env("RUST_LOG", "info,tributary=debug,ingest=debug")
@@ -228,8 +239,9 @@ fn spawn_server(dir: &TempDir, http: SocketAddr, rtmp: SocketAddr, srt: SocketAd
 /// The server flags that put its objects in the test S3 server `./dev test` starts.
 pub fn s3_flags() -> Vec<String> {
     let env = |name: &str| {
-        std::env::var(name)
-            .unwrap_or_else(|_| panic!("{name} is unset: run the tests through ./dev test, which starts an S3 server"))
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is unset: run the tests through ./dev test, which starts an S3 server")
+        })
     };
     vec![
         "--storage".into(),
@@ -277,7 +289,11 @@ impl Server {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.client.get(self.url("/watch/x")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "server did not start:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -493,7 +509,12 @@ pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
 /// Runs tests/browser/watch.mjs on `url` for `seconds` (with extra
 /// environment) and returns its JSON report.
 pub async fn watch_page(url: String, seconds: u32, env: &[(&str, &str)]) -> Value {
-    node_script("tests/browser/watch.mjs", vec![url, seconds.to_string()], env).await
+    node_script(
+        "tests/browser/watch.mjs",
+        vec![url, seconds.to_string()],
+        env,
+    )
+    .await
 }
 
 /// Runs a Node script of the test suite (path from the repository root) and

@@ -137,7 +137,11 @@ pub fn parse_checksum(header: &str) -> Result<Checksum, HeaderError> {
     let algorithm = match name.to_ascii_lowercase().as_str() {
         "sha1" => ChecksumAlgorithm::Sha1,
         "sha256" => ChecksumAlgorithm::Sha256,
-        _ => return Err(HeaderError::UnsupportedChecksum(name.chars().take(32).collect())),
+        _ => {
+            return Err(HeaderError::UnsupportedChecksum(
+                name.chars().take(32).collect(),
+            ));
+        }
     };
     let digest = STANDARD
         .decode(encoded.trim())
@@ -160,17 +164,39 @@ mod tests {
     #[test]
     fn counts_are_plain_digits() {
         assert_eq!(parse_count("Upload-Offset", "0"), Ok(0));
-        assert_eq!(parse_count("Upload-Offset", "18446744073709551615"), Ok(u64::MAX));
-        for bad in ["", "-1", "+1", " 1", "1.0", "0x10", "18446744073709551616", "1e3"] {
+        assert_eq!(
+            parse_count("Upload-Offset", "18446744073709551615"),
+            Ok(u64::MAX)
+        );
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            " 1",
+            "1.0",
+            "0x10",
+            "18446744073709551616",
+            "1e3",
+        ] {
             assert!(parse_count("Upload-Offset", bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn metadata_parses_as_the_spec_writes_it() {
-        let pairs = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential").unwrap();
-        assert_eq!(metadata_value(&pairs, "filename"), Some("world_domination_plan.pdf"));
-        assert_eq!(pairs[1], MetadataPair { key: "is_confidential".into(), value: None });
+        let pairs = parse_metadata("filename d29ybGRfZG9taW5hdGlvbl9wbGFuLnBkZg==,is_confidential")
+            .unwrap();
+        assert_eq!(
+            metadata_value(&pairs, "filename"),
+            Some("world_domination_plan.pdf")
+        );
+        assert_eq!(
+            pairs[1],
+            MetadataPair {
+                key: "is_confidential".into(),
+                value: None
+            }
+        );
         assert_eq!(parse_metadata("").unwrap(), vec![]);
         let round = format_metadata(&pairs);
         assert_eq!(parse_metadata(&round).unwrap(), pairs);
@@ -198,10 +224,19 @@ mod tests {
         let sha1 = parse_checksum("sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=").unwrap();
         assert_eq!(sha1.algorithm, ChecksumAlgorithm::Sha1);
         assert_eq!(sha1.digest.len(), 20);
-        assert!(matches!(parse_checksum("md5 1B2M2Y8AsgTpgAmY7PhCfg=="), Err(HeaderError::UnsupportedChecksum(_))));
-        assert_eq!(parse_checksum("sha256 Kq5sNclPz7QV2+lfQIuc6R7oRu0="), Err(HeaderError::MalformedChecksum));
+        assert!(matches!(
+            parse_checksum("md5 1B2M2Y8AsgTpgAmY7PhCfg=="),
+            Err(HeaderError::UnsupportedChecksum(_))
+        ));
+        assert_eq!(
+            parse_checksum("sha256 Kq5sNclPz7QV2+lfQIuc6R7oRu0="),
+            Err(HeaderError::MalformedChecksum)
+        );
         assert_eq!(parse_checksum("sha1"), Err(HeaderError::MalformedChecksum));
-        assert_eq!(parse_checksum("sha1 !!!"), Err(HeaderError::MalformedChecksum));
+        assert_eq!(
+            parse_checksum("sha1 !!!"),
+            Err(HeaderError::MalformedChecksum)
+        );
     }
 
     #[test]

@@ -47,16 +47,32 @@ impl Vod {
 
     /// The upload of `row` in its held slot, picked up from the store when
     /// this process has not seen it yet (a restart, another node).
-    pub(super) async fn load<'h>(&self, row: &UploadRow, held: &'h mut Held<'_>) -> Result<&'h mut Upload, StorageError> {
+    pub(super) async fn load<'h>(
+        &self,
+        row: &UploadRow,
+        held: &'h mut Held<'_>,
+    ) -> Result<&'h mut Upload, StorageError> {
         let upload = match held.take() {
             Some(upload) => upload,
-            None => Upload::resume(self.store.clone(), &row.storage_key, &row.store_upload_id, &self.spool_dir).await?,
+            None => {
+                Upload::resume(
+                    self.store.clone(),
+                    &row.storage_key,
+                    &row.store_upload_id,
+                    &self.spool_dir,
+                )
+                .await?
+            }
         };
         Ok(held.insert(upload))
     }
 
     /// The last byte arrived: the source is assembled and the asset is uploaded.
-    pub(super) async fn complete(&self, row: &UploadRow, held: &mut Held<'_>) -> Result<(), TusResponse> {
+    pub(super) async fn complete(
+        &self,
+        row: &UploadRow,
+        held: &mut Held<'_>,
+    ) -> Result<(), TusResponse> {
         let Some(upload) = held.take() else {
             return Ok(());
         };
@@ -70,7 +86,11 @@ impl Vod {
     }
 
     /// Removes an unfinished upload: its bytes and its row.
-    pub(super) async fn terminate(&self, row: &UploadRow, held: &mut Held<'_>) -> Result<(), TusResponse> {
+    pub(super) async fn terminate(
+        &self,
+        row: &UploadRow,
+        held: &mut Held<'_>,
+    ) -> Result<(), TusResponse> {
         match self.load(row, held).await {
             Ok(_) => {
                 if let Some(upload) = held.take() {

@@ -34,8 +34,8 @@ pub use uploads::UploadRow;
 
 use crate::api::ApiState;
 use headers::{
-    CHECKSUM_ALGORITHMS, Checksum, ChecksumAlgorithm, EXTENSIONS, HeaderError, OFFSET_OCTET_STREAM, TUS_VERSION,
-    http_date, parse_checksum, parse_count, parse_metadata,
+    CHECKSUM_ALGORITHMS, Checksum, ChecksumAlgorithm, EXTENSIONS, HeaderError, OFFSET_OCTET_STREAM,
+    TUS_VERSION, http_date, parse_checksum, parse_count, parse_metadata,
 };
 
 /// The status tus gives a chunk whose checksum does not match.
@@ -164,7 +164,10 @@ pub async fn advertise(max_bytes: u64, request: Request, next: Next) -> Response
         .header(HeaderName::from_static("tus-version"), TUS_VERSION)
         .header(HeaderName::from_static("tus-extension"), EXTENSIONS)
         .header(HeaderName::from_static("tus-max-size"), max_bytes)
-        .header(HeaderName::from_static("tus-checksum-algorithm"), CHECKSUM_ALGORITHMS)
+        .header(
+            HeaderName::from_static("tus-checksum-algorithm"),
+            CHECKSUM_ALGORITHMS,
+        )
         .into_response();
     response.headers_mut().extend(tus.headers().clone());
     response
@@ -180,10 +183,20 @@ fn verify(state: &ApiState, path: &str, signed: &Signed) -> Result<(), TusRespon
     state
         .vod
         .signer()
-        .verify(path, signed.expires, signed.sig.as_deref(), Utc::now().timestamp())
+        .verify(
+            path,
+            signed.expires,
+            signed.sig.as_deref(),
+            Utc::now().timestamp(),
+        )
         .map_err(|e| match e {
-            signing::SignatureError::Expired => TusResponse::error(StatusCode::GONE, "this upload URL has expired"),
-            _ => TusResponse::error(StatusCode::FORBIDDEN, "missing or wrong upload URL signature"),
+            signing::SignatureError::Expired => {
+                TusResponse::error(StatusCode::GONE, "this upload URL has expired")
+            }
+            _ => TusResponse::error(
+                StatusCode::FORBIDDEN,
+                "missing or wrong upload URL signature",
+            ),
         })
 }
 
@@ -194,7 +207,8 @@ async fn create_plain(State(state): State<ApiState>, headers: HeaderMap, body: B
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|token| crate::api::is_admin_token(&state, token));
     if !authorized {
-        return TusResponse::error(StatusCode::UNAUTHORIZED, "missing or wrong admin token").into_response();
+        return TusResponse::error(StatusCode::UNAUTHORIZED, "missing or wrong admin token")
+            .into_response();
     }
     let created = async {
         check_version(&headers)?;
@@ -227,7 +241,10 @@ async fn create_for_video(
             .await?
             .ok_or_else(|| TusResponse::error(StatusCode::NOT_FOUND, "no such video"))?;
         if video.status != crate::vod::videos::AWAITING_UPLOAD {
-            return Err(TusResponse::error(StatusCode::CONFLICT, "this video has its source already"));
+            return Err(TusResponse::error(
+                StatusCode::CONFLICT,
+                "this video has its source already",
+            ));
         }
         let request = CreationRequest::parse(&state, &headers)?;
         // A new upload for the asset replaces an unfinished one.
@@ -245,7 +262,10 @@ struct CreationRequest {
 
 impl CreationRequest {
     fn parse(state: &ApiState, headers: &HeaderMap) -> Result<CreationRequest, TusResponse> {
-        let length = match (header(headers, "upload-length"), header(headers, "upload-defer-length")) {
+        let length = match (
+            header(headers, "upload-length"),
+            header(headers, "upload-defer-length"),
+        ) {
             (Some(length), None) => Some(parse_count("Upload-Length", length)?),
             (None, Some("1")) => None,
             _ => {
@@ -266,9 +286,15 @@ impl CreationRequest {
 fn too_large(state: &ApiState) -> TusResponse {
     TusResponse::error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!("uploads are at most {} bytes", state.config.uploads.max_bytes),
+        format!(
+            "uploads are at most {} bytes",
+            state.config.uploads.max_bytes
+        ),
     )
-    .header(HeaderName::from_static("tus-max-size"), state.config.uploads.max_bytes)
+    .header(
+        HeaderName::from_static("tus-max-size"),
+        state.config.uploads.max_bytes,
+    )
 }
 
 async fn create_upload(
@@ -317,7 +343,10 @@ async fn signed_upload(
         .await?
         .ok_or_else(|| TusResponse::error(StatusCode::NOT_FOUND, "no such upload"))?;
     if row.completed_at.is_none() && row.expires_at < Utc::now() {
-        return Err(TusResponse::error(StatusCode::GONE, "this upload has expired"));
+        return Err(TusResponse::error(
+            StatusCode::GONE,
+            "this upload has expired",
+        ));
     }
     Ok(row)
 }
@@ -336,7 +365,12 @@ async fn head(
             None => {
                 let slot = state.vod.slots().slot(&row.id);
                 match slot.hold_for_head().await {
-                    Ok(mut held) => state.vod.load(&row, &mut held).await.map_err(storage_error)?.offset(),
+                    Ok(mut held) => state
+                        .vod
+                        .load(&row, &mut held)
+                        .await
+                        .map_err(storage_error)?
+                        .offset(),
                     Err(durable) => durable,
                 }
             }
@@ -352,7 +386,10 @@ async fn head(
         };
         Ok(response)
     };
-    answered.await.unwrap_or_else(|e: TusResponse| e).into_response()
+    answered
+        .await
+        .unwrap_or_else(|e: TusResponse| e)
+        .into_response()
 }
 
 async fn patch(
@@ -370,14 +407,25 @@ async fn patch(
                 "Content-Type must be application/offset+octet-stream",
             ));
         }
-        let claimed = parse_count("Upload-Offset", header(&headers, "upload-offset").unwrap_or_default())?;
+        let claimed = parse_count(
+            "Upload-Offset",
+            header(&headers, "upload-offset").unwrap_or_default(),
+        )?;
         let mut row = signed_upload(&state, &upload_id, &signed).await?;
         if row.completed_at.is_some() {
-            return Err(TusResponse::error(StatusCode::CONFLICT, "this upload is complete"));
+            return Err(TusResponse::error(
+                StatusCode::CONFLICT,
+                "this upload is complete",
+            ));
         }
         let slot = state.vod.slots().slot(&row.id);
         let mut held = slot.try_hold().ok_or_else(busy)?;
-        let offset = state.vod.load(&row, &mut held).await.map_err(storage_error)?.offset();
+        let offset = state
+            .vod
+            .load(&row, &mut held)
+            .await
+            .map_err(storage_error)?
+            .offset();
         if claimed != offset {
             return Err(TusResponse::error(
                 StatusCode::CONFLICT,
@@ -388,10 +436,16 @@ async fn patch(
         if let Some(length) = header(&headers, "upload-length") {
             let length = parse_count("Upload-Length", length)?;
             if row.length.is_some_and(|known| known != length) {
-                return Err(TusResponse::error(StatusCode::BAD_REQUEST, "Upload-Length cannot change"));
+                return Err(TusResponse::error(
+                    StatusCode::BAD_REQUEST,
+                    "Upload-Length cannot change",
+                ));
             }
             if length < offset {
-                return Err(TusResponse::error(StatusCode::BAD_REQUEST, "Upload-Length is below the offset"));
+                return Err(TusResponse::error(
+                    StatusCode::BAD_REQUEST,
+                    "Upload-Length is below the offset",
+                ));
             }
             if length > state.config.uploads.max_bytes {
                 return Err(too_large(&state));
@@ -402,9 +456,14 @@ async fn patch(
             }
         }
         let offset = receive(&state, &row, &slot, &mut held, &headers, body).await?;
-        Ok(TusResponse::new(StatusCode::NO_CONTENT).offset(offset).expires(row.expires_at))
+        Ok(TusResponse::new(StatusCode::NO_CONTENT)
+            .offset(offset)
+            .expires(row.expires_at))
     };
-    answered.await.unwrap_or_else(|e: TusResponse| e).into_response()
+    answered
+        .await
+        .unwrap_or_else(|e: TusResponse| e)
+        .into_response()
 }
 
 /// Takes a chunk into the upload held in `held` and, when it was the last
@@ -417,12 +476,16 @@ async fn receive(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<u64, TusResponse> {
-    let checksum = header(headers, "upload-checksum").map(parse_checksum).transpose()?;
+    let checksum = header(headers, "upload-checksum")
+        .map(parse_checksum)
+        .transpose()?;
     let upload = state.vod.load(row, held).await.map_err(storage_error)?;
     let offset = upload.offset();
     slot.set_durable(offset);
     slot.heard();
-    let room = row.length.map_or(state.config.uploads.max_bytes, |l| l.saturating_sub(offset));
+    let room = row
+        .length
+        .map_or(state.config.uploads.max_bytes, |l| l.saturating_sub(offset));
     // A HEAD from a client that reconnected ends this body where it is.
     let chunks = body
         .into_data_stream()
@@ -431,7 +494,10 @@ async fn receive(
     let chunks = within(chunks, room);
     let appended = match checksum {
         Some(checksum) => append_verified(state, upload, chunks, &checksum).await,
-        None => upload.append(chunks).await.map_err(|e| append_error(state, e)),
+        None => upload
+            .append(chunks)
+            .await
+            .map_err(|e| append_error(state, e)),
     };
     let offset = match appended {
         Ok(offset) => {
@@ -468,19 +534,33 @@ fn within(
     let mut left = room;
     chunks.map(move |chunk| {
         let chunk = chunk?;
-        left = left.checked_sub(chunk.len() as u64).ok_or(BodyError::TooLong)?;
+        left = left
+            .checked_sub(chunk.len() as u64)
+            .ok_or(BodyError::TooLong)?;
         Ok(chunk)
     })
 }
 
 fn append_error(state: &ApiState, e: storage::StorageError) -> TusResponse {
     if let storage::StorageError::Body(cause) = &e {
-        if cause.downcast_ref::<BodyError>().is_some_and(|b| matches!(b, BodyError::TooLong)) {
-            return TusResponse::error(StatusCode::PAYLOAD_TOO_LARGE, "the body is longer than Upload-Length allows")
-                .header(HeaderName::from_static("tus-max-size"), state.config.uploads.max_bytes);
+        if cause
+            .downcast_ref::<BodyError>()
+            .is_some_and(|b| matches!(b, BodyError::TooLong))
+        {
+            return TusResponse::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is longer than Upload-Length allows",
+            )
+            .header(
+                HeaderName::from_static("tus-max-size"),
+                state.config.uploads.max_bytes,
+            );
         }
         // The client went away: what arrived is kept.
-        return TusResponse::error(StatusCode::BAD_REQUEST, format!("the body ended early: {cause}"));
+        return TusResponse::error(
+            StatusCode::BAD_REQUEST,
+            format!("the body ended early: {cause}"),
+        );
     }
     storage_error(e)
 }
@@ -511,7 +591,10 @@ async fn append_verified(
 
 fn spool_error(e: io::Error) -> TusResponse {
     warn!("upload spool: {e}");
-    TusResponse::error(StatusCode::SERVICE_UNAVAILABLE, "could not spool the chunk, try again")
+    TusResponse::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "could not spool the chunk, try again",
+    )
 }
 
 async fn spool_and_verify(
@@ -529,9 +612,10 @@ async fn spool_and_verify(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the body is longer than Upload-Length allows",
             ),
-            BodyError::Read(e) => {
-                TusResponse::error(StatusCode::BAD_REQUEST, format!("the body ended early (chunk discarded): {e}"))
-            }
+            BodyError::Read(e) => TusResponse::error(
+                StatusCode::BAD_REQUEST,
+                format!("the body ended early (chunk discarded): {e}"),
+            ),
         })?;
         match checksum.algorithm {
             ChecksumAlgorithm::Sha1 => sha1.update(&chunk),
@@ -546,7 +630,10 @@ async fn spool_and_verify(
     };
     if digest != checksum.digest {
         let status = StatusCode::from_u16(CHECKSUM_MISMATCH).unwrap_or(StatusCode::BAD_REQUEST);
-        return Err(TusResponse::error(status, "Upload-Checksum does not match: the chunk was discarded"));
+        return Err(TusResponse::error(
+            status,
+            "Upload-Checksum does not match: the chunk was discarded",
+        ));
     }
     Ok(())
 }
@@ -565,7 +652,10 @@ async fn terminate(
         state.vod.terminate(&row, &mut held).await?;
         Ok(TusResponse::new(StatusCode::NO_CONTENT))
     };
-    answered.await.unwrap_or_else(|e: TusResponse| e).into_response()
+    answered
+        .await
+        .unwrap_or_else(|e: TusResponse| e)
+        .into_response()
 }
 
 /// `X-HTTP-Method-Override` for clients that can only send POST.
@@ -576,12 +666,18 @@ async fn method_override(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    match header(&headers, "x-http-method-override").map(str::to_ascii_uppercase).as_deref() {
+    match header(&headers, "x-http-method-override")
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("PATCH") => patch(state, path, signed, headers, body).await,
         Some("DELETE") => terminate(state, path, signed, headers).await,
         Some("HEAD") => head(state, path, signed, headers).await,
-        _ => TusResponse::error(StatusCode::METHOD_NOT_ALLOWED, "POST creates uploads at the creation URL")
-            .header(header::ALLOW, "OPTIONS, HEAD, PATCH, DELETE")
-            .into_response(),
+        _ => TusResponse::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST creates uploads at the creation URL",
+        )
+        .header(header::ALLOW, "OPTIONS, HEAD, PATCH, DELETE")
+        .into_response(),
     }
 }

@@ -51,7 +51,13 @@ impl Signer {
     }
 
     /// Checks a signature of `path` (constant time) and its expiry.
-    pub fn verify(&self, path: &str, expires: Option<i64>, sig: Option<&str>, now: i64) -> Result<(), SignatureError> {
+    pub fn verify(
+        &self,
+        path: &str,
+        expires: Option<i64>,
+        sig: Option<&str>,
+        now: i64,
+    ) -> Result<(), SignatureError> {
         let (Some(expires), Some(sig)) = (expires, sig) else {
             return Err(SignatureError::Missing);
         };
@@ -92,13 +98,34 @@ mod tests {
     fn a_signature_holds_for_its_path_until_it_expires() {
         let signer = Signer::new("token");
         let (expires, sig) = parts(&signer.query("/api/v1/uploads/abc", 1000));
-        assert_eq!(signer.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 999), Ok(()));
-        assert_eq!(signer.verify("/api/v1/uploads/abd", Some(expires), Some(&sig), 999), Err(SignatureError::Bad));
-        assert_eq!(signer.verify("/api/v1/uploads/abc", Some(expires + 1), Some(&sig), 999), Err(SignatureError::Bad));
-        assert_eq!(signer.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 1001), Err(SignatureError::Expired));
-        assert_eq!(signer.verify("/api/v1/uploads/abc", None, Some(&sig), 0), Err(SignatureError::Missing));
-        assert_eq!(signer.verify("/api/v1/uploads/abc", Some(expires), Some("zz"), 0), Err(SignatureError::Bad));
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 999),
+            Ok(())
+        );
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abd", Some(expires), Some(&sig), 999),
+            Err(SignatureError::Bad)
+        );
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abc", Some(expires + 1), Some(&sig), 999),
+            Err(SignatureError::Bad)
+        );
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 1001),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abc", None, Some(&sig), 0),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            signer.verify("/api/v1/uploads/abc", Some(expires), Some("zz"), 0),
+            Err(SignatureError::Bad)
+        );
         let other = Signer::new("another token");
-        assert_eq!(other.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 999), Err(SignatureError::Bad));
+        assert_eq!(
+            other.verify("/api/v1/uploads/abc", Some(expires), Some(&sig), 999),
+            Err(SignatureError::Bad)
+        );
     }
 }

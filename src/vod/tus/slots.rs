@@ -82,7 +82,9 @@ impl Slot {
             return Some(held);
         }
         self.stop.notify_waiters();
-        tokio::time::timeout(RELEASE_WAIT, self.upload.lock()).await.ok()
+        tokio::time::timeout(RELEASE_WAIT, self.upload.lock())
+            .await
+            .ok()
     }
 
     /// What HEAD may do: hold the slot (it was free, or its PATCH hung and
