@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod histogram;
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -149,18 +150,24 @@ struct Setup {
 struct Phase {
     rate: u32,
     sent: u64,
+    /// Of `sent`, the messages the server took (their senders got them back).
+    accepted: u64,
     deliveries_per_sec: f64,
     /// Messages sent in the window times clients, per second.
     offered_per_sec: f64,
     latency: Option<Summary>,
     /// Clients still connected after the drain.
     connected: usize,
-    /// Messages of the window that connected clients did not receive.
+    /// Accepted messages of the window that connected clients did not receive.
     lost: u64,
+    /// Senders closed by the end: their messages' echoes never came, so
+    /// `accepted` and `lost` are only lower bounds.
+    senders_closed: usize,
     gaps: u64,
     reordered: u64,
     dropped_slow: usize,
-    closed_otherwise: usize,
+    /// Clients closed for another reason, by close code.
+    other_closes: BTreeMap<u32, usize>,
     refused: u64,
     /// Text frames the clients read per second, and message events per frame.
     frames_per_sec: f64,
@@ -207,6 +214,10 @@ async fn measure(
         idle: idle.load_since(&settled),
         phases,
     }))
+}
+
+fn client_name(index: usize) -> String {
+    format!("c{index}")
 }
 
 fn chat_path(stream: &str, name: &str) -> String {
@@ -260,7 +271,7 @@ impl Crowd {
             .map(|i| Target {
                 server: cluster.nodes[i % nodes].http,
                 source: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i / CLIENTS_PER_SOURCE) as u8)),
-                path: chat_path(stream, &format!("c{i}")),
+                path: chat_path(stream, &client_name(i)),
             })
             .collect();
         let started = Instant::now();
@@ -280,7 +291,8 @@ impl Crowd {
                 let (shared, stats) = (shared.clone(), stats.clone());
                 if i < senders {
                     let stagger = i as f64 / senders as f64;
-                    client::spawn_sender(ws, shared, stats, i, stagger, resting.clone())
+                    let name = client_name(i);
+                    client::spawn_sender(ws, shared, stats, i, &name, stagger, resting.clone())
                 } else {
                     client::spawn_receiver(ws, shared, stats, i)
                 }
@@ -323,7 +335,8 @@ impl Crowd {
     }
 
     /// Waits until every connected client has received every message sent
-    /// in the window, for at most `DRAIN`.
+    /// in the window, for at most `DRAIN` (all of it when a sender's last
+    /// messages were never taken).
     async fn drain(&self) {
         let deadline = Instant::now() + DRAIN;
         loop {
@@ -343,8 +356,15 @@ impl Crowd {
     fn result(&self, rate: u32, seconds: u64, first: &Sample, last: &Sample) -> Phase {
         let shared = &self.shared;
         let sent = shared.sent.load(Ordering::Relaxed);
-        let closes: Vec<u32> = self.stats.iter().filter_map(|s| s.close_code()).collect();
-        let dropped_slow = closes.iter().filter(|&&c| c == TOO_SLOW).count();
+        let accepted = shared.accepted.load(Ordering::Relaxed);
+        let mut dropped_slow = 0;
+        let mut other_closes = BTreeMap::new();
+        for code in self.stats.iter().filter_map(|s| s.close_code()) {
+            match code {
+                TOO_SLOW => dropped_slow += 1,
+                _ => *other_closes.entry(code).or_default() += 1,
+            }
+        }
         let total = |counter: fn(&ClientStats) -> &AtomicU64| -> u64 {
             self.stats
                 .iter()
@@ -354,18 +374,23 @@ impl Crowd {
         Phase {
             rate,
             sent,
+            accepted,
             deliveries_per_sec: total(|s| &s.received) as f64 / seconds as f64,
             offered_per_sec: (sent * self.stats.len() as u64) as f64 / seconds as f64,
             latency: shared.latency.summary(),
             connected: self.connected().count(),
             lost: self
                 .connected()
-                .map(|s| sent.saturating_sub(s.received.load(Ordering::Relaxed)))
+                .map(|s| accepted.saturating_sub(s.received.load(Ordering::Relaxed)))
                 .sum(),
+            senders_closed: self.stats[..self.senders]
+                .iter()
+                .filter(|s| s.close_code().is_some())
+                .count(),
             gaps: total(|s| &s.gaps),
             reordered: total(|s| &s.reordered),
             dropped_slow,
-            closed_otherwise: closes.len() - dropped_slow,
+            other_closes,
             refused: shared.refused.load(Ordering::Relaxed),
             frames_per_sec: total(|s| &s.frames) as f64 / seconds as f64,
             per_frame: total(|s| &s.messages) as f64 / total(|s| &s.frames).max(1) as f64,
@@ -412,11 +437,11 @@ fn print_report(setups: &[Setup]) {
     }
     println!("\nSending (latency measured at every receiver):\n");
     println!(
-        "| nodes | clients (connected at the end) | offered msg/s | sent in window | deliveries/s \
-         | p50 | p99 | max | p99 goal | lost (connected clients) | offset gaps / out of order \
-         | dropped slow / other | refused |"
+        "| nodes | clients (connected at the end) | offered msg/s | sent / accepted in window \
+         | deliveries/s | p50 | p99 | max | p99 goal | lost (connected clients) \
+         | offset gaps / out of order | dropped slow (4008) | other closes | refused |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in setups {
         for p in &s.phases {
             print_delivery(s, p);
@@ -444,22 +469,43 @@ fn print_delivery(s: &Setup, p: &Phase) {
         .as_ref()
         .map_or((f64::NAN, f64::NAN, f64::NAN), |l| (l.p50, l.p99, l.max));
     println!(
-        "| {} | {} ({}) | {} | {} | {:.0} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms | < {goal} ms: {} \
-         | {} | {} / {} | {} / {} | {} |",
+        "| {} | {} ({}) | {} | {} / {} | {:.0} | {p50:.1} ms | {p99:.1} ms | {max:.1} ms \
+         | < {goal} ms: {} | {} | {} / {} | {} | {} | {} |",
         s.nodes,
         s.clients,
         p.connected,
         p.rate,
         p.sent,
+        p.accepted,
         p.deliveries_per_sec,
         met(p99 < goal),
-        p.lost,
+        lost(p),
         p.gaps,
         p.reordered,
         p.dropped_slow,
-        p.closed_otherwise,
+        closes(&p.other_closes),
         p.refused,
     );
+}
+
+fn lost(p: &Phase) -> String {
+    match p.senders_closed {
+        0 => p.lost.to_string(),
+        n => format!(">= {} ({n} senders closed)", p.lost),
+    }
+}
+
+/// "0", or how many clients closed with each code: "3 (1006×2, 1011×1)".
+fn closes(by_code: &BTreeMap<u32, usize>) -> String {
+    let total: usize = by_code.values().sum();
+    if total == 0 {
+        return "0".into();
+    }
+    let codes: Vec<String> = by_code
+        .iter()
+        .map(|(code, n)| format!("{code}×{n}"))
+        .collect();
+    format!("{total} ({})", codes.join(", "))
 }
 
 fn print_cost(s: &Setup, p: &Phase) {

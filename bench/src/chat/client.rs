@@ -27,8 +27,9 @@ pub type Ws = WebSocketStream<TcpStream>;
 /// Chat frames are small; tungstenite's default of 128 KiB per socket would
 /// cost the generator 2.5 GiB at 20,000 clients.
 const READ_BUFFER: usize = 8 * 1024;
-/// `ClientStats::closed` of a client whose connection failed without a close frame.
-const FAILED: u32 = 1;
+/// `ClientStats::closed` of a client whose connection ended without a close
+/// frame (the code RFC 6455 reserves for that).
+const FAILED: u32 = 1006;
 /// The close code of a client the server dropped for falling behind.
 pub const TOO_SLOW: u32 = 4008;
 
@@ -40,8 +41,11 @@ pub struct Shared {
     /// messages stamped inside it are counted, by senders and receivers alike.
     window: [AtomicU64; 2],
     pub latency: Histogram,
-    /// Messages stamped inside the window and sent.
+    /// Messages stamped inside the window and written to the server.
     pub sent: AtomicU64,
+    /// Of those, the ones whose sender got them back from the room: the
+    /// server took them, so every client should receive them.
+    pub accepted: AtomicU64,
     /// Error events the senders got back (refused messages).
     pub refused: AtomicU64,
 }
@@ -53,6 +57,7 @@ impl Shared {
             window: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
             latency: Histogram::new(),
             sent: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         })
     }
@@ -69,6 +74,7 @@ impl Shared {
         self.window[1].store(self.micros(end), Ordering::Relaxed);
         self.latency.reset();
         self.sent.store(0, Ordering::Relaxed);
+        self.accepted.store(0, Ordering::Relaxed);
         self.refused.store(0, Ordering::Relaxed);
     }
 
@@ -169,6 +175,8 @@ struct Reader {
     stats: Arc<ClientStats>,
     stripe: usize,
     last_offset: Option<u64>,
+    /// A sender's own messages end their text with this.
+    signature: Option<String>,
 }
 
 impl Reader {
@@ -178,6 +186,7 @@ impl Reader {
             stats,
             stripe,
             last_offset: None,
+            signature: None,
         }
     }
 
@@ -209,18 +218,23 @@ impl Reader {
             self.shared.refused.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let Some((stamp, offset)) = stamp_and_offset(line) else {
+        let Some(event) = MessageEvent::parse(line) else {
             return;
         };
         if arrived_in_window {
             self.stats.messages.fetch_add(1, Ordering::Relaxed);
         }
-        self.check_offset(offset);
-        if self.shared.in_window(stamp) {
-            self.stats.received.fetch_add(1, Ordering::Relaxed);
-            self.shared
-                .latency
-                .record(self.stripe, now.saturating_sub(stamp));
+        self.check_offset(event.offset);
+        if !self.shared.in_window(event.stamp) {
+            return;
+        }
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .latency
+            .record(self.stripe, now.saturating_sub(event.stamp));
+        let own = |signature: &String| event.rest.starts_with(signature.as_bytes());
+        if self.signature.as_ref().is_some_and(own) {
+            self.shared.accepted.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -248,23 +262,36 @@ static TEXT: LazyLock<memmem::Finder<'static>> =
 static OFFSET: LazyLock<memmem::FinderRev<'static>> =
     LazyLock::new(|| memmem::FinderRev::new(br#""offset":"#));
 
-/// The send stamp at the start of a message event's text and its offset
-/// (the event's last field); None for any other event.
-fn stamp_and_offset(line: &[u8]) -> Option<(u64, u64)> {
-    if !line.starts_with(br#"{"type":"message""#) {
-        return None;
-    }
-    let text = TEXT.find(line)? + TEXT.needle().len();
-    let offset = OFFSET.rfind(line)? + OFFSET.needle().len();
-    Some((
-        leading_number(&line[text..])?,
-        leading_number(&line[offset..])?,
-    ))
+/// What the bench reads of a message event: the send stamp that starts its
+/// text, what follows the stamp, and the offset (the event's last field).
+struct MessageEvent<'a> {
+    stamp: u64,
+    rest: &'a [u8],
+    offset: u64,
 }
 
-fn leading_number(bytes: &[u8]) -> Option<u64> {
+impl MessageEvent<'_> {
+    /// None for any other event.
+    fn parse(line: &[u8]) -> Option<MessageEvent<'_>> {
+        if !line.starts_with(br#"{"type":"message""#) {
+            return None;
+        }
+        let text = TEXT.find(line)? + TEXT.needle().len();
+        let offset = OFFSET.rfind(line)? + OFFSET.needle().len();
+        let (stamp, rest) = leading_number(&line[text..])?;
+        Some(MessageEvent {
+            stamp,
+            rest,
+            offset: leading_number(&line[offset..])?.0,
+        })
+    }
+}
+
+/// The number at the start of `bytes`, and the bytes after it.
+fn leading_number(bytes: &[u8]) -> Option<(u64, &[u8])> {
     let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()
+    let number = std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()?;
+    Some((number, &bytes[digits..]))
 }
 
 /// A client that only reads until the bench aborts it.
@@ -283,18 +310,23 @@ pub fn spawn_receiver(
 /// How often each sender sends, or None while they rest.
 pub type Pace = watch::Receiver<Option<Duration>>;
 
-/// A client that also sends at the pace it is given, first after `stagger`
-/// (a fraction of the interval) so that the senders' messages spread evenly.
+/// A client named `name` that also sends at the pace it is given, first
+/// after `stagger` (a fraction of the interval) so that the senders'
+/// messages spread evenly.
 pub fn spawn_sender(
     mut ws: Ws,
     shared: Arc<Shared>,
     stats: Arc<ClientStats>,
     stripe: usize,
+    name: &str,
     stagger: f64,
     mut pace: Pace,
 ) -> JoinHandle<()> {
+    // The closing quote keeps c1 from taking c12's messages for its own.
+    let signature = format!(" hello from {name}\"");
     tokio::spawn(async move {
         let mut reader = Reader::new(shared.clone(), stats, stripe);
+        reader.signature = Some(signature.clone());
         // When the next message is due and the interval after it.
         let mut schedule: Option<(Instant, Duration)> = None;
         loop {
@@ -317,7 +349,7 @@ pub fn spawn_sender(
                 () = due => {
                     let Some((at, every)) = schedule else { continue };
                     schedule = Some((at + every, every));
-                    if !send(&mut ws, &shared).await {
+                    if !send(&mut ws, &shared, &signature).await {
                         reader.stats.closed.store(FAILED, Ordering::Relaxed);
                         return;
                     }
@@ -327,10 +359,11 @@ pub fn spawn_sender(
     })
 }
 
-/// Sends one message stamped with the time it leaves.
-async fn send(ws: &mut Ws, shared: &Shared) -> bool {
+/// Sends one message stamped with the time it leaves; the text after the
+/// stamp is the sender's signature (which ends with the text's quote).
+async fn send(ws: &mut Ws, shared: &Shared, signature: &str) -> bool {
     let stamp = shared.micros(Instant::now());
-    let command = format!(r#"{{"type":"message","text":"{stamp} hello from the bench"}}"#);
+    let command = format!(r#"{{"type":"message","text":"{stamp}{signature}}}"#);
     if ws.send(Message::text(command)).await.is_err() {
         return false;
     }
