@@ -26,6 +26,11 @@ pub fn secret() -> String {
     random_string(32)
 }
 
+/// Lowercase hex of bytes (digests, signatures).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Whether `s` could be an id this module made (guards paths built from requests).
 pub fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())

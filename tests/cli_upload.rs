@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use support::{Proc, Server, TOKEN, TempDir};
+use support::{Proc, Server, TOKEN, TempDir, bytes, hex};
 
 const SIZE: usize = 20_000_000;
 /// Slow enough to interrupt mid-way, fast enough for a short test.
@@ -23,21 +23,6 @@ const RATE_KIB: &str = "6144";
 /// after the other, the server then holds at least 5 MiB.
 const INTERRUPT_AT_PERCENT: f64 = 30.0;
 const HELD_AT_INTERRUPT: u64 = 5 << 20;
-
-/// Deterministic test bytes.
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u64)
-                .wrapping_mul(2654435761)
-                .wrapping_add(u64::from(seed)) as u8
-        })
-        .collect()
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// A file to upload and the cache directory the CLI keeps its state in.
 struct Setup {

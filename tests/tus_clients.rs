@@ -21,7 +21,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
-use support::{Server, TempDir};
+use support::{Server, TempDir, hex};
 
 const MIB: u64 = 1 << 20;
 /// Not a multiple of any chunk size: the last chunk is a short one.
@@ -62,10 +62,6 @@ fn pseudo_random_bytes(len: usize) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A tus client program of tests/tus/.

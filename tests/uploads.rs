@@ -10,22 +10,7 @@ use bytes::Bytes;
 use reqwest::{Method, Response, StatusCode};
 use sha2::{Digest, Sha256};
 
-use support::{Server, TOKEN};
-
-/// Deterministic test bytes.
-fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| {
-            (i as u64)
-                .wrapping_mul(2654435761)
-                .wrapping_add(u64::from(seed)) as u8
-        })
-        .collect()
-}
-
-fn hex(digest: &[u8]) -> String {
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
+use support::{Server, TOKEN, bytes, hex};
 
 fn header(response: &Response, name: &str) -> Option<String> {
     response

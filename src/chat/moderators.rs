@@ -16,10 +16,7 @@ pub struct Moderator {
 }
 
 fn hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn moderator_row(row: &AnyRow) -> sqlx::Result<Moderator> {

@@ -190,6 +190,22 @@ fn answers_ping(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
+/// Deterministic test bytes.
+pub fn bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| {
+            (i as u64)
+                .wrapping_mul(2654435761)
+                .wrapping_add(u64::from(seed)) as u8
+        })
+        .collect()
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The server under test.
 pub struct Server {
     pub proc: Proc,

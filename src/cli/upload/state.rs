@@ -36,10 +36,7 @@ pub struct StateFile {
 impl StateFile {
     pub fn new(identity: Identity) -> anyhow::Result<StateFile> {
         let key = serde_json::to_vec(&identity).context("naming the state file")?;
-        let name: String = Sha256::digest(&key)[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let name = crate::ids::hex(&Sha256::digest(&key)[..16]);
         Ok(StateFile {
             path: state_dir()?.join(format!("{name}.json")),
             identity,

@@ -12,10 +12,6 @@ use super::uploads::{self, UploadRow};
 use super::{TusResponse, storage_error};
 use crate::vod::{Vod, video_prefix, videos};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Vod {
     /// Starts an upload of an asset's source, in the store and in the database.
     pub(super) async fn create_upload(
@@ -78,7 +74,7 @@ impl Vod {
         };
         let completed = upload.complete().await.map_err(storage_error)?;
         uploads::mark_completed(&self.db, &row.id).await?;
-        let sha256 = hex(&completed.sha256);
+        let sha256 = crate::ids::hex(&completed.sha256);
         videos::mark_uploaded(&self.db, &row.video_id, completed.size, &sha256).await?;
         self.slots.remove(&row.id);
         info!(video = %row.video_id, upload = %row.id, size = completed.size, %sha256, "upload complete");

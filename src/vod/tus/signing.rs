@@ -40,13 +40,7 @@ impl Signer {
 
     /// The `expires=…&sig=…` query that signs `path` until `expires` (Unix seconds).
     pub fn query(&self, path: &str, expires: i64) -> String {
-        let sig: String = self
-            .mac(path, expires)
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sig = crate::ids::hex(&self.mac(path, expires).finalize().into_bytes());
         format!("expires={expires}&sig={sig}")
     }
 
