@@ -1,9 +1,10 @@
 //! The store the server runs on, chosen by its configuration.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use crate::body::Body;
-use crate::error::Result;
+use crate::error::{Result, StorageError};
 use crate::fs::FsStore;
 use crate::s3::S3Store;
 use crate::store::{Object, ObjectMeta, ObjectStore, Part};
@@ -24,6 +25,21 @@ impl From<FsStore> for AnyStore {
 impl From<S3Store> for AnyStore {
     fn from(store: S3Store) -> Self {
         AnyStore::S3(store)
+    }
+}
+
+impl AnyStore {
+    /// A URL a media reader (GStreamer) can read the object at `key` from:
+    /// the file itself on `fs`, a presigned GET on `s3`.
+    pub async fn read_url(&self, key: &str, expires_in: Duration) -> Result<String> {
+        match self {
+            AnyStore::Fs(store) => {
+                let path = std::path::absolute(store.object_path(key)?)
+                    .map_err(|err| StorageError::io(format!("resolve {key}"), err))?;
+                Ok(format!("file://{}", path.display()))
+            }
+            AnyStore::S3(store) => store.presign_get(key, expires_in).await,
+        }
     }
 }
 

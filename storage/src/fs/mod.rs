@@ -59,7 +59,8 @@ impl FsStore {
         &self.root
     }
 
-    fn object_path(&self, key: &str) -> Result<PathBuf> {
+    /// Where the object at `key` lives on disk (it may not exist).
+    pub fn object_path(&self, key: &str) -> Result<PathBuf> {
         validate_key(key)?;
         Ok(self.root.join(key))
     }

@@ -3,6 +3,7 @@
 mod body;
 mod config;
 mod error;
+mod presign;
 
 use std::ops::Range;
 use std::sync::Arc;
