@@ -38,6 +38,36 @@ pub enum Command {
         #[command(subcommand)]
         command: video::VideoCommand,
     },
+    /// Run VOD job workers only (probe, transcodes), beside servers sharing
+    /// the same database and storage. Takes the same settings as `serve`.
+    Worker(Box<ServeArgs>),
+    /// Print what a media file is, as JSON (the workers' media task).
+    #[command(hide = true)]
+    ProbeSource {
+        #[arg(long, default_value_t = 60)]
+        timeout_secs: u64,
+        uri: String,
+    },
+}
+
+/// `probe-source`: the source's description on stdout and exit 0, or the
+/// reason it is not usable (`{"code", "message"}`) on stdout and exit 2.
+pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
+    let (answer, code) =
+        match crate::media_probe::probe(uri, std::time::Duration::from_secs(timeout_secs)) {
+            Ok(info) => (serde_json::to_string(&info), 0),
+            Err(error) => (serde_json::to_string(&error), 2),
+        };
+    match answer {
+        Ok(json) => {
+            println!("{json}");
+            std::process::ExitCode::from(code)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Args)]

@@ -31,6 +31,26 @@ pub struct Config {
     pub chat: chat::Limits,
     pub storage: StorageConfig,
     pub uploads: UploadConfig,
+    pub jobs: JobConfig,
+}
+
+/// The workers that run VOD jobs (probe, transcodes).
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// Workers in this process (`serve`); 0 leaves the work to `tributary worker`.
+    pub workers: usize,
+    /// A claimed job is taken again by another worker when its claim is not
+    /// renewed for this long.
+    pub lease: Duration,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            workers: 1,
+            lease: Duration::from_secs(30),
+        }
+    }
 }
 
 /// Where objects (upload sources, VOD renditions) live.
@@ -144,6 +164,12 @@ pub struct ServeArgs {
     /// Seconds after which an unfinished upload is removed (default 86400).
     #[arg(long, env = "TRIBUTARY_UPLOAD_EXPIRY_SECS")]
     pub upload_expiry_secs: Option<u64>,
+    /// Job workers in this process (default 1; 0 for none).
+    #[arg(long, env = "TRIBUTARY_WORKERS")]
+    pub workers: Option<usize>,
+    /// Seconds a worker's claim on a job lasts unless renewed (default 30).
+    #[arg(long, env = "TRIBUTARY_JOB_LEASE_SECS")]
+    pub job_lease_secs: Option<u64>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -167,6 +193,16 @@ struct FileConfig {
     storage: FileStorageConfig,
     #[serde(default)]
     uploads: FileUploadConfig,
+    #[serde(default)]
+    jobs: FileJobConfig,
+}
+
+/// `[jobs]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileJobConfig {
+    workers: Option<usize>,
+    lease_secs: Option<u64>,
 }
 
 /// `[storage]`.
@@ -339,6 +375,20 @@ impl Config {
             live.segment_target >= live.part_target,
             "segment target must not be shorter than the part target"
         );
+        let jobs = JobConfig {
+            workers: args
+                .workers
+                .or(file.jobs.workers)
+                .unwrap_or(JobConfig::default().workers),
+            lease: args
+                .job_lease_secs
+                .or(file.jobs.lease_secs)
+                .map_or(JobConfig::default().lease, Duration::from_secs),
+        };
+        anyhow::ensure!(
+            jobs.lease >= Duration::from_secs(2),
+            "the job lease must be at least 2 seconds"
+        );
         Ok(Config {
             data_dir,
             database_url,
@@ -377,6 +427,7 @@ impl Config {
                     .or(file.uploads.expiry_secs)
                     .map_or(UploadConfig::default().expiry, Duration::from_secs),
             },
+            jobs,
         })
     }
 }

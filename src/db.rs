@@ -20,6 +20,7 @@ pub struct StreamRow {
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    postgres: bool,
 }
 
 impl Db {
@@ -34,7 +35,15 @@ impl Db {
             .run(&pool)
             .await
             .context("running migrations")?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            postgres: url.starts_with("postgres"),
+        })
+    }
+
+    /// Whether this is PostgreSQL (for the few statements SQLite lacks).
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     /// The pool, for the queries that live beside their feature (chat).

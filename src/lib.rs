@@ -12,10 +12,12 @@ pub mod db;
 pub mod gst_init;
 pub mod hls_query;
 pub mod ids;
+pub mod jobs;
 pub mod ladder;
 pub mod ladder_settings;
 pub mod live;
 pub mod media;
+pub mod media_probe;
 pub mod server;
 #[cfg(test)]
 mod test_db;

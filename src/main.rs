@@ -22,6 +22,13 @@ async fn main() -> std::process::ExitCode {
         },
         Command::Stream { client, command } => cli::stream(client, command).await,
         Command::Video { client, command } => cli::video::video(client, command).await,
+        Command::Worker(args) => match config::Config::load(*args) {
+            Ok(config) => tributary::jobs::run_workers(config).await,
+            Err(e) => Err(e),
+        },
+        Command::ProbeSource { timeout_secs, uri } => {
+            return cli::probe_source(&uri, timeout_secs);
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -41,7 +41,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding {what} on {addr}"))
     };
     let store = crate::vod::open_store(&config).await?;
-    let vod = crate::vod::Vod::start(&config, db.clone(), store, &token).await?;
+    let jobs = crate::jobs::Jobs::new(db.clone());
+    jobs.start_workers(store.clone(), config.jobs.lease, config.jobs.workers)?;
+    let vod = crate::vod::Vod::start(&config, db.clone(), store, jobs, &token).await?;
     let http = bind("HTTP", config.http_addr).await?;
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
     let srt_options = ingest::srt::SrtOptions {

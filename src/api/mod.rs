@@ -34,6 +34,7 @@ pub fn routes(state: ApiState) -> Router {
     let admin = streams::admin_routes()
         .merge(crate::chat::admin_routes())
         .merge(crate::vod::videos::admin_routes())
+        .merge(crate::jobs::admin_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     admin
         .merge(streams::public_routes())

@@ -14,6 +14,7 @@ use storage::{AnyStore, FsStore, S3Store};
 
 use crate::config::{Config, StorageConfig, UploadConfig};
 use crate::db::Db;
+use crate::jobs::Jobs;
 use tus::{Signer, Slots, UploadRow};
 
 /// How often unfinished uploads are checked for expiry.
@@ -27,11 +28,17 @@ pub struct Vod {
     uploads: UploadConfig,
     signer: Signer,
     slots: Slots,
+    jobs: Jobs,
 }
 
 /// Where an asset's objects live in the store.
 pub fn video_prefix(video_id: &str) -> String {
     format!("videos/{video_id}/")
+}
+
+/// The uploaded file of an asset, as it arrived.
+pub fn source_key(video_id: &str) -> String {
+    format!("{}source", video_prefix(video_id))
 }
 
 /// The tus creation endpoint of an asset (signed when handed out).
@@ -68,6 +75,7 @@ impl Vod {
         config: &Config,
         db: Db,
         store: AnyStore,
+        jobs: Jobs,
         admin_token: &str,
     ) -> anyhow::Result<Arc<Vod>> {
         let spool_dir = config.data_dir.join("spool");
@@ -81,6 +89,7 @@ impl Vod {
             uploads: config.uploads.clone(),
             signer: Signer::new(admin_token),
             slots: Slots::default(),
+            jobs,
         });
         let sweep_every = SWEEP_EVERY
             .min(config.uploads.expiry / 2)
@@ -91,6 +100,10 @@ impl Vod {
 
     pub fn store(&self) -> &AnyStore {
         &self.store
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     pub fn signer(&self) -> &Signer {

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use storage::ObjectStore;
@@ -24,14 +25,19 @@ const MAX_PAGE: u32 = 100;
 /// Where an asset is on its way to being watchable.
 pub const AWAITING_UPLOAD: &str = "awaiting_upload";
 pub const UPLOADED: &str = "uploaded";
+pub const QUEUED: &str = "queued";
+pub const PROCESSING: &str = "processing";
+pub const READY: &str = "ready";
+pub const PARTIALLY_READY: &str = "partially_ready";
+pub const FAILED: &str = "failed";
 const STATUSES: &[&str] = &[
     AWAITING_UPLOAD,
     UPLOADED,
-    "queued",
-    "processing",
-    "ready",
-    "partially_ready",
-    "failed",
+    QUEUED,
+    PROCESSING,
+    READY,
+    PARTIALLY_READY,
+    FAILED,
 ];
 
 #[derive(Debug, Clone)]
@@ -105,14 +111,65 @@ pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<VideoRow>> {
 }
 
 /// The upload finished: the source is stored, its size and digest known.
-pub async fn mark_uploaded(db: &Db, id: &str, size: u64, sha256: &str) -> sqlx::Result<()> {
+pub async fn mark_uploaded(
+    conn: &mut AnyConnection,
+    id: &str,
+    size: u64,
+    sha256: &str,
+) -> sqlx::Result<()> {
     let source = json!({ "size": size, "sha256": sha256 }).to_string();
     sqlx::query("UPDATE videos SET status = $1, source = $2, updated_at = $3 WHERE id = $4")
         .bind(UPLOADED)
         .bind(source)
         .bind(timestamp(Utc::now()))
         .bind(id)
-        .execute(db.pool())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the asset to `status`, with the reason when it failed (cleared otherwise).
+pub async fn set_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+    error: Option<(&str, &str)>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = $1, error_code = $2, error_message = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(status)
+    .bind(error.map(|(code, _)| code))
+    .bind(error.map(|(_, message)| message))
+    .bind(timestamp(Utc::now()))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Adds what a probe found to the asset's `source` (size and digest stay).
+pub async fn add_source_details(
+    conn: &mut AnyConnection,
+    id: &str,
+    details: &serde_json::Map<String, Value>,
+) -> sqlx::Result<()> {
+    let row = sqlx::query("SELECT source FROM videos WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else { return Ok(()) };
+    let current: Option<String> = row.try_get("source")?;
+    let mut source = current
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<serde_json::Map<String, Value>>(s).ok())
+        .unwrap_or_default();
+    source.extend(details.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sqlx::query("UPDATE videos SET source = $1, updated_at = $2 WHERE id = $3")
+        .bind(Value::Object(source).to_string())
+        .bind(timestamp(Utc::now()))
+        .bind(id)
+        .execute(conn)
         .await?;
     Ok(())
 }
@@ -268,13 +325,13 @@ async fn list(
     .into_response())
 }
 
-async fn existing(state: &ApiState, id: &str) -> Result<VideoRow, ApiError> {
+pub(crate) async fn existing(state: &ApiState, id: &str) -> Result<VideoRow, ApiError> {
     find(&state.db, id)
         .await?
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no such video"))
 }
 
-async fn show(
+pub(crate) async fn show(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(id): Path<String>,

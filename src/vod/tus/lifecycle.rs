@@ -10,7 +10,7 @@ use super::headers::{MetadataPair, format_metadata};
 use super::slots::{Held, Upload};
 use super::uploads::{self, UploadRow};
 use super::{TusResponse, storage_error};
-use crate::vod::{Vod, video_prefix, videos};
+use crate::vod::{Vod, source_key};
 
 impl Vod {
     /// Starts an upload of an asset's source, in the store and in the database.
@@ -20,7 +20,7 @@ impl Vod {
         length: Option<u64>,
         metadata: &[MetadataPair],
     ) -> Result<(UploadRow, Upload), TusResponse> {
-        let key = format!("{}source", video_prefix(video_id));
+        let key = source_key(video_id);
         let upload = Upload::create(self.store.clone(), &key, &self.spool_dir)
             .await
             .map_err(storage_error)?;
@@ -75,7 +75,9 @@ impl Vod {
         let completed = upload.complete().await.map_err(storage_error)?;
         uploads::mark_completed(&self.db, &row.id).await?;
         let sha256 = crate::ids::hex(&completed.sha256);
-        videos::mark_uploaded(&self.db, &row.video_id, completed.size, &sha256).await?;
+        self.jobs
+            .source_uploaded(&row.video_id, completed.size, &sha256)
+            .await?;
         self.slots.remove(&row.id);
         info!(video = %row.video_id, upload = %row.id, size = completed.size, %sha256, "upload complete");
         Ok(())

@@ -1,0 +1,150 @@
+//! What jobs do to their asset: `uploaded -> queued -> processing -> ready |
+//! failed`. Each step is one transaction that ends (or starts) a job and
+//! updates the asset's row, so the API, which reads rows, never sees one
+//! without the other.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sqlx::AnyConnection;
+
+use super::queue::{self, Claim, JobError, NewJob};
+use crate::db::Db;
+use crate::vod::videos;
+
+/// The first job of every upload: what the source is.
+pub const PROBE: &str = "probe";
+/// Tries of a job before it fails for good (a retry from the API adds as many).
+pub const ATTEMPTS: i64 = 3;
+const PROBE_PRIORITY: i64 = 100;
+
+/// What a job hands back to publish.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Facts about the source, added to the asset's `source`.
+    SourceDetails(Map<String, Value>),
+}
+
+/// A job that ended without output, and whether another try may do better.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: JobError,
+    /// False when the input itself is at fault (trying again changes nothing).
+    pub retryable: bool,
+}
+
+impl Failure {
+    pub fn permanent(code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            error: JobError {
+                code: code.to_owned(),
+                message: message.into(),
+            },
+            retryable: false,
+        }
+    }
+
+    pub fn transient(code: &str, message: impl Into<String>) -> Failure {
+        Failure {
+            retryable: true,
+            ..Failure::permanent(code, message)
+        }
+    }
+}
+
+/// The wait before try `attempt + 1`: 5 s, 20 s, 80 s, ... at most 10 min.
+pub fn backoff(attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.clamp(1, 8) - 1).unwrap_or(0);
+    Duration::from_secs(5 * 4u64.pow(exponent)).min(Duration::from_secs(600))
+}
+
+/// The source is stored: the asset is uploaded, and queued for its probe.
+pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -> sqlx::Result<()> {
+    let mut tx = db.pool().begin().await?;
+    videos::mark_uploaded(&mut tx, video_id, size, sha256).await?;
+    queue_work(
+        &mut tx,
+        &NewJob {
+            video_id,
+            kind: PROBE,
+            profile: "",
+            priority: PROBE_PRIORITY,
+            max_attempts: ATTEMPTS,
+        },
+    )
+    .await?;
+    tx.commit().await
+}
+
+async fn queue_work(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result<()> {
+    queue::enqueue(conn, job).await?;
+    videos::set_status(conn, job.video_id, videos::QUEUED, None).await
+}
+
+/// A worker claimed a job of the asset.
+pub async fn started(db: &Db, claim: &Claim) -> sqlx::Result<()> {
+    let mut conn = db.pool().acquire().await?;
+    videos::set_status(&mut conn, &claim.video_id, videos::PROCESSING, None).await
+}
+
+/// Ends the claim and publishes `output` in one transaction; false, with
+/// nothing published, when the claim was no longer this worker's.
+pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    if !queue::complete(&mut tx, claim).await? {
+        return Ok(false);
+    }
+    match output {
+        Output::SourceDetails(details) => {
+            videos::add_source_details(&mut tx, &claim.video_id, details).await?;
+        }
+    }
+    if queue::unfinished(&mut tx, &claim.video_id).await? == 0 {
+        videos::set_status(&mut tx, &claim.video_id, videos::READY, None).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Ends the claim: queued again after a backoff when the failure may pass
+/// and tries remain, else failed for good with the asset. False when the
+/// claim was no longer this worker's.
+pub async fn failed(db: &Db, claim: &Claim, failure: &Failure) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    let again = failure.retryable && claim.attempt < claim.max_attempts;
+    let ended = if again {
+        queue::retry_later(&mut tx, claim, &failure.error, backoff(claim.attempt)).await?
+    } else {
+        queue::fail(&mut tx, claim, &failure.error).await?
+    };
+    if !ended {
+        return Ok(false);
+    }
+    if again {
+        videos::set_status(&mut tx, &claim.video_id, videos::QUEUED, None).await?;
+    } else {
+        fail_asset(&mut tx, &claim.video_id, &failure.error).await?;
+    }
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn fail_asset(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    error: &JobError,
+) -> sqlx::Result<()> {
+    let error = (error.code.as_str(), error.message.as_str());
+    videos::set_status(conn, video_id, videos::FAILED, Some(error)).await
+}
+
+/// Queues a failed asset's failed jobs again; false when it had none.
+pub async fn retry_asset(db: &Db, video_id: &str) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    if queue::requeue_failed(&mut tx, video_id, ATTEMPTS).await? == 0 {
+        return Ok(false);
+    }
+    videos::set_status(&mut tx, video_id, videos::QUEUED, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
