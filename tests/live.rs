@@ -672,23 +672,6 @@ async fn garbage_on_the_listeners_then_a_good_publish() {
     server.wait_master(&srt_id, START).await;
 }
 
-/// The static ffmpeg 7+ that sends Enhanced RTMP (`./dev test` installs the
-/// PyPI package `imageio-ffmpeg`; Debian's ffmpeg 5 cannot send it).
-fn static_ffmpeg() -> String {
-    let output = Command::new("python3")
-        .args([
-            "-c",
-            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
-        ])
-        .output()
-        .expect("python3");
-    assert!(
-        output.status.success(),
-        "imageio-ffmpeg is missing: python3 -m pip install imageio-ffmpeg (./dev test does)"
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 /// HEVC over Enhanced RTMP is recognised as HEVC (never misread as H.264),
 /// refused with a clear log line, and the key still works for H.264 after.
 #[tokio::test]
@@ -706,7 +689,7 @@ async fn enhanced_rtmp_hevc_is_refused_clearly() {
         "aac",
     ];
     let mut command = test_source(
-        &static_ffmpeg(),
+        &support::ffmpeg7(),
         "320x240",
         "48000",
         &hevc,
@@ -786,7 +769,7 @@ async fn non_aac_audio_is_transcoded_to_aac() {
     let server = Server::start(&[]).await;
     for (ffmpeg, codec, rate) in [
         ("ffmpeg".to_owned(), "libmp3lame", "44100"),
-        (static_ffmpeg(), "libopus", "48000"),
+        (support::ffmpeg7(), "libopus", "48000"),
     ] {
         let (id, key) = server.create_stream(codec).await;
         let mut codecs = X264.to_vec();

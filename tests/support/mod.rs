@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+mod stalling_proxy;
+pub use stalling_proxy::StallingProxy;
+
 pub const TOKEN: &str = "test-admin-token";
 
 /// A temp directory removed on drop.
@@ -377,6 +380,38 @@ impl Server {
         )
     }
 
+    /// Uploads `body` whole to a tus creation URL (creation-with-upload).
+    pub async fn upload(&self, creation_url: &str, body: Vec<u8>) {
+        let response = self
+            .client
+            .post(creation_url)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", body.len().to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("tus POST");
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    }
+
+    /// Polls until the video's status is one of `statuses`; returns it.
+    pub async fn wait_video(&self, id: &str, statuses: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let video = self.video(id).await;
+            if statuses.iter().any(|s| video["status"] == *s) {
+                return video;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "video never became {statuses:?}: {video}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn video(&self, id: &str) -> Value {
         let (status, video) = self
             .api(reqwest::Method::GET, &format!("/api/v1/videos/{id}"), None)
@@ -694,4 +729,22 @@ pub fn variants(stream_id: &str, master: &str) -> Vec<(String, String)> {
             (resolution, format!("/live/{stream_id}/{}", w[1]))
         })
         .collect()
+}
+
+/// The static ffmpeg 7+ (`./dev test` installs the PyPI package
+/// `imageio-ffmpeg`; Debian's ffmpeg 5 cannot send Enhanced RTMP or write
+/// display rotation).
+pub fn ffmpeg7() -> String {
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())",
+        ])
+        .output()
+        .expect("python3");
+    assert!(
+        output.status.success(),
+        "imageio-ffmpeg is missing: python3 -m pip install imageio-ffmpeg (./dev test does)"
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
