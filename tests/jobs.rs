@@ -346,7 +346,7 @@ async fn a_hung_worker_loses_its_job_and_a_deleted_video_stops_its_work() {
     // Worker A reaches the S3 server through a proxy that holds every byte:
     // its probe hangs mid-job, as on a stalled network.
     let s3 = std::env::var("TRIBUTARY_TEST_S3_ENDPOINT").unwrap();
-    let proxy = support::StallingProxy::start(s3.trim_start_matches("http://"));
+    let proxy = support::stalling_proxy::StallingProxy::start(s3.trim_start_matches("http://"));
     proxy.stall(true);
     let mut a = start_worker(
         &dir,

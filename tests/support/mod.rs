@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-mod stalling_proxy;
-pub use stalling_proxy::StallingProxy;
+pub mod stalling_proxy;
 
 pub const TOKEN: &str = "test-admin-token";
 
