@@ -1,16 +1,19 @@
 //! Benchmarks of the tributary binary, driven with real clients.
 //!
 //! `tributary-bench live [seconds]`, `tributary-bench ladder [seconds]` and
-//! `tributary-bench chat [options]` (run through `./dev bench live|ladder|chat`).
+//! `tributary-bench chat [options]`, `tributary-bench upload [--size-mib N]`
+//! (run through `./dev bench live|ladder|chat|upload`).
 
 mod chat;
 mod flv_file;
 mod fmp4_samples;
 mod ladder;
 mod live;
+mod raw_put;
 mod rtmp_publisher;
 mod server;
 mod stats;
+mod upload;
 
 use std::path::PathBuf;
 
@@ -36,7 +39,14 @@ async fn main() -> anyhow::Result<()> {
         Some("live") => live::run(&binary, &dir, seconds()?).await,
         Some("ladder") => ladder::run(&dir, seconds()?),
         Some("chat") => chat::run(&binary, &dir, &args[1..]).await,
-        _ => bail!("usage: tributary-bench live|ladder [seconds] | chat [options]"),
+        Some("upload") => upload::run(&binary, &dir, &args[1..]).await,
+        Some("raw-put-server") => match args.get(1) {
+            Some(data) => raw_put::serve(std::path::Path::new(data)),
+            None => bail!("usage: tributary-bench raw-put-server DIR"),
+        },
+        _ => bail!(
+            "usage: tributary-bench live|ladder [seconds] | chat [options] | upload [--size-mib N]"
+        ),
     };
     let _ = std::fs::remove_dir_all(&dir);
     result

@@ -22,6 +22,11 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl Server {
     pub async fn start(binary: &Path, dir: &Path) -> anyhow::Result<Server> {
+        Server::start_with(binary, dir, &[]).await
+    }
+
+    /// The server with `extra` flags.
+    pub async fn start_with(binary: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Server> {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let srt = UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
@@ -38,6 +43,7 @@ impl Server {
                 &srt.to_string(),
             ])
             .args(["--admin-token", TOKEN])
+            .args(extra)
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
@@ -65,6 +71,14 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
     }
 
     pub fn url(&self, path: &str) -> String {
