@@ -96,7 +96,6 @@ fn due_row(row: &AnyRow) -> sqlx::Result<Due> {
 }
 
 /// What one attempt came to.
-#[derive(Debug, PartialEq)]
 enum Outcome {
     Delivered { status: u16 },
     Failed { status: Option<u16>, error: String },
