@@ -32,6 +32,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub uploads: UploadConfig,
     pub jobs: JobConfig,
+    pub webhooks: WebhookConfig,
 }
 
 /// The workers that run VOD jobs (probe, transcodes).
@@ -77,6 +78,22 @@ impl Default for UploadConfig {
         UploadConfig {
             max_bytes: 50 << 30,
             expiry: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// Outgoing webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The first wait before a failed delivery is retried; later waits are
+    /// multiples of it (docs/webhooks.md).
+    pub retry_base: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_base: Duration::from_secs(10),
         }
     }
 }
@@ -170,6 +187,9 @@ pub struct ServeArgs {
     /// Seconds a worker's claim on a job lasts unless renewed (default 30).
     #[arg(long, env = "TRIBUTARY_JOB_LEASE_SECS")]
     pub job_lease_secs: Option<u64>,
+    /// Milliseconds before the first retry of a failed webhook delivery (default 10000).
+    #[arg(long, env = "TRIBUTARY_WEBHOOK_RETRY_BASE_MS")]
+    pub webhook_retry_base_ms: Option<u64>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -193,6 +213,8 @@ struct FileConfig {
     storage: FileStorageConfig,
     #[serde(default)]
     uploads: FileUploadConfig,
+    #[serde(default)]
+    webhooks: FileWebhookConfig,
     #[serde(default)]
     jobs: FileJobConfig,
 }
@@ -224,6 +246,13 @@ struct FileStorageConfig {
 struct FileUploadConfig {
     max_bytes: Option<u64>,
     expiry_secs: Option<u64>,
+}
+
+/// `[webhooks]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebhookConfig {
+    retry_base_ms: Option<u64>,
 }
 
 /// The storage the flags and the file choose.
@@ -389,6 +418,17 @@ impl Config {
             jobs.lease >= Duration::from_secs(2),
             "the job lease must be at least 2 seconds"
         );
+        let webhooks = WebhookConfig {
+            retry_base: millis(
+                args.webhook_retry_base_ms,
+                file.webhooks.retry_base_ms,
+                WebhookConfig::default().retry_base,
+            ),
+        };
+        anyhow::ensure!(
+            (1..=3_600_000).contains(&webhooks.retry_base.as_millis()),
+            "the webhook retry base must be 1 ms to 1 hour"
+        );
         Ok(Config {
             data_dir,
             database_url,
@@ -428,6 +468,7 @@ impl Config {
                     .map_or(UploadConfig::default().expiry, Duration::from_secs),
             },
             jobs,
+            webhooks,
         })
     }
 }
@@ -501,6 +542,30 @@ mod tests {
         assert_eq!(config.redis_url.as_deref(), Some("redis://127.0.0.1:1"));
         assert!(load("[chat]\nclient_queue = 1\n").is_err());
         assert!(load("[chat]\nmessages_per_30s = 0\n").is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_webhook_retry_base_comes_from_the_file_or_the_flag() {
+        let dir =
+            std::env::temp_dir().join(format!("tributary-config-hooks-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        let load = |text: &str, flag: Option<u64>| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(ServeArgs {
+                config: Some(file.clone()),
+                webhook_retry_base_ms: flag,
+                ..Default::default()
+            })
+        };
+        let default = load("", None).unwrap();
+        assert_eq!(default.webhooks.retry_base, Duration::from_secs(10));
+        let from_file = load("[webhooks]\nretry_base_ms = 250\n", None).unwrap();
+        assert_eq!(from_file.webhooks.retry_base, Duration::from_millis(250));
+        let from_flag = load("[webhooks]\nretry_base_ms = 250\n", Some(40)).unwrap();
+        assert_eq!(from_flag.webhooks.retry_base, Duration::from_millis(40));
+        assert!(load("", Some(0)).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -26,3 +26,4 @@ mod test_media;
 pub mod thumbnail;
 pub mod vod;
 pub mod watch;
+pub mod webhooks;

@@ -44,6 +44,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let jobs = crate::jobs::Jobs::new(db.clone());
     jobs.start_workers(store.clone(), config.jobs.lease, config.jobs.workers)?;
     let vod = crate::vod::Vod::start(&config, db.clone(), store, jobs, &token).await?;
+    crate::webhooks::start(db.clone(), &config.webhooks)?;
     let http = bind("HTTP", config.http_addr).await?;
     let rtmp = bind("RTMP", config.rtmp_addr).await?;
     let srt_options = ingest::srt::SrtOptions {

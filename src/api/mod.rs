@@ -35,6 +35,7 @@ pub fn routes(state: ApiState) -> Router {
         .merge(crate::chat::admin_routes())
         .merge(crate::vod::videos::admin_routes())
         .merge(crate::jobs::admin_routes())
+        .merge(crate::webhooks::admin_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     admin
         .merge(streams::public_routes())

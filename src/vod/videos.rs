@@ -184,9 +184,9 @@ pub fn admin_routes() -> Router<ApiState> {
         )
 }
 
-/// An asset as the API shows it.
-fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Value {
-    let mut view = json!({
+/// An asset as the API and webhook events show it (without upload URLs).
+pub fn representation(row: &VideoRow) -> Value {
+    json!({
         "id": row.id,
         "title": row.title,
         "description": row.description,
@@ -195,7 +195,12 @@ fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Value {
         "error": row.error_code.as_ref().map(|code| json!({"code": code, "message": row.error_message})),
         "created_at": row.created_at,
         "updated_at": row.updated_at,
-    });
+    })
+}
+
+/// An asset as the API shows it: with where to upload it while it waits.
+fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Value {
+    let mut view = representation(&row);
     if row.status == AWAITING_UPLOAD {
         let (url, expires) = state.vod.creation_url(&base_url(state, headers), &row.id);
         view["upload_url"] = json!(url);
@@ -374,12 +379,13 @@ async fn update(
     Ok(Json(view(&state, &headers, row)).into_response())
 }
 
-/// Removes the asset's every object and row (its uploads with it).
+/// Removes the asset's every object and row (its uploads with it), and
+/// emits `video.deleted` with the asset as it was.
 async fn remove(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    existing(&state, &id).await?;
+    let row = existing(&state, &id).await?;
     state.vod.abort_uploads_of(&id).await;
     state
         .vod
@@ -390,9 +396,16 @@ async fn remove(
             tracing::error!(video = %id, "deleting the video's objects: {e}");
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage error, try again")
         })?;
-    sqlx::query("DELETE FROM videos WHERE id = $1")
+    let mut tx = state.db.pool().begin().await?;
+    let deleted = sqlx::query("DELETE FROM videos WHERE id = $1")
         .bind(&id)
-        .execute(state.db.pool())
+        .execute(&mut *tx)
         .await?;
+    // Of two racing deletes, only the one that removed the row reports it.
+    if deleted.rows_affected() == 1 {
+        let data = json!({ "video": representation(&row) });
+        crate::webhooks::emit(&mut tx, crate::webhooks::VIDEO_DELETED, data).await?;
+    }
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

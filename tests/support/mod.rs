@@ -3,6 +3,8 @@
 //! and helpers to read playlists and decode media with ffprobe.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod webhooks;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
