@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::Value;
+use support::webhooks::{WebhookReceiver, subscribe, verify_signature};
 use support::{Proc, Server, TempDir, postgres_url, s3_flags};
 
 /// Media files made once per run.
@@ -125,6 +126,8 @@ const DONE: &[&str] = &["ready", "failed"];
 async fn uploads_are_probed(flags: &[&str]) {
     let fixtures = fixtures();
     let server = Server::start(flags).await;
+    let receiver = WebhookReceiver::start(0);
+    let (_, secret) = subscribe(&server, &receiver.url(), &["*"]).await;
     let read = |path: &PathBuf| std::fs::read(path).unwrap();
     let phone = upload(&server, "phone", read(&fixtures.phone)).await;
     let audio = upload(&server, "podcast", read(&fixtures.audio)).await;
@@ -227,6 +230,40 @@ async fn uploads_are_probed(flags: &[&str]) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(server.video(&junk).await["status"], "failed");
+
+    // Each transition reached the webhook receiver, signed, with the asset.
+    let events = |id: &str| -> Vec<(String, Value)> {
+        receiver
+            .requests()
+            .iter()
+            .map(|request| {
+                let header = request.header("tributary-signature").unwrap_or_default();
+                assert!(verify_signature(header, &request.body, &secret), "{header}");
+                (request.event_type().to_owned(), request.json())
+            })
+            .filter(|(_, body)| body["data"]["video"]["id"] == id)
+            .collect()
+    };
+    let deadline = Instant::now() + timeout;
+    while events(&junk).len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let kinds = |id: &str| {
+        events(id)
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(&phone), ["video.uploaded", "video.ready"]);
+    assert_eq!(
+        kinds(&junk),
+        ["video.uploaded", "video.failed", "video.failed"]
+    );
+    let (_, ready) = &events(&phone)[1];
+    assert_eq!(ready["data"]["video"]["status"], "ready");
+    assert_eq!(ready["data"]["video"]["source"]["video"]["codec"], "h264");
+    let (_, failed) = &events(&empty)[1];
+    assert_eq!(failed["data"]["video"]["error"]["code"], "empty_source");
     for (id, why) in [(&phone, "ready"), (&"nope".to_owned(), "unknown")] {
         let (status, body) = server
             .api(Method::POST, &format!("/api/v1/videos/{id}/retry"), None)
@@ -342,6 +379,8 @@ async fn a_hung_worker_loses_its_job_and_a_deleted_video_stops_its_work() {
     ]);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = Server::start(&flags).await;
+    let receiver = WebhookReceiver::start(0);
+    subscribe(&server, &receiver.url(), &["video.ready"]).await;
     let dir = TempDir::new("workers");
     // Worker A reaches the S3 server through a proxy that holds every byte:
     // its probe hangs mid-job, as on a stalled network.
@@ -425,6 +464,15 @@ async fn a_hung_worker_loses_its_job_and_a_deleted_video_stops_its_work() {
         job,
         "the late worker changed the job"
     );
+    receiver
+        .wait_for_event("video.ready", Duration::from_secs(10))
+        .await;
+    let ready = receiver
+        .requests()
+        .iter()
+        .filter(|request| request.json()["data"]["video"]["id"] == id)
+        .count();
+    assert_eq!(ready, 1, "video.ready sent once");
     println!("job taken over {taken_over:?} after its worker hung (lease {LEASE} s)");
     a.kill();
     b.kill();

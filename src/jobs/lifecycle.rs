@@ -11,6 +11,7 @@ use sqlx::AnyConnection;
 use super::queue::{self, Claim, JobError, NewJob};
 use crate::db::Db;
 use crate::vod::videos;
+use crate::webhooks;
 
 /// The first job of every upload: what the source is.
 pub const PROBE: &str = "probe";
@@ -62,6 +63,7 @@ pub fn backoff(attempt: i64) -> Duration {
 pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
     videos::mark_uploaded(&mut tx, video_id, size, sha256).await?;
+    announce(&mut tx, video_id, webhooks::VIDEO_UPLOADED).await?;
     queue_work(
         &mut tx,
         &NewJob {
@@ -101,6 +103,7 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
     }
     if queue::unfinished(&mut tx, &claim.video_id).await? == 0 {
         videos::set_status(&mut tx, &claim.video_id, videos::READY, None).await?;
+        announce(&mut tx, &claim.video_id, webhooks::VIDEO_READY).await?;
     }
     tx.commit().await?;
     Ok(true)
@@ -135,7 +138,18 @@ async fn fail_asset(
     error: &JobError,
 ) -> sqlx::Result<()> {
     let error = (error.code.as_str(), error.message.as_str());
-    videos::set_status(conn, video_id, videos::FAILED, Some(error)).await
+    videos::set_status(conn, video_id, videos::FAILED, Some(error)).await?;
+    announce(conn, video_id, webhooks::VIDEO_FAILED).await
+}
+
+/// Queues `event` for webhook receivers with the asset as it is now, in the
+/// transaction of the change.
+async fn announce(conn: &mut AnyConnection, video_id: &str, event: &str) -> sqlx::Result<()> {
+    if let Some(row) = videos::find_on(conn, video_id).await? {
+        let data = serde_json::json!({ "video": videos::representation(&row) });
+        webhooks::emit(conn, event, data).await?;
+    }
+    Ok(())
 }
 
 /// Queues a failed asset's failed jobs again; false when it had none.

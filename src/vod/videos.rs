@@ -98,12 +98,18 @@ pub async fn create(db: &Db, title: &str, description: &str) -> sqlx::Result<Vid
 }
 
 pub async fn find(db: &Db, id: &str) -> sqlx::Result<Option<VideoRow>> {
+    let mut conn = db.pool().acquire().await?;
+    find_on(&mut conn, id).await
+}
+
+/// `find` on a connection (a transaction's, say).
+pub async fn find_on(conn: &mut AnyConnection, id: &str) -> sqlx::Result<Option<VideoRow>> {
     if !crate::ids::is_id(id) {
         return Ok(None);
     }
     sqlx::query(&format!("SELECT {COLUMNS} FROM videos WHERE id = $1"))
         .bind(id)
-        .fetch_optional(db.pool())
+        .fetch_optional(conn)
         .await?
         .as_ref()
         .map(video_row)
