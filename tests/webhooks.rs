@@ -44,6 +44,7 @@ on_sqlite_and_postgres!(
     a_failing_receiver_gets_the_same_signed_event_until_it_succeeds,
     a_receiver_that_was_down_gets_the_event_later,
     pending_deliveries_survive_a_kill,
+    a_slow_receiver_with_a_backlog_holds_up_no_one,
 );
 
 async fn start(extra: &[&str]) -> Server {
@@ -374,6 +375,46 @@ async fn pending_deliveries_survive_a_kill(mut server: Server) {
         list.first().is_some_and(|d| d["status"] == "delivered")
     })
     .await;
+}
+
+/// A receiver that takes 3 s per request, with a backlog of 100 events, gets
+/// a few requests at a time, and an event for another endpoint still goes at once.
+async fn a_slow_receiver_with_a_backlog_holds_up_no_one(server: Server) {
+    const BACKLOG: usize = 100;
+    let slow = WebhookReceiver::start_with(free_tcp_port(), 0, Duration::from_secs(3));
+    subscribe(&server, &slow.url(), &["video.deleted"]).await;
+    let mut ids = Vec::new();
+    for n in 0..BACKLOG {
+        ids.push(server.create_video(&format!("backlog {n}")).await.0);
+    }
+    for id in &ids {
+        let (status, _) = server
+            .api(Method::DELETE, &format!("/api/v1/videos/{id}"), None)
+            .await;
+        assert_eq!(status, 204);
+    }
+    let first_slow = slow.wait_for(1, LONG).await[0].at;
+
+    let fast = WebhookReceiver::start(0);
+    subscribe(&server, &fast.url(), &["video.deleted"]).await;
+    let fired = std::time::Instant::now();
+    let video_id = delete_a_video(&server, "urgent").await;
+    let got = fast.wait_for(1, LONG).await;
+    assert!(
+        got[0].at - fired < Duration::from_secs(2),
+        "the fast receiver waited {:?} behind the slow one's backlog",
+        got[0].at - fired
+    );
+    assert_eq!(got[0].json()["data"]["video"]["id"], video_id.as_str());
+    let early = slow
+        .requests()
+        .iter()
+        .filter(|r| r.at - first_slow < Duration::from_millis(2500))
+        .count();
+    assert!(
+        (1..=4).contains(&early),
+        "{early} requests in flight to one receiver"
+    );
 }
 
 /// Two nodes on one PostgreSQL database race for every due delivery (first

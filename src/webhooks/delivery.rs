@@ -161,28 +161,36 @@ impl Deliverer {
     /// Starts what is due and free; returns how long to wait before the next look.
     async fn pass(self: &Arc<Self>) -> sqlx::Result<Duration> {
         let now = now_ms();
-        let rows = sqlx::query(
+        // The backlog of an endpoint that has its share in flight is left out,
+        // so that it never fills the batch and starves the others.
+        let saturated = self.saturated_endpoints();
+        let sql = format!(
             "SELECT d.id, d.endpoint_id, e.url, e.secret, d.event_type, d.body, d.attempts, \
              d.give_up_ms FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              WHERE d.status = $1 AND d.next_attempt_ms <= $2 \
-             AND (d.locked_until_ms IS NULL OR d.locked_until_ms < $3) \
+             AND (d.locked_until_ms IS NULL OR d.locked_until_ms < $3) {} \
              ORDER BY d.next_attempt_ms LIMIT $4",
-        )
-        .bind(PENDING)
-        .bind(now)
-        .bind(now)
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut left_due = false;
+            not_in("d.endpoint_id", 5, saturated.len())
+        );
+        let mut select = sqlx::query(&sql)
+            .bind(PENDING)
+            .bind(now)
+            .bind(now)
+            .bind(BATCH);
+        for endpoint_id in &saturated {
+            select = select.bind(endpoint_id);
+        }
+        let rows = select.fetch_all(&self.pool).await?;
+        let mut no_slot = false;
+        let mut saturated_now = false;
         for row in &rows {
             let due = due_row(row)?;
             let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                left_due = true;
+                no_slot = true;
                 break;
             };
             if self.in_flight_to(&due.endpoint_id) >= MAX_PER_ENDPOINT {
-                left_due = true;
+                saturated_now = true;
                 continue;
             }
             if !claim(&self.pool, &due.id, due.attempts, now).await? {
@@ -201,27 +209,40 @@ impl Deliverer {
             };
             tokio::spawn(self.clone().deliver(due, in_flight));
         }
-        if left_due {
+        if no_slot {
             // More is due than this node may start now: a finished request wakes the loop.
             return Ok(POLL);
         }
-        if rows.len() as i64 == BATCH {
-            // A full batch: more may be due already.
+        if saturated_now || rows.len() as i64 == BATCH {
+            // More of other endpoints may be due already.
             return Ok(Duration::ZERO);
         }
-        let next: Option<i64> = sqlx::query(
+        let saturated = self.saturated_endpoints();
+        let sql = format!(
             "SELECT MIN(next_attempt_ms) AS due_ms FROM webhook_deliveries \
-             WHERE status = $1 AND (locked_until_ms IS NULL OR locked_until_ms < $2)",
-        )
-        .bind(PENDING)
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("due_ms")?;
+             WHERE status = $1 AND (locked_until_ms IS NULL OR locked_until_ms < $2) {}",
+            not_in("endpoint_id", 3, saturated.len())
+        );
+        let mut select = sqlx::query(&sql).bind(PENDING).bind(now);
+        for endpoint_id in &saturated {
+            select = select.bind(endpoint_id);
+        }
+        let next: Option<i64> = select.fetch_one(&self.pool).await?.try_get("due_ms")?;
         let until_next = next.map_or(POLL, |at| {
             Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0))
         });
         Ok(until_next.clamp(SETTLE, POLL))
+    }
+
+    /// The endpoints with their whole share of requests in flight.
+    fn saturated_endpoints(&self) -> Vec<String> {
+        self.per_endpoint
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, count)| **count >= MAX_PER_ENDPOINT)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn in_flight_to(&self, endpoint_id: &str) -> usize {
@@ -330,6 +351,15 @@ impl Deliverer {
     }
 }
 
+/// `AND column NOT IN ($first, …)` for `count` parameters; nothing for none.
+fn not_in(column: &str, first: usize, count: usize) -> String {
+    if count == 0 {
+        return String::new();
+    }
+    let parameters: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    format!("AND {column} NOT IN ({})", parameters.join(", "))
+}
+
 /// Takes a due delivery for this node until the claim expires; false when
 /// another node has it (or it moved on).
 async fn claim(pool: &AnyPool, id: &str, attempts: i64, now: i64) -> sqlx::Result<bool> {
@@ -413,6 +443,15 @@ mod tests {
         .iter()
         .map(|r| (r.get("endpoint_id"), r.get("event_id"), r.get("body")))
         .collect()
+    }
+
+    #[test]
+    fn saturated_endpoints_are_left_out_by_parameter() {
+        assert_eq!(not_in("d.endpoint_id", 5, 0), "");
+        assert_eq!(
+            not_in("d.endpoint_id", 5, 2),
+            "AND d.endpoint_id NOT IN ($5, $6)"
+        );
     }
 
     #[tokio::test]
