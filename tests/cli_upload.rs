@@ -4,6 +4,9 @@
 
 mod support;
 
+// No workers: the probe stays queued, the status is what the upload made it.
+const NO_WORKERS: &[&str] = &["--workers", "0"];
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -204,7 +207,7 @@ fn saved_upload_url(setup: &Setup) -> String {
 
 #[tokio::test]
 async fn an_interrupted_upload_resumes_from_the_server_offset() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(NO_WORKERS).await;
     let setup = Setup::new(7);
 
     interrupted_upload(&server, &setup).await;
@@ -226,7 +229,7 @@ async fn an_interrupted_upload_resumes_from_the_server_offset() {
     );
     assert!(!stderr.contains("uploading "), "no new upload:\n{stderr}");
     assert!(
-        stdout.contains(&format!("Video {id} \"My movie\" (uploaded)")),
+        stdout.contains(&format!("Video {id} \"My movie\" (queued)")),
         "{stdout}"
     );
     assert!(stdout.contains(&setup.sha256), "{stdout}");
@@ -236,7 +239,7 @@ async fn an_interrupted_upload_resumes_from_the_server_offset() {
     );
 
     let video = only_video(&server).await;
-    assert_eq!(video["status"], "uploaded");
+    assert_eq!(video["status"], "queued");
     assert_eq!(video["source"]["size"], SIZE);
     assert_eq!(video["source"]["sha256"], setup.sha256.as_str());
 
@@ -247,7 +250,7 @@ async fn an_interrupted_upload_resumes_from_the_server_offset() {
         .find(|l| l.starts_with(&id))
         .unwrap_or_else(|| panic!("{list}"));
     assert!(
-        line.contains("uploaded") && line.contains("My movie"),
+        line.contains("queued") && line.contains("My movie"),
         "{line}"
     );
     let shown = setup
@@ -260,7 +263,7 @@ async fn an_interrupted_upload_resumes_from_the_server_offset() {
 
 #[tokio::test]
 async fn the_cli_retries_through_a_server_kill_9() {
-    let mut server = Server::start(&[]).await;
+    let mut server = Server::start(NO_WORKERS).await;
     let setup = Setup::new(8);
 
     let cli = setup.upload(&server);
@@ -272,17 +275,17 @@ async fn the_cli_retries_through_a_server_kill_9() {
         stderr.contains("retrying in"),
         "the CLI saw the server go:\n{stderr}"
     );
-    assert!(stdout.contains("(uploaded)"), "{stdout}");
+    assert!(stdout.contains("(queued)"), "{stdout}");
     assert!(setup.state_files().is_empty());
 
     let video = only_video(&server).await;
-    assert_eq!(video["status"], "uploaded");
+    assert_eq!(video["status"], "queued");
     assert_eq!(video["source"]["sha256"], setup.sha256.as_str());
 }
 
 #[tokio::test]
 async fn a_gone_upload_starts_again_for_its_video_else_for_a_new_one() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(NO_WORKERS).await;
     let setup = Setup::new(10);
 
     // The upload is terminated: the video still awaits one, so it gets a new one.
@@ -327,14 +330,14 @@ async fn a_gone_upload_starts_again_for_its_video_else_for_a_new_one() {
         stderr.contains(&format!("as video {}", video["id"].as_str().unwrap())),
         "{stderr}"
     );
-    assert!(stdout.contains("(uploaded)"), "{stdout}");
+    assert!(stdout.contains("(queued)"), "{stdout}");
     assert_eq!(video["source"]["sha256"], setup.sha256.as_str());
     assert!(setup.state_files().is_empty());
 }
 
 #[tokio::test]
 async fn a_missing_file_and_a_missing_token_are_clear_errors() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(NO_WORKERS).await;
     let setup = Setup::new(9);
     let missing = setup.dir.0.join("nope.mp4");
     let output = setup

@@ -6,6 +6,9 @@
 
 mod support;
 
+// No workers: the probe stays queued, the status is what the upload made it.
+const NO_WORKERS: &[&str] = &["--workers", "0"];
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -192,7 +195,7 @@ async fn server_offset(server: &Server, upload_url: &str) -> u64 {
 async fn assert_source_is_the_file(server: &Server, id: &str, s3: bool) {
     let file = test_file();
     let video = server.video(id).await;
-    assert_eq!(video["status"], "uploaded", "{video}");
+    assert_eq!(video["status"], "queued", "{video}");
     assert_eq!(video["source"]["size"], FILE_LEN, "{video}");
     assert_eq!(video["source"]["sha256"], file.sha256.as_str(), "{video}");
     let stored = stored_source(server, id, s3).await;
@@ -231,7 +234,7 @@ async fn stored_source(server: &Server, id: &str, s3: bool) -> Vec<u8> {
 /// run finds the upload URL in its state and goes on from the server's
 /// offset.
 async fn stopped_and_resumed(client: Client) {
-    let server = Server::start(&[]).await;
+    let server = Server::start(NO_WORKERS).await;
     let (id, endpoint) = server.create_video(&format!("{client:?} stopped")).await;
     let state = TempDir::new("tus-state");
     let mut run = Run {
@@ -424,7 +427,7 @@ async fn forward_requests(
 /// The proxy cuts the connection 1.5 MiB into the first 4 MiB PATCH; the
 /// client asks the offset (HEAD) and goes on through the proxy.
 async fn connection_cut_mid_patch(client: Client) {
-    let server = Server::start(&[]).await;
+    let server = Server::start(NO_WORKERS).await;
     let (id, upload_url) = server.create_video(&format!("{client:?} cut")).await;
     let cut_at = 3 * MIB / 2;
     let proxy = Proxy::start(server.http, Fault::Cut, cut_at).await;
@@ -474,7 +477,9 @@ async fn tuspy_resumes_after_a_connection_cut_mid_patch() {
 /// PATCH halfway; the server is killed (-9) then and started again; the
 /// client's retries find the offset (HEAD) and finish the same upload.
 async fn kill_9_mid_patch(extra: &[&str], s3: bool) {
-    let mut server = Server::start(extra).await;
+    let mut flags = NO_WORKERS.to_vec();
+    flags.extend(extra);
+    let mut server = Server::start(&flags).await;
     let (id, upload_url) = server.create_video("kill -9").await;
     let chunk = 2 * MIB;
     let proxy = Proxy::start(server.http, Fault::Stall, 2 * chunk + chunk / 2).await;

@@ -4,6 +4,9 @@
 
 mod support;
 
+// No workers: the probe stays queued, the status is what the upload made it.
+const NO_WORKERS: &[&str] = &["--workers", "0"];
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -99,6 +102,7 @@ async fn read_all(store: &impl storage::ObjectStore, key: &str) -> Vec<u8> {
 
 async fn protocol_status_codes(extra: &[&str], s3: bool) {
     let mut flags: Vec<&str> = vec!["--max-upload-bytes", "100000000"];
+    flags.extend(NO_WORKERS);
     flags.extend(extra);
     let server = Server::start(&flags).await;
     let tus = Tus { server: &server };
@@ -267,7 +271,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
     assert_eq!(last.status(), 204);
     assert_eq!(header(&last, "upload-offset").as_deref(), Some("3000000"));
     let uploaded = server.video(&id).await;
-    assert_eq!(uploaded["status"], "uploaded");
+    assert_eq!(uploaded["status"], "queued");
     assert_eq!(uploaded["source"]["size"], 3_000_000);
     assert_eq!(uploaded["source"]["sha256"], hex(&Sha256::digest(&data)));
     assert!(uploaded.get("upload_url").is_none());
@@ -337,7 +341,7 @@ async fn protocol_status_codes(extra: &[&str], s3: bool) {
         .unwrap();
     assert_eq!(plain.status(), 201);
     let (_, list) = server
-        .api(Method::GET, "/api/v1/videos?status=uploaded", None)
+        .api(Method::GET, "/api/v1/videos?status=queued", None)
         .await;
     let titles: Vec<&str> = list["videos"]
         .as_array()
@@ -402,7 +406,9 @@ fn stalling_body(first: Vec<u8>) -> (reqwest::Body, tokio::sync::oneshot::Sender
 use futures::StreamExt as _;
 
 async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
-    let mut server = Server::start(extra).await;
+    let mut flags = NO_WORKERS.to_vec();
+    flags.extend(extra);
+    let mut server = Server::start(&flags).await;
     let tus = Tus { server: &server };
     let (id, creation) = server.create_video("hung connection").await;
     let data = bytes(12_000_000, 2);
@@ -446,7 +452,7 @@ async fn one_request_at_a_time_and_kill_9(extra: &[&str], s3: bool) {
     let done = tus.patch(&url, offset, data[offset..].to_vec()).await;
     assert_eq!(done.status(), 204);
     let uploaded = server.video(&id).await;
-    assert_eq!(uploaded["status"], "uploaded");
+    assert_eq!(uploaded["status"], "queued");
     assert_eq!(uploaded["source"]["sha256"], hex(&Sha256::digest(&data)));
     assert_eq!(stored_source(&server, &id, s3).await, data);
 }
