@@ -9,9 +9,11 @@
 //!   out of service and brought back.
 //! - [`Resource`]: the names of the files inside a rendition folder.
 
+mod bitrate;
 mod error;
 pub mod fmp4;
 mod live;
+mod multivariant;
 mod resource;
 mod timescale;
 mod track;
