@@ -116,8 +116,10 @@ pub fn master_playlist(presentation: &Presentation<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, segments};
+    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
+    use super::super::rendition::FrameRate;
     use super::*;
+    use crate::track::fixtures::video;
 
     #[test]
     fn vod_media_playlist() {
@@ -178,14 +180,6 @@ mod tests {
         assert_eq!(target_duration(47_999, 48_000), 1);
         assert_eq!(target_duration(48_001, 48_000), 2);
     }
-}
-
-#[cfg(test)]
-mod master_tests {
-    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
-    use super::super::rendition::FrameRate;
-    use super::*;
-    use crate::track::fixtures::video;
 
     #[test]
     fn master_with_an_audio_group_and_measured_bandwidths() {
