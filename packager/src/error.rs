@@ -77,3 +77,86 @@ pub enum ActivationError {
     #[error("rendition {0:?} leads the segment cuts and cannot be taken out of service")]
     Leader(RenditionId),
 }
+
+/// A VOD rendition or presentation that manifests cannot describe.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VodError {
+    /// A bad rendition name or track config, or two renditions with one name.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A video rendition was built from a config of another kind.
+    #[error("rendition {0:?} is described as video but its codec is not")]
+    NotVideo(String),
+    /// An audio rendition was built from a config of another kind.
+    #[error("rendition {0:?} is described as audio but its codec is not")]
+    NotAudio(String),
+    /// A frame rate with a zero term.
+    #[error("frame rate {num}/{den} is not usable")]
+    FrameRate {
+        /// Frames.
+        num: u32,
+        /// Per this many seconds.
+        den: u32,
+    },
+    /// A language that is not a BCP 47 tag of letters, digits and hyphens.
+    #[error("language {0:?} is not a BCP 47 tag")]
+    Language(String),
+    /// A segment that lasts no time at all.
+    #[error("segment {number} of rendition {rendition:?} has a zero duration")]
+    ZeroDuration {
+        /// The rendition.
+        rendition: String,
+        /// The refused segment's number.
+        number: u64,
+    },
+    /// A segment that starts before the previous one ends.
+    #[error(
+        "segment {number} of rendition {rendition:?} starts at {start}, before the previous one ends at {previous_end}"
+    )]
+    Overlap {
+        /// The rendition.
+        rendition: String,
+        /// The refused segment's number.
+        number: u64,
+        /// Its start, in the rendition's timescale.
+        start: u64,
+        /// The end of the segment before it.
+        previous_end: u128,
+    },
+    /// A segment added after the rendition was finished.
+    #[error("rendition {0:?} is finished and takes no more segments")]
+    Finished(String),
+    /// A rendition without segments.
+    #[error("rendition {0:?} has no segments")]
+    NoSegments(String),
+    /// A presentation lists complete renditions only.
+    #[error("rendition {0:?} is still being written")]
+    Incomplete(String),
+    /// A presentation needs at least one rendition.
+    #[error("a presentation needs at least one rendition")]
+    NoRenditions,
+    /// Two video renditions with different segment counts.
+    #[error("video rendition {rendition:?} has {count} segments, {reference:?} has {expected}")]
+    SegmentCount {
+        /// The rendition that differs.
+        rendition: String,
+        /// The first video rendition, the reference.
+        reference: String,
+        /// Segments of `rendition`.
+        count: usize,
+        /// Segments of `reference`.
+        expected: usize,
+    },
+    /// Two video renditions whose segment `number` starts at different times.
+    #[error(
+        "segment {number} of video rendition {rendition:?} does not start when {reference:?}'s does"
+    )]
+    Misaligned {
+        /// The rendition that differs.
+        rendition: String,
+        /// The first video rendition, the reference.
+        reference: String,
+        /// The first segment that does not line up.
+        number: u64,
+    },
+}

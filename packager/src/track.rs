@@ -93,6 +93,21 @@ impl TrackConfig {
     }
 }
 
+/// Checks a rendition name: it is a URI path segment (the rendition's folder) and a DASH
+/// Representation id, so 1 to 64 ASCII letters, digits, `-` or `_`.
+pub(crate) fn check_rendition_name(name: &str) -> Result<(), ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::RenditionName(name.to_owned()))
+    }
+}
+
 fn is_codec_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'.'
 }
@@ -177,5 +192,18 @@ mod tests {
         let mut a = audio();
         a.sample_rate = 0;
         assert!(matches!(a.validate(), Err(ConfigError::AudioFormat { .. })));
+    }
+
+    #[test]
+    fn rendition_names_are_plain_path_segments() {
+        for name in ["720p", "audio", "a-b_C9", &"x".repeat(64)] {
+            assert_eq!(check_rendition_name(name), Ok(()), "{name}");
+        }
+        for name in ["", "..", "a/b", "a b", "é", "a\"", &"x".repeat(65)] {
+            assert_eq!(
+                check_rendition_name(name),
+                Err(ConfigError::RenditionName(name.to_owned()))
+            );
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::{self, Write};
 use super::block::{Position, Skip};
 use super::rendition::{Rendition, min_target_duration};
 use crate::resource::Resource;
-use crate::timescale::seconds;
+use crate::timescale::Decimal;
 use crate::wallclock::write_iso8601;
 
 /// Protocol version for EXT-X-SKIP (delta updates) and the LL-HLS tags.
@@ -123,8 +123,8 @@ fn write_playlist<'a>(
             for (part_index, part) in segment.parts.iter().enumerate() {
                 write!(
                     out,
-                    "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
-                    seconds(u64::from(part.duration), segment.timescale),
+                    "#EXT-X-PART:DURATION={},URI=\"{}\"",
+                    Decimal::seconds(u64::from(part.duration), segment.timescale, 5),
                     Resource::Part(segment.msn, part_index as u32)
                 )?;
                 if part.independent {
@@ -139,8 +139,8 @@ fn write_playlist<'a>(
         if segment.complete {
             writeln!(
                 out,
-                "#EXTINF:{:.5},",
-                seconds(segment.duration, segment.timescale)
+                "#EXTINF:{},",
+                Decimal::seconds(segment.duration, segment.timescale, 5)
             )?;
             if segment.gap {
                 out.push_str("#EXT-X-GAP\n");

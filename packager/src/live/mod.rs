@@ -23,7 +23,7 @@ pub use block::{BlockDecision, Position, Skip};
 pub use options::LiveOptions;
 
 use crate::error::{ConfigError, PushError};
-use crate::track::{RenditionId, Sample, TIMESCALE, TrackConfig};
+use crate::track::{RenditionId, Sample, TIMESCALE, TrackConfig, check_rendition_name};
 use cuts::{Cut, CutLog};
 use follower::FollowerState;
 use media_playlist::Report;
@@ -111,14 +111,7 @@ impl LivePackager {
         name: &str,
         config: TrackConfig,
     ) -> Result<RenditionId, ConfigError> {
-        let valid_name = !name.is_empty()
-            && name.len() <= 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid_name {
-            return Err(ConfigError::RenditionName(name.to_owned()));
-        }
+        check_rendition_name(name)?;
         if self.rendition_by_name(name).is_some() {
             return Err(ConfigError::DuplicateRendition(name.to_owned()));
         }

@@ -5,8 +5,11 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use super::block::{BlockDecision, Position};
+use crate::bitrate::bits_per_second;
 
 const NANOS_PER_SECOND: u128 = 1_000_000_000;
+/// The same, as the timescale of nanosecond durations.
+const NANOS_PER_SECOND_U32: u32 = 1_000_000_000;
 
 /// One published part.
 #[derive(Debug)]
@@ -326,7 +329,7 @@ impl Window {
         if measured.is_empty() {
             return None;
         }
-        let bps = |s: &Segment| bits_per_second(s.len, s.duration_ns);
+        let bps = |s: &Segment| bits_per_second(s.len, s.duration_ns, NANOS_PER_SECOND_U32);
         let peak_bps = measured.iter().map(|s| bps(s)).max().unwrap_or(0);
         let (len, ns) = measured
             .iter()
@@ -335,17 +338,10 @@ impl Window {
             media().fold((0, 0), |(n, ns), s| (n + s.samples, ns + s.duration_ns));
         Some(Measured {
             peak_bps,
-            average_bps: bits_per_second(len, ns),
+            average_bps: bits_per_second(len, ns, NANOS_PER_SECOND_U32),
             frame_rate: samples as f64 * NANOS_PER_SECOND as f64 / all_ns as f64,
         })
     }
-}
-
-fn bits_per_second(bytes: u64, ns: u64) -> u64 {
-    if ns == 0 {
-        return 0;
-    }
-    u64::try_from(u128::from(bytes) * 8 * NANOS_PER_SECOND / u128::from(ns)).unwrap_or(u64::MAX)
 }
 
 /// `ticks` of `timescale` Hz in nanoseconds.

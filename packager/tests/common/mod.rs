@@ -1,6 +1,10 @@
 //! Test support: synthetic streams, an fMP4 reader built on the `mp4` crate plus a small
-//! top-level box walker, and a media playlist parser. Nothing here uses packager internals.
+//! top-level box walker, a media playlist parser, H.264 Annex B parsing ([`h264`]) and
+//! ffmpeg/ffprobe runners ([`tools`]). Nothing here uses packager internals.
 #![allow(dead_code)]
+
+pub mod h264;
+pub mod tools;
 
 use std::io::Cursor;
 

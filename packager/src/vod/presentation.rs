@@ -1,0 +1,221 @@
+//! The renditions that one master playlist and one MPD list together.
+
+use std::time::Duration;
+
+use super::rendition::Rendition;
+use crate::error::{ConfigError, VodError};
+
+/// Complete renditions with checked keyframe alignment, ready for
+/// [`super::master_playlist`] and [`super::mpd`].
+///
+/// Manifests list exactly the renditions given here and nothing else: to publish part of a
+/// ladder (the rungs finished so far), pass only those. Only complete renditions are
+/// accepted, so a master playlist never lists a rendition still being written.
+#[derive(Debug, Clone)]
+pub struct Presentation<'a> {
+    /// Lowest peak bandwidth first.
+    video: Vec<&'a Rendition>,
+    /// As given; the first is the default.
+    audio: Vec<&'a Rendition>,
+}
+
+impl<'a> Presentation<'a> {
+    /// Checks the renditions: at least one; each complete (so with segments) and with its
+    /// own name; every video rendition with the segment start times of the first one (the
+    /// ladder cuts every rung at the same keyframes, so a difference is a bug upstream).
+    /// Audio is cut at its own frame boundaries and is not compared.
+    ///
+    /// Video variants are ordered lowest peak bandwidth first (ties keep the given order):
+    /// players start with the first variant listed, so playback starts quickly on any
+    /// connection and adaptation climbs from there. Audio renditions keep the given order,
+    /// and the first is the default.
+    pub fn new(
+        renditions: impl IntoIterator<Item = &'a Rendition>,
+    ) -> Result<Presentation<'a>, VodError> {
+        let mut video: Vec<&Rendition> = Vec::new();
+        let mut audio: Vec<&Rendition> = Vec::new();
+        for rendition in renditions {
+            if !rendition.is_complete() {
+                return Err(VodError::Incomplete(rendition.name().to_owned()));
+            }
+            if video
+                .iter()
+                .chain(&audio)
+                .any(|other| other.name() == rendition.name())
+            {
+                return Err(ConfigError::DuplicateRendition(rendition.name().to_owned()).into());
+            }
+            if rendition.is_video() {
+                video.push(rendition);
+            } else {
+                audio.push(rendition);
+            }
+        }
+        if video.is_empty() && audio.is_empty() {
+            return Err(VodError::NoRenditions);
+        }
+        check_alignment(&video)?;
+        video.sort_by_cached_key(|r| r.bandwidth().peak_bps);
+        Ok(Presentation { video, audio })
+    }
+
+    /// The video renditions, lowest peak bandwidth first.
+    pub fn video(&self) -> &[&'a Rendition] {
+        &self.video
+    }
+
+    /// The audio renditions in the given order.
+    pub fn audio(&self) -> &[&'a Rendition] {
+        &self.audio
+    }
+
+    /// All renditions: video, then audio.
+    pub fn renditions(&self) -> impl Iterator<Item = &'a Rendition> + '_ {
+        self.video.iter().chain(&self.audio).copied()
+    }
+
+    /// From media time zero to the end of the rendition that ends last, rounded up to the
+    /// nanosecond.
+    pub fn duration(&self) -> Duration {
+        self.renditions()
+            .map(|r| nanos_ceil(r.end(), r.timescale()))
+            .max()
+            .map_or(Duration::ZERO, Duration::from_nanos)
+    }
+
+    /// The longest segment of any rendition, rounded up to the nanosecond.
+    pub fn longest_segment(&self) -> Duration {
+        self.renditions()
+            .map(|r| nanos_ceil(u128::from(r.longest_segment()), r.timescale()))
+            .max()
+            .map_or(Duration::ZERO, Duration::from_nanos)
+    }
+}
+
+fn nanos_ceil(ticks: u128, timescale: u32) -> u64 {
+    let nanos = ticks
+        .saturating_mul(1_000_000_000)
+        .div_ceil(u128::from(timescale.max(1)));
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
+/// Every video rendition has the segment count and start times of the first one. Times are
+/// compared exactly across timescales.
+fn check_alignment(video: &[&Rendition]) -> Result<(), VodError> {
+    let Some((reference, others)) = video.split_first() else {
+        return Ok(());
+    };
+    for rendition in others {
+        if rendition.segments().len() != reference.segments().len() {
+            return Err(VodError::SegmentCount {
+                rendition: rendition.name().to_owned(),
+                reference: reference.name().to_owned(),
+                count: rendition.segments().len(),
+                expected: reference.segments().len(),
+            });
+        }
+        let (timescale, reference_timescale) = (
+            u128::from(rendition.timescale()),
+            u128::from(reference.timescale()),
+        );
+        let misaligned = rendition
+            .numbered_segments()
+            .zip(reference.segments())
+            .find(|((_, segment), expected)| {
+                u128::from(segment.start) * reference_timescale
+                    != u128::from(expected.start) * timescale
+            });
+        if let Some(((number, _), _)) = misaligned {
+            return Err(VodError::Misaligned {
+                rendition: rendition.name().to_owned(),
+                reference: reference.name().to_owned(),
+                number,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{aac, avc, finished, segments};
+    use super::super::rendition::Segment;
+    use super::*;
+
+    #[test]
+    fn needs_complete_distinct_renditions() {
+        assert_eq!(Presentation::new([]).unwrap_err(), VodError::NoRenditions);
+        let mut writing = avc("720p", 1280, 720);
+        writing.push_segment(segments(&[90_000], 1)[0]).unwrap();
+        assert_eq!(
+            Presentation::new([&writing]).unwrap_err(),
+            VodError::Incomplete("720p".into())
+        );
+        let a = finished(aac("x", None), segments(&[48_000], 1));
+        let v = finished(avc("x", 1280, 720), segments(&[90_000], 1));
+        assert_eq!(
+            Presentation::new([&v, &a]).unwrap_err(),
+            VodError::Config(ConfigError::DuplicateRendition("x".into()))
+        );
+    }
+
+    #[test]
+    fn video_renditions_must_line_up() {
+        let reference = finished(avc("720p", 1280, 720), segments(&[90_000; 3], 100));
+        let shorter = finished(avc("360p", 640, 360), segments(&[90_000; 2], 10));
+        assert_eq!(
+            Presentation::new([&reference, &shorter]).unwrap_err(),
+            VodError::SegmentCount {
+                rendition: "360p".into(),
+                reference: "720p".into(),
+                count: 2,
+                expected: 3,
+            }
+        );
+        // Segment 3 starts one frame late; the durations alone would not show it.
+        let mut late = segments(&[90_000; 3], 10);
+        late[1].duration += 3000;
+        late[2].start += 3000;
+        late[2].duration -= 3000;
+        let late = finished(avc("360p", 640, 360), late);
+        assert_eq!(
+            Presentation::new([&reference, &late]).unwrap_err(),
+            VodError::Misaligned {
+                rendition: "360p".into(),
+                reference: "720p".into(),
+                number: 3,
+            }
+        );
+        // The last segment may end differently (a rung's last frame); audio is not compared.
+        let mut last_longer = segments(&[90_000; 3], 10);
+        last_longer[2].duration += 3000;
+        let last_longer = finished(avc("360p", 640, 360), last_longer);
+        let audio = finished(aac("audio", None), segments(&[48_128, 47_872], 10));
+        let presentation = Presentation::new([&reference, &last_longer, &audio]).unwrap();
+        assert_eq!(presentation.renditions().count(), 3);
+    }
+
+    #[test]
+    fn orders_video_by_peak_bandwidth_and_measures_duration() {
+        let high = finished(avc("720p", 1280, 720), segments(&[360_000, 180_000], 1000));
+        let low = finished(avc("360p", 640, 360), segments(&[360_000, 180_000], 100));
+        let audio = finished(
+            aac("audio", None),
+            vec![Segment {
+                start: 0,
+                duration: 288_001,
+                size: 10,
+            }],
+        );
+        let presentation = Presentation::new([&high, &audio, &low]).unwrap();
+        let names: Vec<&str> = presentation.video().iter().map(|r| r.name()).collect();
+        assert_eq!(names, ["360p", "720p"]);
+        assert_eq!(presentation.audio()[0].name(), "audio");
+        // Audio ends last: 288001 / 48000 s, rounded up to the nanosecond.
+        assert_eq!(presentation.duration(), Duration::from_nanos(6_000_020_834));
+        assert_eq!(
+            presentation.longest_segment(),
+            Duration::from_nanos(6_000_020_834)
+        );
+    }
+}
