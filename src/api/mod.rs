@@ -36,6 +36,7 @@ pub fn routes(state: ApiState) -> Router {
         .merge(crate::vod::videos::admin_routes())
         .merge(crate::jobs::admin_routes())
         .merge(crate::webhooks::admin_routes())
+        .merge(crate::vod::direct::admin_routes())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     admin
         .merge(streams::public_routes())

@@ -1,6 +1,8 @@
 //! VOD: assets (`videos`), their resumable uploads (tus) into object
-//! storage, and the sweep that removes uploads left unfinished.
+//! storage or direct uploads to S3, and the sweep that removes uploads left
+//! unfinished.
 
+pub mod direct;
 pub mod tus;
 pub mod videos;
 

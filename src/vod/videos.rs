@@ -249,6 +249,10 @@ struct NewVideo {
     title: String,
     #[serde(default)]
     description: String,
+    /// The client PUTs the source straight to S3 (`crate::vod::direct`).
+    #[serde(default)]
+    direct: bool,
+    size: Option<u64>,
 }
 
 async fn create_video(
@@ -259,6 +263,17 @@ async fn create_video(
     let Json(body) = body?;
     let title = text_field(&body.title, "title", MAX_TITLE, false)?;
     let description = text_field(&body.description, "description", MAX_DESCRIPTION, true)?;
+    if body.direct || body.size.is_some() {
+        return crate::vod::direct::create(
+            &state,
+            &headers,
+            &title,
+            &description,
+            body.direct,
+            body.size,
+        )
+        .await;
+    }
     let row = create(&state.db, &title, &description).await?;
     Ok((StatusCode::CREATED, Json(view(&state, &headers, row))).into_response())
 }

@@ -34,6 +34,11 @@ pub enum StorageError {
         reason: &'static str,
     },
 
+    /// The store refused to join the listed parts (one missing, an ETag that
+    /// does not match, a part below the minimum size): the upload stays open.
+    #[error("the store refused the parts: {message}")]
+    PartsRejected { message: String },
+
     /// The upload has its last (short) part and takes no more bytes.
     #[error("upload of {key:?} is sealed: its last part is written")]
     UploadSealed { key: String },

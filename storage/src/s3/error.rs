@@ -9,6 +9,8 @@ enum Kind {
     NoSuchKey,
     NoSuchUpload,
     InvalidRange,
+    /// Completion refused the list of parts: the upload is still open.
+    PartsRejected,
     Other,
 }
 
@@ -31,8 +33,21 @@ impl Failure {
             // HEAD answers carry no body, so no code: only a status.
             (Some("NoSuchKey" | "NotFound"), _) | (None, Some(404)) => Kind::NoSuchKey,
             (Some("InvalidRange"), _) | (_, Some(416)) => Kind::InvalidRange,
+            (Some("InvalidPart" | "InvalidPartOrder" | "EntityTooSmall"), _) => Kind::PartsRejected,
             _ => Kind::Other,
         };
+        if kind == Kind::PartsRejected {
+            return Failure {
+                kind,
+                error: StorageError::PartsRejected {
+                    message: format!(
+                        "{}: {}",
+                        err.code().unwrap_or_default(),
+                        err.message().unwrap_or("no message")
+                    ),
+                },
+            };
+        }
         Failure {
             kind,
             error: StorageError::S3 {
