@@ -462,15 +462,9 @@ async fn an_abandoned_direct_upload_expires() {
     let (server, _config) = s3_server(&["--upload-expiry-secs", "2"]).await;
     let (id, direct) = new_direct_upload(&server, 6 * MIB).await;
     put_part(&direct, 1, bytes(5 * MIB, 10)).await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !server.log().contains("upload expired: removed") {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never expired:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    server
+        .wait_log("upload expired: removed", Duration::from_secs(15))
+        .await;
     let store = test_store().await;
     let key = format!("videos/{id}/source");
     assert_upload_aborted(&store, &key, &store_upload_id(&direct), &direct).await;

@@ -478,15 +478,9 @@ async fn unfinished_uploads_expire_and_their_bytes_go() {
     assert_eq!(tus.patch(&url, 0, bytes(50_000, 3)).await.status(), 204);
     let uploads = server.dir.0.join("data/objects/.tributary-uploads");
     assert!(std::fs::read_dir(&uploads).unwrap().count() > 0);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.log().contains("upload expired: removed") {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never expired:\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    server
+        .wait_log("upload expired: removed", Duration::from_secs(10))
+        .await;
     assert_eq!(tus.head(&url).await.status(), StatusCode::GONE);
     assert_eq!(
         tus.patch(&url, 50_000, vec![0; 10]).await.status(),

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use common::h264::{access_units, timestamps};
-use common::tools::{run, scratch_dir, tool_available};
+use common::tools::{require_tool, run, scratch_dir};
 use common::{MediaPlaylist, avcc};
 use packager::{Codec, LiveOptions, LivePackager, Resource, Sample, Skip, TrackConfig};
 
@@ -30,10 +30,8 @@ fn write_fmp4(dir: &Path, packager: &LivePackager, id: packager::RenditionId) ->
 
 #[test]
 fn ffprobe_reads_a_real_h264_stream() {
-    if !tool_available("ffmpeg") || !tool_available("ffprobe") {
-        println!("skipped: ffmpeg/ffprobe are not on PATH");
-        return;
-    }
+    require_tool("ffmpeg");
+    require_tool("ffprobe");
     let dir = scratch_dir("ffprobe");
     let h264 = dir.join("out.h264");
     run(Command::new("ffmpeg")

@@ -12,7 +12,7 @@ use std::process::Command;
 use bytes::Bytes;
 use common::avcc;
 use common::h264::{access_units, timestamps};
-use common::tools::{run, scratch_dir, tool_available};
+use common::tools::{require_tool, run, scratch_dir};
 use packager::fmp4::{FragmentSample, fragment, init_segment};
 use packager::vod::{
     AssetFile, FrameRate, Presentation, Rendition, Segment, master_playlist, media_playlist, mpd,
@@ -325,10 +325,8 @@ fn summary(streams: &[BTreeMap<String, String>]) -> Vec<String> {
 
 #[test]
 fn ffprobe_reads_the_hls_master_and_the_mpd() {
-    if !tool_available("ffmpeg") || !tool_available("ffprobe") {
-        println!("skipped: ffmpeg/ffprobe are not on PATH");
-        return;
-    }
+    require_tool("ffmpeg");
+    require_tool("ffprobe");
     let dir = scratch_dir("vod");
     encode(&dir);
     let hi = video_rendition(&dir, "hi", 320, 180);

@@ -326,6 +326,19 @@ impl Server {
         std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
     }
 
+    /// Polls the server's log until it contains `needle`.
+    pub async fn wait_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the log never said {needle:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     pub async fn api(
         &self,
         method: reqwest::Method,

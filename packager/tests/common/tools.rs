@@ -3,11 +3,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-pub fn tool_available(name: &str) -> bool {
-    Command::new(name)
+/// Fails the test, with how to fix it, when `name` is not installed.
+pub fn require_tool(name: &str) {
+    let found = Command::new(name)
         .arg("-version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "{name} is not on PATH: ./dev test installs it");
 }
 
 /// An empty directory of this test process, named after `name`.
