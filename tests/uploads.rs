@@ -7,7 +7,7 @@ mod support;
 // No workers: the probe stays queued, the status is what the upload made it.
 const NO_WORKERS: &[&str] = &["--workers", "0"];
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use reqwest::{Method, Response, StatusCode};
