@@ -9,6 +9,7 @@ mod flv_file;
 mod fmp4_samples;
 mod ladder;
 mod live;
+mod process;
 mod raw_put;
 mod rtmp_publisher;
 mod server;

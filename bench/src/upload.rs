@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
+use crate::process::Usage;
 use crate::raw_put;
 use crate::server::{Server, TOKEN};
 
@@ -105,11 +106,7 @@ fn make_file(path: &Path, size: u64) -> anyhow::Result<String> {
         left -= n as u64;
     }
     out.flush()?;
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(tributary::ids::hex(&hasher.finalize()))
 }
 
 /// Runs `upload` while sampling the RSS of `pid`; returns its seconds and
@@ -118,12 +115,12 @@ async fn measure(
     pid: u32,
     upload: impl std::future::Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<(f64, f64)> {
-    let before = rss_kib(pid)?;
+    let before = Usage::of(pid)?.rss;
     let (stop, mut stopped) = watch::channel(false);
     let sampler = tokio::spawn(async move {
         let mut peak = 0;
         while !*stopped.borrow() {
-            peak = peak.max(rss_kib(pid).unwrap_or(0));
+            peak = peak.max(Usage::of(pid).map_or(0, |usage| usage.rss));
             tokio::select! {
                 _ = stopped.changed() => {}
                 () = tokio::time::sleep(Duration::from_millis(50)) => {}
@@ -137,16 +134,10 @@ async fn measure(
     let _ = stop.send(true);
     let peak = sampler.await?;
     result?;
-    Ok((seconds, peak.saturating_sub(before) as f64 / 1024.0))
-}
-
-pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("no VmRSS")
+    Ok((
+        seconds,
+        peak.saturating_sub(before) as f64 / (1024.0 * 1024.0),
+    ))
 }
 
 /// A request body streaming `len` bytes of `path` from `offset`.

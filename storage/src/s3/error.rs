@@ -1,6 +1,6 @@
 //! S3 errors, sorted into the ones callers act on and the rest.
 
-use aws_sdk_s3::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::error::StorageError;
 
@@ -96,8 +96,11 @@ pub(super) fn malformed(operation: &'static str, what: &str) -> StorageError {
     }
 }
 
-/// An error for a request the SDK could not build.
-pub(super) fn request_error(operation: &'static str, err: BuildError) -> StorageError {
+/// An error for a request the SDK could not build (or presign).
+pub(super) fn request_error<E>(operation: &'static str, err: E) -> StorageError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     StorageError::S3 {
         operation,
         message: err.to_string(),

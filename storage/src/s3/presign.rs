@@ -6,27 +6,13 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 
 use super::S3Store;
-use crate::error::{Result, StorageError};
+use super::error::request_error;
+use crate::error::Result;
 use crate::key::validate_key;
 use crate::store::check_part_number;
 
 fn presigning(operation: &'static str, expires_in: Duration) -> Result<PresigningConfig> {
-    PresigningConfig::expires_in(expires_in).map_err(|err| StorageError::S3 {
-        operation,
-        message: err.to_string(),
-        source: Box::new(err),
-    })
-}
-
-fn presign_error<E>(operation: &'static str, err: E) -> StorageError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    StorageError::S3 {
-        operation,
-        message: err.to_string(),
-        source: Box::new(err),
-    }
+    PresigningConfig::expires_in(expires_in).map_err(|err| request_error(operation, err))
 }
 
 impl S3Store {
@@ -40,7 +26,7 @@ impl S3Store {
             .key(key)
             .presigned(presigning("GetObject", expires_in)?)
             .await
-            .map_err(|err| presign_error("GetObject", err))?;
+            .map_err(|err| request_error("GetObject", err))?;
         Ok(request.uri().to_owned())
     }
 
@@ -63,7 +49,7 @@ impl S3Store {
             .part_number(number as i32)
             .presigned(presigning("UploadPart", expires_in)?)
             .await
-            .map_err(|err| presign_error("UploadPart", err))?;
+            .map_err(|err| request_error("UploadPart", err))?;
         Ok(request.uri().to_owned())
     }
 }
