@@ -5,6 +5,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{Harness, chunked, data, read, sha256};
+use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use storage::{AnyStore, Body, ByteStream, ObjectStore, ResumableUpload, StorageError};
 
@@ -13,6 +14,7 @@ both_stores!(
     resume_reports_the_durable_offset,
     resume_ignores_a_tail_a_part_absorbed,
     a_broken_request_keeps_what_arrived,
+    a_dropped_append_keeps_what_was_durable,
     a_sealed_upload_only_completes,
     empty_upload,
     abort_removes_everything,
@@ -190,6 +192,38 @@ async fn a_broken_request_keeps_what_arrived<S: ObjectStore + Clone>(h: Harness<
     append(&mut upload, rest).await;
     upload.complete().await.unwrap();
     assert!(read(&h.store, &key, None).await == bytes);
+}
+
+/// An append whose future is dropped mid-request (its task cancelled) leaves
+/// the upload where it was durable: the next append goes on from there.
+async fn a_dropped_append_keeps_what_was_durable<S: ObjectStore + Clone>(h: Harness<S>) {
+    let key = h.key("dropped");
+    let bytes = data(3 * 1024 * 1024 + 17, 16);
+    let first = 100_001;
+    let mut upload = ResumableUpload::create(h.store.clone(), &key, h.spool_dir())
+        .await
+        .unwrap();
+    append(&mut upload, &bytes[..first]).await;
+    // The rest, in a request that never ends.
+    let never_ends = chunked(&bytes[first..], &CHUNKS).chain(futures_util::stream::pending());
+    let dropped = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        upload.append(never_ends),
+    )
+    .await;
+    assert!(dropped.is_err(), "the append ended");
+    // What was acknowledged, and perhaps parts the request filled before it
+    // was dropped.
+    let offset = upload.offset() as usize;
+    assert!(offset >= first, "{offset} < {first}");
+    assert_eq!(
+        append(&mut upload, &bytes[offset..]).await,
+        bytes.len() as u64
+    );
+    let completed = upload.complete().await.unwrap();
+    assert_eq!(completed.sha256, sha256(&bytes));
+    assert!(read(&h.store, &key, None).await == bytes);
+    only_object_left(&h, &key).await;
 }
 
 /// A completion stopped after the tail became the last part: the upload

@@ -51,8 +51,9 @@ pub struct ResumableUpload<S> {
     parts: Parts,
     /// None after a resume.
     hasher: Option<Sha256>,
-    /// A store call failed part-way: what this value holds may be ahead of
-    /// the store or behind it, so the next call reloads the store's state.
+    /// A store call failed part-way, or an append was dropped before its
+    /// end: what this value holds may be ahead of the store or behind it, so
+    /// the next call reloads the store's state.
     stale: bool,
 }
 
@@ -149,6 +150,9 @@ impl<S: ObjectStore> ResumableUpload<S> {
                 key: self.target.key.clone(),
             });
         }
+        // Cleared once the bytes are durable: an error, or a drop of this
+        // future, leaves the upload to be reloaded.
+        self.stale = true;
         let mut stream = pin!(stream);
         let mut body_error = None;
         while let Some(item) = stream.next().await {
@@ -157,10 +161,7 @@ impl<S: ObjectStore> ResumableUpload<S> {
                     if let Some(hasher) = &mut self.hasher {
                         hasher.update(&chunk);
                     }
-                    if let Err(err) = self.parts.write(&self.target, chunk).await {
-                        self.stale = true;
-                        return Err(err);
-                    }
+                    self.parts.write(&self.target, chunk).await?;
                 }
                 Err(err) => {
                     body_error = Some(StorageError::Body(err.into()));
@@ -168,10 +169,8 @@ impl<S: ObjectStore> ResumableUpload<S> {
                 }
             }
         }
-        if let Err(err) = self.parts.persist(&self.target).await {
-            self.stale = true;
-            return Err(err);
-        }
+        self.parts.persist(&self.target).await?;
+        self.stale = false;
         match body_error {
             Some(err) => Err(err),
             None => Ok(self.parts.offset()),
