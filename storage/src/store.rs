@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use crate::body::{Body, ByteStream};
 use crate::error::{Result, StorageError};
+use crate::fs::LocalUploads;
 
 /// An object's key and size, as `head` and `list` report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,14 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Ends the upload and drops its parts.
     fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Where the store keeps uploads as local files, when it does (the
+    /// filesystem store): a [`crate::ResumableUpload`] then appends bytes
+    /// straight into one file of its upload, written once, instead of
+    /// sending them as parts. None, the default, keeps it on parts.
+    fn local_uploads(&self) -> Option<LocalUploads> {
+        None
+    }
 }
 
 /// Checks a requested range against an object's size; None reads it all.

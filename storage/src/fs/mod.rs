@@ -7,6 +7,7 @@
 mod atomic;
 mod list;
 mod multipart;
+mod upload_file;
 
 use std::io;
 use std::ops::Range;
@@ -23,6 +24,8 @@ use crate::error::{Result, StorageError};
 use crate::key::{validate_key, validate_prefix};
 use crate::store::{Object, ObjectMeta, ObjectStore, Part, resolve_range};
 use atomic::TempFile;
+pub use upload_file::LocalUploads;
+pub(crate) use upload_file::UploadFile;
 
 /// How many bytes a read hands out at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -93,6 +96,10 @@ impl ObjectStore for FsStore {
 
     fn min_part_size(&self) -> u64 {
         1
+    }
+
+    fn local_uploads(&self) -> Option<LocalUploads> {
+        Some(LocalUploads::new(self.root.clone()))
     }
 
     async fn put(&self, key: &str, body: Body) -> Result<()> {

@@ -3,7 +3,19 @@
 //! request is durable in the store, and an upload can be picked up again by
 //! another process after a crash.
 //!
-//! How the bytes are kept:
+//! How the bytes are kept depends on the store. On one that keeps uploads
+//! as local files ([`ObjectStore::local_uploads`]: the filesystem store),
+//! each byte is written once, into one data file of the upload:
+//! - An append writes the request's bytes to the file through a 1 MiB
+//!   buffer. At its end (also when the request's body fails part-way: the
+//!   bytes received are kept) the file is synced and the new offset is
+//!   recorded beside it, synced too: the offset returned is durable.
+//! - Picking the upload up again cuts the file back to the recorded offset:
+//!   bytes past it were never acknowledged and may not be on disk.
+//! - Completion renames the file into place as the object.
+//!
+//! An upload begun through parts (before uploads were kept as one file) goes
+//! on through parts, as on every other store (S3):
 //! - Incoming bytes go to a local spool file; each time it holds
 //!   `part_size` bytes they are uploaded as the next part.
 //! - At the end of an append, what is left is uploaded as a part when the
@@ -34,6 +46,7 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::error::{BoxError, Result, StorageError};
+use crate::fs::UploadFile;
 use crate::key::validate_key;
 use crate::store::ObjectStore;
 use parts::Parts;
@@ -48,7 +61,7 @@ pub struct Completed {
 /// An upload in progress to `key`, appended to in requests of any size.
 pub struct ResumableUpload<S> {
     target: Target<S>,
-    parts: Parts,
+    kept: Kept,
     /// None after a resume.
     hasher: Option<Sha256>,
     /// A store call failed part-way, or an append was dropped before its
@@ -64,9 +77,18 @@ struct Target<S> {
     upload_id: String,
 }
 
+/// Where the bytes go.
+enum Kept {
+    /// Into the upload's file, on a store that keeps uploads as local files.
+    File(UploadFile),
+    /// Into parts, through a spool.
+    Parts(Parts),
+}
+
 impl<S: ObjectStore> ResumableUpload<S> {
-    /// Starts an upload to `key`; bytes wait in a file in `spool_dir` until
-    /// they make a part.
+    /// Starts an upload to `key`. On a store that keeps uploads as local
+    /// files, bytes go straight to the upload's file; on others, they wait in
+    /// a file in `spool_dir` until they make a part.
     pub async fn create(store: S, key: &str, spool_dir: &Path) -> Result<Self> {
         validate_key(key)?;
         if store.part_size() < store.min_part_size() {
@@ -82,8 +104,15 @@ impl<S: ObjectStore> ResumableUpload<S> {
             key: key.to_owned(),
             upload_id,
         };
-        let parts = match Parts::new(spool_dir).await {
-            Ok(parts) => parts,
+        let kept = match target.store.local_uploads() {
+            Some(uploads) => uploads
+                .start(&target.key, &target.upload_id)
+                .await
+                .map(Kept::File),
+            None => Parts::new(spool_dir).await.map(Kept::Parts),
+        };
+        let kept = match kept {
+            Ok(kept) => kept,
             Err(err) => {
                 // Nobody else knows the upload's id: it would never go.
                 if let Err(abort) = target.abort_upload_if_any().await {
@@ -94,7 +123,7 @@ impl<S: ObjectStore> ResumableUpload<S> {
         };
         Ok(ResumableUpload {
             target,
-            parts,
+            kept,
             hasher: Some(Sha256::new()),
             stale: false,
         })
@@ -109,11 +138,21 @@ impl<S: ObjectStore> ResumableUpload<S> {
             key: key.to_owned(),
             upload_id: upload_id.to_owned(),
         };
-        let mut parts = Parts::new(spool_dir).await?;
-        parts.reload(&target).await?;
+        let file = match target.store.local_uploads() {
+            Some(uploads) => uploads.open(key, upload_id).await?,
+            None => None,
+        };
+        let kept = match file {
+            Some(file) => Kept::File(file),
+            None => {
+                let mut parts = Parts::new(spool_dir).await?;
+                parts.reload(&target).await?;
+                Kept::Parts(parts)
+            }
+        };
         Ok(ResumableUpload {
             target,
-            parts,
+            kept,
             hasher: None,
             stale: false,
         })
@@ -130,7 +169,10 @@ impl<S: ObjectStore> ResumableUpload<S> {
     /// How many bytes the store holds for this upload. After an error from
     /// `append`, the store may hold more: `resume` tells exactly.
     pub fn offset(&self) -> u64 {
-        self.parts.offset()
+        match &self.kept {
+            Kept::File(file) => file.durable(),
+            Kept::Parts(parts) => parts.offset(),
+        }
     }
 
     /// Appends the bytes of `stream` and makes them durable; returns the new
@@ -145,7 +187,9 @@ impl<S: ObjectStore> ResumableUpload<S> {
         if self.stale {
             self.reload().await?;
         }
-        if self.parts.sealed(&self.target.store) {
+        if let Kept::Parts(parts) = &self.kept
+            && parts.sealed(&self.target.store)
+        {
             return Err(StorageError::UploadSealed {
                 key: self.target.key.clone(),
             });
@@ -161,7 +205,10 @@ impl<S: ObjectStore> ResumableUpload<S> {
                     if let Some(hasher) = &mut self.hasher {
                         hasher.update(&chunk);
                     }
-                    self.parts.write(&self.target, chunk).await?;
+                    match &mut self.kept {
+                        Kept::File(file) => file.write(&chunk).await?,
+                        Kept::Parts(parts) => parts.write(&self.target, chunk).await?,
+                    }
                 }
                 Err(err) => {
                     body_error = Some(StorageError::Body(err.into()));
@@ -169,11 +216,17 @@ impl<S: ObjectStore> ResumableUpload<S> {
                 }
             }
         }
-        self.parts.persist(&self.target).await?;
+        let offset = match &mut self.kept {
+            Kept::File(file) => file.sync().await?,
+            Kept::Parts(parts) => {
+                parts.persist(&self.target).await?;
+                parts.offset()
+            }
+        };
         self.stale = false;
         match body_error {
             Some(err) => Err(err),
-            None => Ok(self.parts.offset()),
+            None => Ok(offset),
         }
     }
 
@@ -183,7 +236,10 @@ impl<S: ObjectStore> ResumableUpload<S> {
         if self.stale {
             self.reload().await?;
         }
-        let size = self.parts.complete(&self.target).await?;
+        let size = match self.kept {
+            Kept::File(file) => file.complete().await?,
+            Kept::Parts(parts) => parts.complete(&self.target).await?,
+        };
         let sha256 = match self.hasher.take() {
             Some(hasher) => hasher.finalize().into(),
             None => hash_object(&self.target.store, &self.target.key).await?,
@@ -193,13 +249,20 @@ impl<S: ObjectStore> ResumableUpload<S> {
 
     /// Ends the upload and removes every byte it stored.
     pub async fn abort(self) -> Result<()> {
-        self.parts.abort(&self.target).await
+        match self.kept {
+            Kept::File(file) => file.abort().await,
+            Kept::Parts(parts) => parts.abort(&self.target).await,
+        }
     }
 
-    /// Rebuilds the offset from the store.
+    /// Brings this value back in line with the store, after a failed or
+    /// dropped append.
     async fn reload(&mut self) -> Result<()> {
         self.hasher = None;
-        self.parts.reload(&self.target).await?;
+        match &mut self.kept {
+            Kept::File(file) => file.reload().await?,
+            Kept::Parts(parts) => parts.reload(&self.target).await?,
+        }
         self.stale = false;
         Ok(())
     }
