@@ -53,7 +53,8 @@ pub const MAX_PART_NUMBER: u32 = 10_000;
 /// completion joins the listed parts in order and drops the others.
 pub trait ObjectStore: Send + Sync + 'static {
     /// The size of the parts a [`crate::ResumableUpload`] sends as its bytes
-    /// arrive.
+    /// arrive (with [`ObjectStore::local_uploads`], how many bytes it takes
+    /// at most between two syncs of its file).
     fn part_size(&self) -> u64;
 
     /// The smallest part the store accepts, the last one excepted.

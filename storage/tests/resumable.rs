@@ -426,6 +426,31 @@ mod fs_file {
         assert!(read(&h.store, &key, None).await == bytes);
     }
 
+    /// A request longer than a part is synced as it goes (every 1 MiB block
+    /// here, past the tests' small parts): what it made durable counts even
+    /// when it never ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_request_is_made_durable_as_it_goes() {
+        let h = common::fs().await;
+        let key = h.key("long");
+        let bytes = data(4 * 1024 * 1024, 37);
+        let mut upload = ResumableUpload::create(h.store.clone(), &key, h.spool_dir())
+            .await
+            .unwrap();
+        let hangs =
+            chunked(&bytes[..3 * 1024 * 1024 + 7], &CHUNKS).chain(futures_util::stream::pending());
+        let dropped =
+            tokio::time::timeout(std::time::Duration::from_millis(500), upload.append(hangs)).await;
+        assert!(dropped.is_err(), "the append ended");
+        // The first two blocks at least; the third may still be syncing.
+        let offset = upload.offset() as usize;
+        assert!(offset >= 2 * 1024 * 1024, "{offset}");
+        append(&mut upload, &bytes[offset..]).await;
+        let completed = upload.complete().await.unwrap();
+        assert_eq!(completed.sha256, sha256(&bytes));
+        assert!(read(&h.store, &key, None).await == bytes);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn resume_cuts_off_what_was_never_acknowledged() {
         let h = common::fs().await;

@@ -50,7 +50,8 @@ impl FsStore {
         })
     }
 
-    /// Sets the size of the parts a resumable upload writes as it goes.
+    /// Sets the size of the parts a resumable upload writes as it goes (and,
+    /// on this store, how many bytes it takes at most between two syncs).
     pub fn with_part_size(self, part_size: u64) -> Result<FsStore> {
         if part_size == 0 {
             return Err(StorageError::Config("part size must not be 0".into()));
@@ -99,7 +100,7 @@ impl ObjectStore for FsStore {
     }
 
     fn local_uploads(&self) -> Option<LocalUploads> {
-        Some(LocalUploads::new(self.root.clone()))
+        Some(LocalUploads::new(self.root.clone(), self.part_size))
     }
 
     async fn put(&self, key: &str, body: Body) -> Result<()> {

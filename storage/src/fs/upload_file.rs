@@ -1,8 +1,9 @@
 //! Uploads kept as one file: what a [`crate::ResumableUpload`] appends to on
 //! the filesystem store, so that each byte is written once. Beside the parts
 //! of the multipart API, the upload's directory then holds:
-//! - `data`: the bytes appended, written through a buffer and synced at the
-//!   end of each append;
+//! - `data`: the bytes appended, written in 1 MiB blocks whose writeback
+//!   starts at once, and synced at the end of each append and every part
+//!   size within a long one;
 //! - `offset`: the durable offset, as two records 4 KiB apart, each the
 //!   offset and a checksum of it. An append syncs `data`, then overwrites the
 //!   older record in place and syncs it: one block and no metadata to journal
@@ -51,11 +52,14 @@ const RECORD_LEN: usize = 16;
 #[derive(Debug, Clone)]
 pub struct LocalUploads {
     root: Arc<Path>,
+    /// How many bytes a long append takes, at most, between two syncs: the
+    /// store's part size, so that a crash keeps as much as with parts.
+    checkpoint: u64,
 }
 
 impl LocalUploads {
-    pub(super) fn new(root: Arc<Path>) -> LocalUploads {
-        LocalUploads { root }
+    pub(super) fn new(root: Arc<Path>, checkpoint: u64) -> LocalUploads {
+        LocalUploads { root, checkpoint }
     }
 
     /// Gives upload `upload_id` to `key`, just created, its file.
@@ -75,7 +79,7 @@ impl LocalUploads {
         temp.write_body(Body::Bytes(initial_records().into()))
             .await?;
         temp.commit(&offset).await?;
-        UploadFile::open(key, upload_id, dir, dest)
+        UploadFile::open(key, upload_id, dir, dest, self.checkpoint)
             .await?
             .ok_or_else(|| not_found(key, upload_id))
     }
@@ -84,7 +88,7 @@ impl LocalUploads {
     /// offset; None when the upload has none (it was begun through parts).
     pub(crate) async fn open(&self, key: &str, upload_id: &str) -> Result<Option<UploadFile>> {
         let (dir, dest) = self.locate(key, upload_id).await?;
-        UploadFile::open(key, upload_id, dir, dest).await
+        UploadFile::open(key, upload_id, dir, dest, self.checkpoint).await
     }
 
     /// The upload's directory and the path of the object it makes.
@@ -100,8 +104,9 @@ pub(crate) struct UploadFile {
     dir: PathBuf,
     /// Where the object goes on completion.
     dest: PathBuf,
-    data: Arc<File>,
-    records: Arc<File>,
+    files: Arc<Files>,
+    /// Within a long append, the bytes are made durable at least this often.
+    checkpoint: u64,
     /// The bytes of `data` that are durable, as the records say.
     durable: u64,
     /// The bytes taken so far: durable, being written, or in `block`.
@@ -110,11 +115,27 @@ pub(crate) struct UploadFile {
     next_record: usize,
     /// The block being filled; allocated by the first write after a sync.
     block: Vec<u8>,
-    /// The block being written (or the sync under way) on a blocking thread,
-    /// which hands the block back. Kept here rather than in an append's
-    /// future so that after a dropped append, `reload` waits for it before
-    /// cutting the file back.
-    writing: Option<JoinHandle<Result<Vec<u8>>>>,
+    /// The block being written (and perhaps synced) on a blocking thread.
+    /// Kept here rather than in an append's future so that after a dropped
+    /// append, `reload` waits for it before cutting the file back.
+    writing: Option<JoinHandle<Result<Written>>>,
+}
+
+/// The open files of an upload, shared with the blocking threads that
+/// write them.
+struct Files {
+    data: File,
+    data_path: PathBuf,
+    records: File,
+    records_path: PathBuf,
+}
+
+/// What a block's write hands back.
+struct Written {
+    /// The block, emptied, for the next one.
+    block: Vec<u8>,
+    /// The durable offset recorded after the block, if it was synced.
+    recorded: Option<u64>,
 }
 
 impl UploadFile {
@@ -123,6 +144,7 @@ impl UploadFile {
         upload_id: &str,
         dir: PathBuf,
         dest: PathBuf,
+        checkpoint: u64,
     ) -> Result<Option<UploadFile>> {
         let opened = blocking({
             let dir = dir.clone();
@@ -138,15 +160,14 @@ impl UploadFile {
                 Err(not_found(key, upload_id))
             }
             Opened::Files {
-                data,
-                records,
+                files,
                 durable,
                 next_record,
             } => Ok(Some(UploadFile {
                 dir,
                 dest,
-                data: Arc::new(data),
-                records: Arc::new(records),
+                files: Arc::new(files),
+                checkpoint,
                 durable,
                 len: durable,
                 next_record,
@@ -161,8 +182,8 @@ impl UploadFile {
         self.durable
     }
 
-    /// Takes `bytes`, writing a block each time one fills; `sync` makes them
-    /// durable.
+    /// Takes `bytes`, writing a block each time one fills, and syncing one
+    /// now and then; `sync` makes them all durable.
     pub(crate) async fn write(&mut self, mut bytes: &[u8]) -> Result<()> {
         while !bytes.is_empty() {
             if self.block.capacity() == 0 {
@@ -175,16 +196,11 @@ impl UploadFile {
             if self.block.len() == BLOCK {
                 // The block written before hands its memory over.
                 let spare = self.wait().await?.unwrap_or_default();
-                let mut full = std::mem::replace(&mut self.block, spare);
-                let data = self.data.clone();
-                let path = self.dir.join(DATA_FILE);
-                self.writing = Some(tokio::task::spawn_blocking(move || {
-                    (&*data)
-                        .write_all(&full)
-                        .map_err(|err| io_error(&path, "write", err))?;
-                    full.clear();
-                    Ok(full)
-                }));
+                let full = std::mem::replace(&mut self.block, spare);
+                // A crash in a long request keeps what the last
+                // checkpoint made durable, as it kept the parts.
+                let sync = self.len - self.durable >= self.checkpoint;
+                self.spawn(full, sync);
             }
         }
         Ok(())
@@ -194,26 +210,12 @@ impl UploadFile {
     /// offset; returns it.
     pub(crate) async fn sync(&mut self) -> Result<u64> {
         self.wait().await?;
-        if self.len == self.durable {
-            return Ok(self.durable);
+        if self.len > self.durable {
+            let rest = std::mem::take(&mut self.block);
+            self.spawn(rest, true);
+            self.wait().await?;
         }
-        let rest = std::mem::take(&mut self.block);
-        let (data, records) = (self.data.clone(), self.records.clone());
-        let data_path = self.dir.join(DATA_FILE);
-        let records_path = self.dir.join(OFFSET_FILE);
-        let (len, at) = (self.len, RECORD_AT[self.next_record]);
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            (&*data)
-                .write_all(&rest)
-                .and_then(|()| data.sync_data())
-                .map_err(|err| io_error(&data_path, "write", err))?;
-            write_record(&records, at, len).map_err(|err| io_error(&records_path, "write", err))?;
-            Ok(Vec::new())
-        }));
-        self.wait().await?;
-        self.durable = len;
-        self.next_record = 1 - self.next_record;
-        Ok(len)
+        Ok(self.durable)
     }
 
     /// Goes back to the durable offset it reports, after a failed or
@@ -221,25 +223,15 @@ impl UploadFile {
     /// was told: that record is put back too, so that the offset reported
     /// stays the one the next append goes on from.
     pub(crate) async fn reload(&mut self) -> Result<()> {
+        let (durable, next_record) = (self.durable, self.next_record);
         // Whatever the write in flight did, its record included, is undone
         // below: only its end matters, not its outcome.
         let _ = self.wait().await;
+        self.durable = durable;
+        self.next_record = next_record;
         self.block = Vec::new();
-        let (data, records) = (self.data.clone(), self.records.clone());
-        let data_path = self.dir.join(DATA_FILE);
-        let records_path = self.dir.join(OFFSET_FILE);
-        // The other record holds `durable`: it stands if this write tears.
-        let (durable, at) = (self.durable, RECORD_AT[self.next_record]);
-        blocking(move || {
-            // The record first: one above the data's length would not open.
-            write_record(&records, at, durable)
-                .map_err(|err| io_error(&records_path, "write", err))?;
-            data.set_len(durable)
-                .and_then(|()| (&*data).seek(SeekFrom::Start(durable)))
-                .map_err(|err| io_error(&data_path, "truncate", err))?;
-            Ok(())
-        })
-        .await?;
+        let files = self.files.clone();
+        blocking(move || files.cut_back(durable, next_record)).await?;
         self.len = durable;
         Ok(())
     }
@@ -248,10 +240,15 @@ impl UploadFile {
     /// synced; then removes the upload. Returns the object's size.
     pub(crate) async fn complete(mut self) -> Result<u64> {
         let size = self.sync().await?;
-        let data = self.data.clone();
-        let path = self.dir.join(DATA_FILE);
-        blocking(move || data.sync_all().map_err(|err| io_error(&path, "sync", err))).await?;
-        rename_into_place(&self.dir.join(DATA_FILE), &self.dest).await?;
+        let files = self.files.clone();
+        blocking(move || {
+            files
+                .data
+                .sync_all()
+                .map_err(|err| io_error(&files.data_path, "sync", err))
+        })
+        .await?;
+        rename_into_place(&self.files.data_path, &self.dest).await?;
         // The object is in place: a failure to clean up only leaves files behind.
         if let Err(err) = tokio::fs::remove_dir_all(&self.dir).await {
             tracing::warn!(dir = %self.dir.display(), %err, "could not remove a completed upload");
@@ -266,6 +263,25 @@ impl UploadFile {
             .map_err(|err| io_error(&self.dir, "delete", err))
     }
 
+    /// Writes `block`, the last bytes taken, on a blocking thread; with
+    /// `sync`, then makes every byte taken durable.
+    fn spawn(&mut self, mut block: Vec<u8>, sync: bool) {
+        let files = self.files.clone();
+        let at = self.len - block.len() as u64;
+        let record = sync.then_some((self.len, self.next_record));
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            files.append(&block, at)?;
+            if let Some((offset, index)) = record {
+                files.record(offset, index)?;
+            }
+            block.clear();
+            Ok(Written {
+                block,
+                recorded: record.map(|(offset, _)| offset),
+            })
+        }));
+    }
+
     /// Waits for the block being written; returns it, emptied.
     async fn wait(&mut self) -> Result<Option<Vec<u8>>> {
         let Some(writing) = &mut self.writing else {
@@ -274,8 +290,49 @@ impl UploadFile {
         // Awaited in place: a drop of this future leaves it in `writing`.
         let written = writing.await;
         self.writing = None;
-        let block = written.map_err(|err| StorageError::io("write", io::Error::other(err)))??;
-        Ok(Some(block))
+        let written = written.map_err(|err| StorageError::io("write", io::Error::other(err)))??;
+        if let Some(offset) = written.recorded {
+            self.durable = offset;
+            self.next_record = 1 - self.next_record;
+        }
+        Ok(Some(written.block))
+    }
+}
+
+impl Files {
+    /// Appends `block`, which starts at `at` in the file, and has the kernel
+    /// start writing it out.
+    fn append(&self, block: &[u8], at: u64) -> Result<()> {
+        (&self.data)
+            .write_all(block)
+            .map_err(|err| io_error(&self.data_path, "write", err))?;
+        if !block.is_empty() {
+            // Only a hint: the sync that follows reports what failed.
+            let _ = start_writeback(&self.data, at, block.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Syncs the data, then records `offset` as durable in record `index`.
+    fn record(&self, offset: u64, index: usize) -> Result<()> {
+        self.data
+            .sync_data()
+            .map_err(|err| io_error(&self.data_path, "sync", err))?;
+        write_record(&self.records, RECORD_AT[index], offset)
+            .map_err(|err| io_error(&self.records_path, "write", err))
+    }
+
+    /// Cuts the data back to `offset` and makes record `index` say so: the
+    /// other one does already, and stands if this write tears.
+    fn cut_back(&self, offset: u64, index: usize) -> Result<()> {
+        // The record first: one above the data's length would not open.
+        write_record(&self.records, RECORD_AT[index], offset)
+            .map_err(|err| io_error(&self.records_path, "write", err))?;
+        self.data
+            .set_len(offset)
+            .and_then(|()| (&self.data).seek(SeekFrom::Start(offset)))
+            .map_err(|err| io_error(&self.data_path, "truncate", err))?;
+        Ok(())
     }
 }
 
@@ -285,8 +342,7 @@ enum Opened {
     /// An offset record without data: the data became the object.
     Completed,
     Files {
-        data: File,
-        records: File,
+        files: Files,
         durable: u64,
         next_record: usize,
     },
@@ -343,8 +399,12 @@ fn open_files(dir: &Path) -> Result<Opened> {
     data.seek(SeekFrom::Start(durable))
         .map_err(|err| io_error(&data_path, "seek", err))?;
     Ok(Opened::Files {
-        data,
-        records,
+        files: Files {
+            data,
+            data_path,
+            records,
+            records_path,
+        },
         durable,
         next_record: 1 - newest,
     })
@@ -393,6 +453,34 @@ fn write_record(records: &File, at: u64, offset: u64) -> io::Result<()> {
     file.seek(SeekFrom::Start(at))?;
     file.write_all(&encode_record(offset))?;
     records.sync_data()
+}
+
+/// Asks the kernel to start writing `len` bytes from `offset` out now
+/// rather than when a sync asks: the disk works while the next blocks
+/// arrive, and the sync at the end of an append finds little left to do.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `file`, open for the whole call;
+    // sync_file_range reads no memory of ours.
+    let result = unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &File, _: u64, _: u64) -> io::Result<()> {
+    Ok(())
 }
 
 /// Renames `from` to `dest`, creating `dest`'s directory when missing, and

@@ -9,7 +9,9 @@
 //! - An append writes the request's bytes to the file through a 1 MiB
 //!   buffer. At its end (also when the request's body fails part-way: the
 //!   bytes received are kept) the file is synced and the new offset is
-//!   recorded beside it, synced too: the offset returned is durable.
+//!   recorded beside it, synced too: the offset returned is durable. A long
+//!   request is also synced every `part_size` bytes, so that a crash in the
+//!   middle of it keeps as much as parts would have.
 //! - Picking the upload up again cuts the file back to the recorded offset:
 //!   bytes past it were never acknowledged and may not be on disk.
 //! - Completion renames the file into place as the object.
