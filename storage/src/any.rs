@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::body::Body;
 use crate::error::{Result, StorageError};
-use crate::fs::FsStore;
+use crate::fs::{FsStore, LocalUploads};
 use crate::s3::S3Store;
 use crate::store::{Object, ObjectMeta, ObjectStore, Part};
 
@@ -138,6 +138,13 @@ impl ObjectStore for AnyStore {
         match self {
             AnyStore::Fs(store) => store.abort_upload(key, upload_id).await,
             AnyStore::S3(store) => store.abort_upload(key, upload_id).await,
+        }
+    }
+
+    fn local_uploads(&self) -> Option<LocalUploads> {
+        match self {
+            AnyStore::Fs(store) => store.local_uploads(),
+            AnyStore::S3(store) => store.local_uploads(),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! writes, ranged reads, listing, deletion) with a filesystem backend
 //! ([`FsStore`]) and an S3 backend ([`S3Store`]), chosen at run time through
 //! [`AnyStore`]. [`ResumableUpload`] builds durable, resumable appends (what
-//! a tus server needs) on any of them. Nothing here knows about media.
+//! a tus server needs) on any of them: through parts on S3, into one file,
+//! each byte written once, on the filesystem. Nothing here knows about media.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -41,7 +42,7 @@ mod store;
 pub use any::AnyStore;
 pub use body::{Body, ByteStream};
 pub use error::{BoxError, Result, StorageError};
-pub use fs::FsStore;
+pub use fs::{FsStore, LocalUploads};
 pub use key::{validate_key, validate_prefix};
 pub use resumable::{Completed, ResumableUpload};
 pub use s3::{S3Config, S3Store};

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use crate::body::{Body, ByteStream};
 use crate::error::{Result, StorageError};
+use crate::fs::LocalUploads;
 
 /// An object's key and size, as `head` and `list` report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +53,8 @@ pub const MAX_PART_NUMBER: u32 = 10_000;
 /// completion joins the listed parts in order and drops the others.
 pub trait ObjectStore: Send + Sync + 'static {
     /// The size of the parts a [`crate::ResumableUpload`] sends as its bytes
-    /// arrive.
+    /// arrive (with [`ObjectStore::local_uploads`], how many bytes it takes
+    /// at most between two syncs of its file).
     fn part_size(&self) -> u64;
 
     /// The smallest part the store accepts, the last one excepted.
@@ -114,6 +116,14 @@ pub trait ObjectStore: Send + Sync + 'static {
 
     /// Ends the upload and drops its parts.
     fn abort_upload(&self, key: &str, upload_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Where the store keeps uploads as local files, when it does (the
+    /// filesystem store): a [`crate::ResumableUpload`] then appends bytes
+    /// straight into one file of its upload, written once, instead of
+    /// sending them as parts. None, the default, keeps it on parts.
+    fn local_uploads(&self) -> Option<LocalUploads> {
+        None
+    }
 }
 
 /// Checks a requested range against an object's size; None reads it all.

@@ -1,8 +1,9 @@
 //! tus 1.0.0 (core, creation, creation-with-upload, creation-defer-length,
 //! termination, expiration, checksum) on axum, into object storage through
-//! `storage::ResumableUpload`. Bytes stream through: a PATCH body goes to a
-//! spool file and out to the store in parts, and the offset a response
-//! reports is durable in the store.
+//! `storage::ResumableUpload`. Bytes stream through: a PATCH body goes into
+//! the upload's file on `fs` storage, or to a spool file and out to the
+//! store in parts on `s3`, and the offset a response reports is durable in
+//! the store.
 
 pub mod headers;
 mod lifecycle;

@@ -167,7 +167,7 @@ pub(super) async fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|err| StorageError::io(context(), err))
 }
 
-fn parent(path: &Path) -> Result<&Path> {
+pub(super) fn parent(path: &Path) -> Result<&Path> {
     path.parent().ok_or_else(|| {
         StorageError::io(
             format!("{} has no parent", path.display()),

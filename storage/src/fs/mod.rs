@@ -7,6 +7,7 @@
 mod atomic;
 mod list;
 mod multipart;
+mod upload_file;
 
 use std::io;
 use std::ops::Range;
@@ -23,6 +24,8 @@ use crate::error::{Result, StorageError};
 use crate::key::{validate_key, validate_prefix};
 use crate::store::{Object, ObjectMeta, ObjectStore, Part, resolve_range};
 use atomic::TempFile;
+pub use upload_file::LocalUploads;
+pub(crate) use upload_file::UploadFile;
 
 /// How many bytes a read hands out at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -47,7 +50,8 @@ impl FsStore {
         })
     }
 
-    /// Sets the size of the parts a resumable upload writes as it goes.
+    /// Sets the size of the parts a resumable upload writes as it goes (and,
+    /// on this store, how many bytes it takes at most between two syncs).
     pub fn with_part_size(self, part_size: u64) -> Result<FsStore> {
         if part_size == 0 {
             return Err(StorageError::Config("part size must not be 0".into()));
@@ -93,6 +97,10 @@ impl ObjectStore for FsStore {
 
     fn min_part_size(&self) -> u64 {
         1
+    }
+
+    fn local_uploads(&self) -> Option<LocalUploads> {
+        Some(LocalUploads::new(self.root.clone(), self.part_size))
     }
 
     async fn put(&self, key: &str, body: Body) -> Result<()> {

@@ -1,7 +1,9 @@
 //! Multipart uploads on the filesystem: each upload is a directory under
 //! `<root>/.tributary-uploads/<id>/` holding the target key (`key`) and one
 //! file per part (`part-00001`, ...). Completion concatenates the parts into
-//! a temporary file beside the target and renames it into place.
+//! a temporary file beside the target and renames it into place. A
+//! `ResumableUpload` keeps its bytes in the same directory as one file
+//! instead (`upload_file.rs`); the parts ignore it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,7 +43,7 @@ pub(super) async fn create(root: &Path, key: &str) -> Result<String> {
 
 /// The directory of upload `upload_id` to `key`; UploadNotFound when there is
 /// none, or when it is another key's.
-async fn open(root: &Path, key: &str, upload_id: &str) -> Result<PathBuf> {
+pub(super) async fn open(root: &Path, key: &str, upload_id: &str) -> Result<PathBuf> {
     let not_found = || StorageError::UploadNotFound {
         key: key.to_owned(),
         upload_id: upload_id.to_owned(),

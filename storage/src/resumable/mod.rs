@@ -3,7 +3,21 @@
 //! request is durable in the store, and an upload can be picked up again by
 //! another process after a crash.
 //!
-//! How the bytes are kept:
+//! How the bytes are kept depends on the store. On one that keeps uploads
+//! as local files ([`ObjectStore::local_uploads`]: the filesystem store),
+//! each byte is written once, into one data file of the upload:
+//! - An append writes the request's bytes to the file through a 1 MiB
+//!   buffer. At its end (also when the request's body fails part-way: the
+//!   bytes received are kept) the file is synced and the new offset is
+//!   recorded beside it, synced too: the offset returned is durable. A long
+//!   request is also synced every `part_size` bytes, so that a crash in the
+//!   middle of it keeps as much as parts would have.
+//! - Picking the upload up again cuts the file back to the recorded offset:
+//!   bytes past it were never acknowledged and may not be on disk.
+//! - Completion renames the file into place as the object.
+//!
+//! An upload begun through parts (before uploads were kept as one file) goes
+//! on through parts, as on every other store (S3):
 //! - Incoming bytes go to a local spool file; each time it holds
 //!   `part_size` bytes they are uploaded as the next part.
 //! - At the end of an append, what is left is uploaded as a part when the
@@ -23,6 +37,7 @@
 //! One upload must be driven by one `ResumableUpload` at a time: the caller
 //! serializes requests for the same upload (as tus requires anyway).
 
+mod parts;
 mod spool;
 
 use std::path::Path;
@@ -32,11 +47,11 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
-use crate::body::Body;
 use crate::error::{BoxError, Result, StorageError};
+use crate::fs::UploadFile;
 use crate::key::validate_key;
-use crate::store::{ObjectStore, Part};
-use spool::Spool;
+use crate::store::ObjectStore;
+use parts::Parts;
 
 /// A finished upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,26 +62,35 @@ pub struct Completed {
 
 /// An upload in progress to `key`, appended to in requests of any size.
 pub struct ResumableUpload<S> {
-    store: S,
-    key: String,
-    upload_id: String,
-    /// The parts in the store, by number.
-    parts: Vec<Part>,
-    /// The bytes past the parts: those of the tail object, then those of the
-    /// current append.
-    spool: Spool,
-    /// How many of the spool's bytes the tail object holds.
-    tail_stored: u64,
+    target: Target<S>,
+    kept: Kept,
     /// None after a resume.
     hasher: Option<Sha256>,
-    /// A store call failed part-way: what this value holds may be ahead of
-    /// the store or behind it, so the next call reloads the store's state.
+    /// A store call failed part-way, or an append was dropped before its
+    /// end: what this value holds may be ahead of the store or behind it, so
+    /// the next call reloads the store's state.
     stale: bool,
 }
 
+/// The upload in its store.
+struct Target<S> {
+    store: S,
+    key: String,
+    upload_id: String,
+}
+
+/// Where the bytes go.
+enum Kept {
+    /// Into the upload's file, on a store that keeps uploads as local files.
+    File(UploadFile),
+    /// Into parts, through a spool.
+    Parts(Parts),
+}
+
 impl<S: ObjectStore> ResumableUpload<S> {
-    /// Starts an upload to `key`; bytes wait in a file in `spool_dir` until
-    /// they make a part.
+    /// Starts an upload to `key`. On a store that keeps uploads as local
+    /// files, bytes go straight to the upload's file; on others, they wait in
+    /// a file in `spool_dir` until they make a part.
     pub async fn create(store: S, key: &str, spool_dir: &Path) -> Result<Self> {
         validate_key(key)?;
         if store.part_size() < store.min_part_size() {
@@ -77,13 +101,31 @@ impl<S: ObjectStore> ResumableUpload<S> {
             )));
         }
         let upload_id = store.create_upload(key).await?;
-        Ok(ResumableUpload {
-            spool: Spool::new(spool_dir).await?,
+        let target = Target {
             store,
             key: key.to_owned(),
             upload_id,
-            parts: Vec::new(),
-            tail_stored: 0,
+        };
+        let kept = match target.store.local_uploads() {
+            Some(uploads) => uploads
+                .start(&target.key, &target.upload_id)
+                .await
+                .map(Kept::File),
+            None => Parts::new(spool_dir).await.map(Kept::Parts),
+        };
+        let kept = match kept {
+            Ok(kept) => kept,
+            Err(err) => {
+                // Nobody else knows the upload's id: it would never go.
+                if let Err(abort) = target.abort_upload_if_any().await {
+                    tracing::warn!(key, %abort, "could not abort an upload that failed to start");
+                }
+                return Err(err);
+            }
+        };
+        Ok(ResumableUpload {
+            target,
+            kept,
             hasher: Some(Sha256::new()),
             stale: false,
         })
@@ -93,32 +135,46 @@ impl<S: ObjectStore> ResumableUpload<S> {
     /// a restart, say). `UploadNotFound` when the store has no such upload.
     pub async fn resume(store: S, key: &str, upload_id: &str, spool_dir: &Path) -> Result<Self> {
         validate_key(key)?;
-        let mut upload = ResumableUpload {
-            spool: Spool::new(spool_dir).await?,
+        let target = Target {
             store,
             key: key.to_owned(),
             upload_id: upload_id.to_owned(),
-            parts: Vec::new(),
-            tail_stored: 0,
-            hasher: None,
-            stale: true,
         };
-        upload.reload().await?;
-        Ok(upload)
+        let file = match target.store.local_uploads() {
+            Some(uploads) => uploads.open(key, upload_id).await?,
+            None => None,
+        };
+        let kept = match file {
+            Some(file) => Kept::File(file),
+            None => {
+                let mut parts = Parts::new(spool_dir).await?;
+                parts.reload(&target).await?;
+                Kept::Parts(parts)
+            }
+        };
+        Ok(ResumableUpload {
+            target,
+            kept,
+            hasher: None,
+            stale: false,
+        })
     }
 
     pub fn key(&self) -> &str {
-        &self.key
+        &self.target.key
     }
 
     pub fn upload_id(&self) -> &str {
-        &self.upload_id
+        &self.target.upload_id
     }
 
     /// How many bytes the store holds for this upload. After an error from
     /// `append`, the store may hold more: `resume` tells exactly.
     pub fn offset(&self) -> u64 {
-        self.parts.iter().map(|part| part.size).sum::<u64>() + self.tail_stored
+        match &self.kept {
+            Kept::File(file) => file.durable(),
+            Kept::Parts(parts) => parts.offset(),
+        }
     }
 
     /// Appends the bytes of `stream` and makes them durable; returns the new
@@ -133,19 +189,27 @@ impl<S: ObjectStore> ResumableUpload<S> {
         if self.stale {
             self.reload().await?;
         }
-        if self.sealed() {
+        if let Kept::Parts(parts) = &self.kept
+            && parts.sealed(&self.target.store)
+        {
             return Err(StorageError::UploadSealed {
-                key: self.key.clone(),
+                key: self.target.key.clone(),
             });
         }
+        // Cleared once the bytes are durable: an error, or a drop of this
+        // future, leaves the upload to be reloaded.
+        self.stale = true;
         let mut stream = pin!(stream);
         let mut body_error = None;
         while let Some(item) = stream.next().await {
             match item {
                 Ok(chunk) => {
-                    if let Err(err) = self.spool_chunk(chunk).await {
-                        self.stale = true;
-                        return Err(err);
+                    if let Some(hasher) = &mut self.hasher {
+                        hasher.update(&chunk);
+                    }
+                    match &mut self.kept {
+                        Kept::File(file) => file.write(&chunk).await?,
+                        Kept::Parts(parts) => parts.write(&self.target, chunk).await?,
                     }
                 }
                 Err(err) => {
@@ -154,13 +218,17 @@ impl<S: ObjectStore> ResumableUpload<S> {
                 }
             }
         }
-        if let Err(err) = self.persist_rest().await {
-            self.stale = true;
-            return Err(err);
-        }
+        let offset = match &mut self.kept {
+            Kept::File(file) => file.sync().await?,
+            Kept::Parts(parts) => {
+                parts.persist(&self.target).await?;
+                parts.offset()
+            }
+        };
+        self.stale = false;
         match body_error {
             Some(err) => Err(err),
-            None => Ok(self.offset()),
+            None => Ok(offset),
         }
     }
 
@@ -170,140 +238,39 @@ impl<S: ObjectStore> ResumableUpload<S> {
         if self.stale {
             self.reload().await?;
         }
-        if self.spool.len() > 0 {
-            self.upload_spool_as_part().await?;
-        }
-        // Tails go before the upload does: once it is complete, a crash
-        // would leave them where no resume could find them.
-        self.store.delete_prefix(&self.tail_prefix()).await?;
-        let size = self.offset();
-        if self.parts.is_empty() {
-            // S3 completes no upload without a part: an empty object is a put.
-            self.abort_upload_if_any().await?;
-            self.store.put(&self.key, Body::Bytes(Bytes::new())).await?;
-        } else {
-            self.store
-                .complete_upload(&self.key, &self.upload_id, &self.parts)
-                .await?;
-        }
+        let size = match self.kept {
+            Kept::File(file) => file.complete().await?,
+            Kept::Parts(parts) => parts.complete(&self.target).await?,
+        };
         let sha256 = match self.hasher.take() {
             Some(hasher) => hasher.finalize().into(),
-            None => hash_object(&self.store, &self.key).await?,
+            None => hash_object(&self.target.store, &self.target.key).await?,
         };
         Ok(Completed { size, sha256 })
     }
 
     /// Ends the upload and removes every byte it stored.
     pub async fn abort(self) -> Result<()> {
-        self.abort_upload_if_any().await?;
-        self.store.delete_prefix(&self.tail_prefix()).await?;
-        Ok(())
+        match self.kept {
+            Kept::File(file) => file.abort().await,
+            Kept::Parts(parts) => parts.abort(&self.target).await,
+        }
     }
 
-    /// The upload holds its last, short, part (a completion was under way
-    /// when the process stopped): it takes no more bytes.
-    fn sealed(&self) -> bool {
-        self.parts
-            .last()
-            .is_some_and(|part| part.size < self.store.min_part_size())
-    }
-
-    fn next_part_number(&self) -> u32 {
-        self.parts.last().map_or(1, |part| part.number + 1)
-    }
-
-    /// Tail objects share this prefix; the upload id is hashed in so that two
-    /// uploads to one key never see each other's tails.
-    fn tail_prefix(&self) -> String {
-        let digest = Sha256::digest(self.upload_id.as_bytes());
-        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("{}.{hash}.tail.", self.key)
-    }
-
-    fn tail_key(&self, part_number: u32) -> String {
-        format!("{}{part_number}", self.tail_prefix())
-    }
-
-    /// Rebuilds the parts, the tail and the offset from the store.
+    /// Brings this value back in line with the store, after a failed or
+    /// dropped append.
     async fn reload(&mut self) -> Result<()> {
         self.hasher = None;
-        self.parts = self.store.list_parts(&self.key, &self.upload_id).await?;
-        self.spool.clear().await?;
-        self.tail_stored = 0;
-        let live_tail = (!self.sealed()).then(|| self.tail_key(self.next_part_number()));
-        for object in self.store.list(&self.tail_prefix()).await? {
-            if Some(&object.key) == live_tail.as_ref() {
-                let mut tail = self.store.get(&object.key, None).await?.body;
-                while let Some(chunk) = tail.next().await {
-                    self.spool.write(&chunk?).await?;
-                }
-                self.tail_stored = self.spool.len();
-            } else {
-                self.delete_stale_tail(&object.key).await;
-            }
+        match &mut self.kept {
+            Kept::File(file) => file.reload().await?,
+            Kept::Parts(parts) => parts.reload(&self.target).await?,
         }
         self.stale = false;
         Ok(())
     }
+}
 
-    /// Adds bytes to the spool, uploading a part each time it fills.
-    async fn spool_chunk(&mut self, mut chunk: Bytes) -> Result<()> {
-        let part_size = self.store.part_size();
-        while !chunk.is_empty() {
-            let room = usize::try_from(part_size - self.spool.len()).unwrap_or(usize::MAX);
-            let piece = chunk.split_to(room.min(chunk.len()));
-            self.spool.write(&piece).await?;
-            if let Some(hasher) = &mut self.hasher {
-                hasher.update(&piece);
-            }
-            if self.spool.len() == part_size {
-                self.upload_spool_as_part().await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes what the spool holds beyond the tail object durable: as a part
-    /// when the store takes a part that small, else as the new tail.
-    async fn persist_rest(&mut self) -> Result<()> {
-        let len = self.spool.len();
-        if len == self.tail_stored {
-            return Ok(());
-        }
-        if len >= self.store.min_part_size() {
-            return self.upload_spool_as_part().await;
-        }
-        let tail_key = self.tail_key(self.next_part_number());
-        let body = self.spool.body().await?;
-        self.store.put(&tail_key, body).await?;
-        self.tail_stored = len;
-        Ok(())
-    }
-
-    async fn upload_spool_as_part(&mut self) -> Result<()> {
-        let number = self.next_part_number();
-        let body = self.spool.body().await?;
-        let part = self
-            .store
-            .upload_part(&self.key, &self.upload_id, number, body)
-            .await?;
-        self.parts.push(part);
-        if self.tail_stored > 0 {
-            // The part holds the tail's bytes now.
-            self.delete_stale_tail(&self.tail_key(number)).await;
-            self.tail_stored = 0;
-        }
-        self.spool.clear().await
-    }
-
-    /// A stale tail is ignored by every reader, so failing to delete it
-    /// only leaves it for the next resume or the abort.
-    async fn delete_stale_tail(&self, key: &str) {
-        if let Err(err) = self.store.delete(key).await {
-            tracing::warn!(key, %err, "could not delete a stale upload tail");
-        }
-    }
-
+impl<S: ObjectStore> Target<S> {
     async fn abort_upload_if_any(&self) -> Result<()> {
         match self.store.abort_upload(&self.key, &self.upload_id).await {
             Err(StorageError::UploadNotFound { .. }) | Ok(()) => Ok(()),
