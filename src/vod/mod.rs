@@ -3,6 +3,8 @@
 //! unfinished.
 
 pub mod direct;
+pub mod rendition_record;
+pub mod transcode_spec;
 pub mod tus;
 pub mod videos;
 
