@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::ladder::Rung;
 use crate::ladder_settings::LadderSettings;
+use crate::vod::plan::VodLadder;
 
 /// The configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -33,6 +34,16 @@ pub struct Config {
     pub uploads: UploadConfig,
     pub jobs: JobConfig,
     pub webhooks: WebhookConfig,
+    pub vod: VodConfig,
+}
+
+/// The VOD ladder and where viewers fetch VOD media.
+#[derive(Debug, Clone, Default)]
+pub struct VodConfig {
+    pub ladder: VodLadder,
+    /// The API hands out VOD URLs under this (a CDN in front of the origin)
+    /// instead of the origin's own address.
+    pub playback_base_url: Option<String>,
 }
 
 /// The workers that run VOD jobs (probe, transcodes).
@@ -187,6 +198,12 @@ pub struct ServeArgs {
     /// Seconds a worker's claim on a job lasts unless renewed (default 30).
     #[arg(long, env = "TRIBUTARY_JOB_LEASE_SECS")]
     pub job_lease_secs: Option<u64>,
+    /// x264 preset of the VOD ladder (default medium).
+    #[arg(long, env = "TRIBUTARY_VOD_PRESET")]
+    pub vod_preset: Option<String>,
+    /// Base of the VOD URLs the API hands out, e.g. a CDN's `https://cdn.example.com`.
+    #[arg(long, env = "TRIBUTARY_PLAYBACK_BASE_URL")]
+    pub playback_base_url: Option<String>,
     /// Milliseconds before the first retry of a failed webhook delivery (default 10000).
     #[arg(long, env = "TRIBUTARY_WEBHOOK_RETRY_BASE_MS")]
     pub webhook_retry_base_ms: Option<u64>,
@@ -217,7 +234,33 @@ struct FileConfig {
     webhooks: FileWebhookConfig,
     #[serde(default)]
     jobs: FileJobConfig,
+    #[serde(default)]
+    vod: FileVodConfig,
 }
+
+/// `[vod]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileVodConfig {
+    preset: Option<String>,
+    /// `[[vod.rungs]]` tables, as `[[live.rungs]]`.
+    rungs: Option<Vec<Rung>>,
+    playback_base_url: Option<String>,
+}
+
+/// x264's presets, fastest first.
+const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
 
 /// `[jobs]`.
 #[derive(Debug, Default, Deserialize)]
@@ -418,6 +461,40 @@ impl Config {
             jobs.lease >= Duration::from_secs(2),
             "the job lease must be at least 2 seconds"
         );
+        let mut ladder = VodLadder::default();
+        if let Some(preset) = args.vod_preset.or(file.vod.preset) {
+            anyhow::ensure!(
+                X264_PRESETS.contains(&preset.as_str()),
+                "the VOD preset must be one of {}",
+                X264_PRESETS.join(", ")
+            );
+            ladder.preset = preset;
+        }
+        if let Some(rungs) = file.vod.rungs {
+            LadderSettings {
+                transcode: true,
+                rungs: rungs.clone(),
+            }
+            .validate()
+            .context("the [[vod.rungs]] ladder")?;
+            anyhow::ensure!(!rungs.is_empty(), "the [[vod.rungs]] ladder is empty");
+            ladder.rungs = rungs;
+        }
+        let playback_base_url = args
+            .playback_base_url
+            .or(file.vod.playback_base_url)
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty());
+        if let Some(url) = &playback_base_url {
+            anyhow::ensure!(
+                url.starts_with("http://") || url.starts_with("https://"),
+                "the playback base URL must start with http:// or https://"
+            );
+        }
+        let vod = VodConfig {
+            ladder,
+            playback_base_url,
+        };
         let webhooks = WebhookConfig {
             retry_base: millis(
                 args.webhook_retry_base_ms,
@@ -469,6 +546,7 @@ impl Config {
             },
             jobs,
             webhooks,
+            vod,
         })
     }
 }

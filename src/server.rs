@@ -42,7 +42,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let store = crate::vod::open_store(&config).await?;
     let jobs = crate::jobs::Jobs::new(db.clone());
-    jobs.start_workers(store.clone(), config.jobs.lease, config.jobs.workers)?;
+    jobs.start_workers(store.clone(), &config, config.jobs.workers)?;
     let vod = crate::vod::Vod::start(&config, db.clone(), store, jobs, &token).await?;
     crate::webhooks::start(db.clone(), &config.webhooks)?;
     let http = bind("HTTP", config.http_addr).await?;

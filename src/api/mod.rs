@@ -42,6 +42,7 @@ pub fn routes(state: ApiState) -> Router {
         .merge(streams::public_routes())
         .merge(crate::chat::public_routes())
         .merge(crate::vod::tus::routes())
+        .merge(crate::vod::playback::routes())
         .with_state(state)
 }
 

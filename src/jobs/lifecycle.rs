@@ -10,7 +10,9 @@ use sqlx::AnyConnection;
 
 use super::queue::{self, Claim, JobError, NewJob};
 use crate::db::Db;
-use crate::vod::videos;
+use crate::vod::plan::{PlannedJob, TEMPORARY, TRANSCODE};
+use crate::vod::rendition_record::RenditionRecord;
+use crate::vod::{renditions, videos};
 use crate::webhooks;
 
 /// The first job of every upload: what the source is.
@@ -22,8 +24,14 @@ const PROBE_PRIORITY: i64 = 100;
 /// What a job hands back to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
-    /// Facts about the source, added to the asset's `source`.
-    SourceDetails(Map<String, Value>),
+    /// The probe: facts about the source, added to the asset's `source`,
+    /// and the jobs that make its renditions.
+    Probed {
+        details: Map<String, Value>,
+        jobs: Vec<PlannedJob>,
+    },
+    /// Renditions whose every file is in storage.
+    Renditions(Vec<RenditionRecord>),
 }
 
 /// A job that ended without output, and whether another try may do better.
@@ -72,6 +80,7 @@ pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -
             profile: "",
             priority: PROBE_PRIORITY,
             max_attempts: ATTEMPTS,
+            spec: None,
         },
     )
     .await?;
@@ -80,13 +89,13 @@ pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -
 
 async fn queue_work(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result<()> {
     queue::enqueue(conn, job).await?;
-    videos::set_status(conn, job.video_id, videos::QUEUED, None).await
+    videos::set_working_status(conn, job.video_id, videos::QUEUED).await
 }
 
 /// A worker claimed a job of the asset.
 pub async fn started(db: &Db, claim: &Claim) -> sqlx::Result<()> {
     let mut conn = db.pool().acquire().await?;
-    videos::set_status(&mut conn, &claim.video_id, videos::PROCESSING, None).await
+    videos::set_working_status(&mut conn, &claim.video_id, videos::PROCESSING).await
 }
 
 /// Ends the claim and publishes `output` in one transaction; false, with
@@ -97,16 +106,62 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
         return Ok(false);
     }
     match output {
-        Output::SourceDetails(details) => {
+        Output::Probed { details, jobs } => {
             videos::add_source_details(&mut tx, &claim.video_id, details).await?;
+            for job in jobs {
+                let spec = serde_json::to_string(&job.spec)
+                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+                queue_work(
+                    &mut tx,
+                    &NewJob {
+                        video_id: &claim.video_id,
+                        kind: TRANSCODE,
+                        profile: &job.profile,
+                        priority: job.priority,
+                        max_attempts: ATTEMPTS,
+                        spec: Some(&spec),
+                    },
+                )
+                .await?;
+            }
+        }
+        Output::Renditions(records) => {
+            for record in records {
+                let temporary = record.name == TEMPORARY;
+                renditions::publish(&mut tx, &claim.video_id, record, temporary).await?;
+            }
         }
     }
-    if queue::unfinished(&mut tx, &claim.video_id).await? == 0 {
-        videos::set_status(&mut tx, &claim.video_id, videos::READY, None).await?;
-        announce(&mut tx, &claim.video_id, webhooks::VIDEO_READY).await?;
-    }
+    settle(&mut tx, &claim.video_id, None).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// The asset's status from its jobs and renditions, after a job ended:
+/// `ready` when every job is done; `partially_ready` while a rendition
+/// plays and jobs remain, or for good when some failed (with `error`, the
+/// last failure); `failed` when none plays and none can any more.
+async fn settle(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    error: Option<&JobError>,
+) -> sqlx::Result<()> {
+    let unfinished = queue::unfinished(conn, video_id).await?;
+    let failed = queue::failed(conn, video_id).await?;
+    let playable = renditions::count(conn, video_id).await? > 0;
+    let error = error.map(|e| (e.code.as_str(), e.message.as_str()));
+    if unfinished == 0 && failed == 0 {
+        videos::set_status(conn, video_id, videos::READY, None).await?;
+        announce(conn, video_id, webhooks::VIDEO_READY).await
+    } else if playable {
+        videos::set_partially_ready(conn, video_id, error).await
+    } else if unfinished == 0 || error.is_some() {
+        let error = error.unwrap_or(("failed", "no rendition could be made"));
+        videos::set_status(conn, video_id, videos::FAILED, Some(error)).await?;
+        announce(conn, video_id, webhooks::VIDEO_FAILED).await
+    } else {
+        Ok(())
+    }
 }
 
 /// Ends the claim: queued again after a backoff when the failure may pass
@@ -124,22 +179,12 @@ pub async fn failed(db: &Db, claim: &Claim, failure: &Failure) -> sqlx::Result<b
         return Ok(false);
     }
     if again {
-        videos::set_status(&mut tx, &claim.video_id, videos::QUEUED, None).await?;
+        videos::set_working_status(&mut tx, &claim.video_id, videos::QUEUED).await?;
     } else {
-        fail_asset(&mut tx, &claim.video_id, &failure.error).await?;
+        settle(&mut tx, &claim.video_id, Some(&failure.error)).await?;
     }
     tx.commit().await?;
     Ok(true)
-}
-
-async fn fail_asset(
-    conn: &mut AnyConnection,
-    video_id: &str,
-    error: &JobError,
-) -> sqlx::Result<()> {
-    let error = (error.code.as_str(), error.message.as_str());
-    videos::set_status(conn, video_id, videos::FAILED, Some(error)).await?;
-    announce(conn, video_id, webhooks::VIDEO_FAILED).await
 }
 
 /// Queues `event` for webhook receivers with the asset as it is now, in the
@@ -152,13 +197,18 @@ async fn announce(conn: &mut AnyConnection, video_id: &str, event: &str) -> sqlx
     Ok(())
 }
 
-/// Queues a failed asset's failed jobs again; false when it had none.
+/// Queues an asset's failed jobs again; false when it had none. A playable
+/// asset stays `partially_ready` meanwhile.
 pub async fn retry_asset(db: &Db, video_id: &str) -> sqlx::Result<bool> {
     let mut tx = db.pool().begin().await?;
     if queue::requeue_failed(&mut tx, video_id, ATTEMPTS).await? == 0 {
         return Ok(false);
     }
-    videos::set_status(&mut tx, video_id, videos::QUEUED, None).await?;
+    if renditions::count(&mut tx, video_id).await? > 0 {
+        videos::set_partially_ready(&mut tx, video_id, None).await?;
+    } else {
+        videos::set_status(&mut tx, video_id, videos::QUEUED, None).await?;
+    }
     tx.commit().await?;
     Ok(true)
 }

@@ -7,20 +7,27 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Command;
 
 use super::lifecycle::Failure;
 
 /// The nice value of media work: below everything the live path runs.
 const NICENESS: libc::c_int = 10;
-/// The most a child may print: its answer is one JSON document.
-const MAX_OUTPUT: u64 = 1 << 20;
+/// The longest line a child may print: its answer is one JSON document on
+/// one line (a long video's list of segments makes it large).
+const MAX_LINE: u64 = 64 << 20;
 
-/// Runs `exe args…`, returns what it printed on stdout once it exits with
-/// success; a timeout, a crash or a failed start is a transient failure, a
-/// non-zero exit the failure the child printed (`{"code", "message"}`).
-pub async fn run(exe: &Path, args: &[&str], timeout: Duration) -> Result<Vec<u8>, Failure> {
+/// Runs `exe args…`, hands each line it prints on stdout to `on_line` as it
+/// comes, and returns the last line once it exits with success; a timeout,
+/// a crash or a failed start is a transient failure, a non-zero exit the
+/// failure the child printed last (`{"code", "message"}`).
+pub async fn run(
+    exe: &Path,
+    args: &[&str],
+    timeout: Duration,
+    mut on_line: impl FnMut(&[u8]),
+) -> Result<Vec<u8>, Failure> {
     let mut command = Command::new(exe);
     command
         .args(args)
@@ -43,7 +50,25 @@ pub async fn run(exe: &Path, args: &[&str], timeout: Duration) -> Result<Vec<u8>
     let mut stdout = Vec::new();
     let run = async {
         if let Some(out) = child.stdout.take() {
-            out.take(MAX_OUTPUT).read_to_end(&mut stdout).await?;
+            let mut out = BufReader::new(out);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                if (&mut out)
+                    .take(MAX_LINE)
+                    .read_until(b'\n', &mut line)
+                    .await?
+                    == 0
+                {
+                    break;
+                }
+                let text = line.trim_ascii();
+                if !text.is_empty() {
+                    on_line(text);
+                    stdout.clear();
+                    stdout.extend_from_slice(text);
+                }
+            }
         }
         child.wait().await
     };

@@ -8,10 +8,10 @@ pub mod lifecycle;
 mod media_task;
 mod probe;
 pub mod queue;
+mod transcode;
 mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tokio::sync::Notify;
@@ -63,19 +63,24 @@ impl Jobs {
     pub fn start_workers(
         &self,
         store: storage::AnyStore,
-        lease: Duration,
+        config: &Config,
         count: usize,
     ) -> anyhow::Result<()> {
         if count == 0 {
             return Ok(());
         }
         let exe = std::env::current_exe().context("finding this binary for media tasks")?;
+        let work_dir = config.data_dir.join("work");
+        std::fs::create_dir_all(&work_dir)
+            .with_context(|| format!("creating {}", work_dir.display()))?;
         let ctx = Arc::new(WorkContext {
             db: self.db.clone(),
             store,
-            lease,
+            lease: config.jobs.lease,
             exe,
             wake: self.wake.clone(),
+            ladder: config.vod.ladder.clone(),
+            work_dir,
         });
         worker::start(ctx, count);
         Ok(())
@@ -88,7 +93,7 @@ pub async fn run_workers(config: Config) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url).await?;
     let store = crate::vod::open_store(&config).await?;
     let count = config.jobs.workers.max(1);
-    Jobs::new(db).start_workers(store, config.jobs.lease, count)?;
+    Jobs::new(db).start_workers(store, &config, count)?;
     info!(workers = count, "tributary worker is running");
     tokio::signal::ctrl_c()
         .await

@@ -10,6 +10,7 @@ use super::media_task;
 use super::queue::Claim;
 use super::worker::WorkContext;
 use crate::media_probe::SourceInfo;
+use crate::vod::plan::plan;
 use crate::vod::{source_key, videos};
 
 /// A probe reads headers (and seeks); it never takes this long on a real file.
@@ -47,13 +48,17 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
             &url,
         ],
         TIMEOUT,
+        |_| {},
     )
     .await?;
     let info: SourceInfo = serde_json::from_slice(&printed).map_err(|e| {
         Failure::transient("worker_error", format!("reading the probe's answer: {e}"))
     })?;
+    let jobs = plan(&info, &ctx.ladder)
+        .map_err(|e| Failure::permanent(e.code(), e.to_string()))?
+        .jobs;
     match serde_json::to_value(info) {
-        Ok(Value::Object(details)) => Ok(Output::SourceDetails(details)),
+        Ok(Value::Object(details)) => Ok(Output::Probed { details, jobs }),
         _ => Err(Failure::transient(
             "worker_error",
             "the probe's answer is not an object",

@@ -28,6 +28,8 @@ pub struct NewJob<'a> {
     /// Higher runs first.
     pub priority: i64,
     pub max_attempts: i64,
+    /// What the job makes, for kinds that need telling (JSON).
+    pub spec: Option<&'a str>,
 }
 
 /// A job a worker holds: `attempt` fences every statement it makes.
@@ -39,6 +41,7 @@ pub struct Claim {
     pub profile: String,
     pub attempt: i64,
     pub max_attempts: i64,
+    pub spec: Option<String>,
 }
 
 /// Why a job ended without its output.
@@ -61,6 +64,11 @@ pub struct JobView {
     pub progress: f64,
     pub error: Option<serde_json::Value>,
     pub updated_at: String,
+    /// Unix ms when the current or last claim began.
+    #[serde(skip)]
+    pub started_at: Option<i64>,
+    #[serde(skip)]
+    pub spec: Option<String>,
 }
 
 pub fn unix_ms(after: Duration) -> i64 {
@@ -74,8 +82,8 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result
     let now = timestamp(Utc::now());
     let done = sqlx::query(
         "INSERT INTO jobs (id, video_id, kind, profile, priority, state, attempt, max_attempts, \
-         run_after, progress, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, 0, $9, $10) \
+         run_after, progress, spec, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, 0, $9, $10, $11) \
          ON CONFLICT (video_id, kind, profile) DO NOTHING",
     )
     .bind(crate::ids::stream_id())
@@ -86,6 +94,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result
     .bind(QUEUED)
     .bind(job.max_attempts)
     .bind(unix_ms(Duration::ZERO))
+    .bind(job.spec)
     .bind(&now)
     .bind(&now)
     .execute(conn)
@@ -93,7 +102,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result
     Ok(done.rows_affected() == 1)
 }
 
-const CLAIM_COLUMNS: &str = "id, video_id, kind, profile, attempt, max_attempts";
+const CLAIM_COLUMNS: &str = "id, video_id, kind, profile, attempt, max_attempts, spec";
 
 fn claim_row(row: &AnyRow) -> sqlx::Result<Claim> {
     Ok(Claim {
@@ -103,6 +112,7 @@ fn claim_row(row: &AnyRow) -> sqlx::Result<Claim> {
         profile: row.try_get("profile")?,
         attempt: row.try_get("attempt")?,
         max_attempts: row.try_get("max_attempts")?,
+        spec: row.try_get("spec")?,
     })
 }
 
@@ -119,7 +129,7 @@ pub async fn claim(db: &Db, worker: &str, lease: Duration) -> sqlx::Result<Optio
     };
     let sql = format!(
         "UPDATE jobs SET state = $1, attempt = attempt + 1, locked_by = $2, locked_until = $3, \
-         updated_at = $4 \
+         updated_at = $4, started_at = $9, progress = 0 \
          WHERE id = (SELECT id FROM jobs \
            WHERE ((state = $5 AND run_after <= $6) OR (state = $7 AND locked_until < $8)) \
            AND attempt < max_attempts \
@@ -135,6 +145,7 @@ pub async fn claim(db: &Db, worker: &str, lease: Duration) -> sqlx::Result<Optio
         .bind(QUEUED)
         .bind(now)
         .bind(RUNNING)
+        .bind(now)
         .bind(now)
         .fetch_optional(db.pool())
         .await?
@@ -222,14 +233,29 @@ async fn end(
     Ok(done.rows_affected() == 1)
 }
 
-/// How many of an asset's jobs are not done yet.
+/// How many of an asset's jobs are queued or running.
 pub async fn unfinished(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<i64> {
-    sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE video_id = $1 AND state <> $2")
-        .bind(video_id)
-        .bind(DONE)
-        .fetch_one(conn)
-        .await?
-        .try_get("n")
+    count_in(conn, video_id, &[QUEUED, RUNNING]).await
+}
+
+/// How many of an asset's jobs failed for good.
+pub async fn failed(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<i64> {
+    count_in(conn, video_id, &[FAILED]).await
+}
+
+async fn count_in(conn: &mut AnyConnection, video_id: &str, states: &[&str]) -> sqlx::Result<i64> {
+    let mut count: i64 = 0;
+    for state in states {
+        let n: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE video_id = $1 AND state = $2")
+                .bind(video_id)
+                .bind(state)
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+        count += n;
+    }
+    Ok(count)
 }
 
 /// Queues an asset's failed jobs again with `extra_attempts` more tries;
@@ -260,7 +286,7 @@ pub async fn requeue_failed(
 pub async fn of_video(db: &Db, video_id: &str) -> sqlx::Result<Vec<JobView>> {
     sqlx::query(
         "SELECT kind, profile, state, attempt, max_attempts, progress, error_code, error_message, \
-         updated_at FROM jobs WHERE video_id = $1 ORDER BY created_at, id",
+         updated_at, started_at, spec FROM jobs WHERE video_id = $1 ORDER BY created_at, id",
     )
     .bind(video_id)
     .fetch_all(db.pool())
@@ -278,6 +304,8 @@ pub async fn of_video(db: &Db, video_id: &str) -> sqlx::Result<Vec<JobView>> {
             progress: row.try_get("progress")?,
             error: code.map(|code| serde_json::json!({"code": code, "message": message})),
             updated_at: row.try_get("updated_at")?,
+            started_at: row.try_get("started_at")?,
+            spec: row.try_get("spec")?,
         })
     })
     .collect()
@@ -298,6 +326,7 @@ mod tests {
             profile,
             priority,
             max_attempts: 2,
+            spec: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use storage::AnyStore;
@@ -13,8 +14,9 @@ use tracing::{info, warn};
 
 use super::lifecycle::{self, Failure, Output};
 use super::queue::{self, Claim};
-use super::{PROBE, probe};
+use super::{PROBE, probe, transcode};
 use crate::db::Db;
+use crate::vod::plan::{TRANSCODE, VodLadder};
 
 /// How often an idle worker looks for work queued by another process.
 const POLL: Duration = Duration::from_secs(1);
@@ -30,6 +32,24 @@ pub struct WorkContext {
     pub exe: PathBuf,
     /// Wakes idle workers when this process queues work.
     pub wake: Arc<Notify>,
+    pub ladder: VodLadder,
+    /// Where media tasks write their output before it goes to storage.
+    pub work_dir: PathBuf,
+}
+
+/// How far the running job is, in percent; sent with each renewal.
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU64);
+
+impl Progress {
+    pub fn set(&self, percent: f64) {
+        self.0
+            .store(percent.clamp(0.0, 100.0).to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Ordering::Relaxed))
+    }
 }
 
 /// Starts `count` workers on `ctx`.
@@ -88,14 +108,15 @@ async fn run(ctx: &WorkContext, name: &str, claim: Claim) {
     if let Err(e) = lifecycle::started(&ctx.db, &claim).await {
         warn!(job = %claim.id, "marking the video processing: {e}");
     }
-    let work = execute(ctx, &claim);
+    let progress = Progress::default();
+    let work = execute(ctx, &claim, &progress);
     tokio::pin!(work);
     let mut renew = tokio::time::interval((ctx.lease / 3).min(MAX_RENEW_EVERY));
     renew.tick().await;
     let result = loop {
         tokio::select! {
             result = &mut work => break Some(result),
-            _ = renew.tick() => match queue::renew(&ctx.db, &claim, ctx.lease, 0.0).await {
+            _ = renew.tick() => match queue::renew(&ctx.db, &claim, ctx.lease, progress.get()).await {
                 Ok(true) => {}
                 Ok(false) => break None,
                 // The lease may still hold; the next renewal tells.
@@ -120,9 +141,10 @@ async fn run(ctx: &WorkContext, name: &str, claim: Claim) {
     }
 }
 
-async fn execute(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
+async fn execute(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Result<Output, Failure> {
     match claim.kind.as_str() {
         PROBE => probe::run(ctx, claim).await,
+        TRANSCODE => transcode::run(ctx, claim, progress).await,
         other => Err(Failure::permanent(
             "unknown_job",
             format!("this server does not know {other} jobs"),

@@ -3,7 +3,10 @@
 //! unfinished.
 
 pub mod direct;
+pub mod plan;
+pub mod playback;
 pub mod rendition_record;
+pub mod renditions;
 pub mod transcode_spec;
 pub mod tus;
 pub mod videos;

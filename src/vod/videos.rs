@@ -17,6 +17,7 @@ use storage::ObjectStore;
 
 use crate::api::{ApiError, ApiState};
 use crate::db::{Db, timestamp};
+use crate::vod::{playback, renditions};
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 5000;
@@ -154,6 +155,44 @@ pub async fn set_status(
     Ok(())
 }
 
+/// Sets a status of work in progress (`queued`, `processing`), unless the
+/// asset already plays: it stays `partially_ready` while its other jobs run.
+pub async fn set_working_status(
+    conn: &mut AnyConnection,
+    id: &str,
+    status: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE videos SET status = $1, updated_at = $2 WHERE id = $3 AND status <> $4")
+        .bind(status)
+        .bind(timestamp(Utc::now()))
+        .bind(id)
+        .bind(PARTIALLY_READY)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The asset plays; `error` says why a rendition is missing for good (an
+/// error already recorded stays when there is no new one).
+pub async fn set_partially_ready(
+    conn: &mut AnyConnection,
+    id: &str,
+    error: Option<(&str, &str)>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE videos SET status = $1, error_code = COALESCE($2, error_code), \
+         error_message = COALESCE($3, error_message), updated_at = $4 WHERE id = $5",
+    )
+    .bind(PARTIALLY_READY)
+    .bind(error.map(|(code, _)| code))
+    .bind(error.map(|(_, message)| message))
+    .bind(timestamp(Utc::now()))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Adds what a probe found to the asset's `source` (size and digest stay).
 pub async fn add_source_details(
     conn: &mut AnyConnection,
@@ -204,15 +243,29 @@ pub fn representation(row: &VideoRow) -> Value {
     })
 }
 
-/// An asset as the API shows it: with where to upload it while it waits.
-fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Value {
+/// An asset as the API shows it: with where to upload it while it waits,
+/// and where to play it once a rendition is published.
+async fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Result<Value, ApiError> {
     let mut view = representation(&row);
     if row.status == AWAITING_UPLOAD {
         let (url, expires) = state.vod.creation_url(&base_url(state, headers), &row.id);
         view["upload_url"] = json!(url);
         view["upload_expires_at"] = json!(timestamp(expires));
     }
-    view
+    if row.status == READY || row.status == PARTIALLY_READY {
+        let published = renditions::listed(&state.db, &row.id, row.status == READY).await?;
+        if !published.is_empty() {
+            let base = match &state.config.vod.playback_base_url {
+                Some(base) => base.clone(),
+                None => base_url(state, headers),
+            };
+            view["hls_url"] = json!(format!("{base}{}", playback::hls_path(&row.id)));
+            view["dash_url"] = json!(format!("{base}{}", playback::dash_path(&row.id)));
+            view["duration"] = json!(renditions::duration_secs(&published));
+            view["renditions"] = json!(published);
+        }
+    }
+    Ok(view)
 }
 
 /// `http://host:port` as the client reached us (or the configured public host).
@@ -275,7 +328,11 @@ async fn create_video(
         .await;
     }
     let row = create(&state.db, &title, &description).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, &headers, row))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, &headers, row).await?),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -340,10 +397,10 @@ async fn list(
     let next_before = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| format!("{}~{}", r.created_at, r.id)))
         .flatten();
-    let videos = rows
-        .into_iter()
-        .map(|row| view(&state, &headers, row))
-        .collect();
+    let mut videos = Vec::with_capacity(rows.len());
+    for row in rows {
+        videos.push(view(&state, &headers, row).await?);
+    }
     Ok(Json(Page {
         videos,
         next_before,
@@ -363,7 +420,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = existing(&state, &id).await?;
-    Ok(Json(view(&state, &headers, row)).into_response())
+    Ok(Json(view(&state, &headers, row).await?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -397,7 +454,7 @@ async fn update(
         .execute(state.db.pool())
         .await?;
     let row = existing(&state, &id).await?;
-    Ok(Json(view(&state, &headers, row)).into_response())
+    Ok(Json(view(&state, &headers, row).await?).into_response())
 }
 
 /// Removes the asset's every object and row (its uploads with it), and

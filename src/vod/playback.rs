@@ -1,0 +1,247 @@
+//! VOD playback: `/vod/{id}/…` serves an asset as [`AssetFile`] lays it
+//! out. The manifests are made from the published renditions; the init and
+//! media segments stream from storage, with a single `Range` honoured,
+//! immutable for a year. No token: like live playback, the asset id is the
+//! capability.
+
+use std::ops::Range;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use packager::vod::AssetFile;
+use storage::{ObjectStore, StorageError};
+
+use super::renditions::{self, ManifestError, media_prefix};
+use super::videos;
+use crate::api::ApiState;
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// Manifests of an asset still being processed gain renditions.
+const GROWING: &str = "public, max-age=2";
+const SETTLED: &str = "public, max-age=3600";
+const NO_STORE: &str = "no-store";
+const HLS: &str = "application/vnd.apple.mpegurl";
+const DASH: &str = "application/dash+xml";
+
+pub fn routes() -> Router<ApiState> {
+    Router::new().route("/vod/{id}/{*path}", get(serve))
+}
+
+/// The asset's multivariant playlist, relative to the origin or to
+/// `playback_base_url`.
+pub fn hls_path(video_id: &str) -> String {
+    format!("/vod/{video_id}/{}", AssetFile::MasterPlaylist)
+}
+
+pub fn dash_path(video_id: &str) -> String {
+    format!("/vod/{video_id}/{}", AssetFile::Mpd)
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, NO_STORE)],
+        format!("{message}\n"),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn serve(
+    State(state): State<ApiState>,
+    Path((id, path)): Path<(String, String)>,
+    request: HeaderMap,
+) -> Response {
+    let Some(file) = AssetFile::parse(&path).filter(|_| crate::ids::is_id(&id)) else {
+        return not_found();
+    };
+    match file {
+        AssetFile::Init(_) | AssetFile::Segment(..) => {
+            let key = format!("{}{path}", media_prefix(&id));
+            let kind = if path.starts_with("audio") {
+                "audio/mp4"
+            } else {
+                "video/mp4"
+            };
+            object(&state, &key, kind, &request).await
+        }
+        AssetFile::MasterPlaylist | AssetFile::Mpd | AssetFile::MediaPlaylist(_) => {
+            manifest(&state, &id, file).await
+        }
+    }
+}
+
+async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {
+    let row = match videos::find(&state.db, id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            tracing::warn!(video = id, "vod manifest: {e}");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let ready = row.status == videos::READY;
+    let published = match renditions::listed(&state.db, id, ready).await {
+        Ok(published) => published,
+        Err(e) => {
+            tracing::warn!(video = id, "vod manifest: {e}");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "try again");
+        }
+    };
+    let made = match file {
+        AssetFile::MasterPlaylist => {
+            renditions::manifests(&published).map(|(master, _)| (master, HLS))
+        }
+        AssetFile::Mpd => renditions::manifests(&published).map(|(_, mpd)| (mpd, DASH)),
+        AssetFile::MediaPlaylist(name) => match renditions::rendition_playlist(&published, name) {
+            Some(playlist) => playlist.map(|text| (text, HLS)),
+            None => return not_found(),
+        },
+        AssetFile::Init(_) | AssetFile::Segment(..) => return not_found(),
+    };
+    match made {
+        Ok((body, content_type)) => {
+            let cache = if ready { SETTLED } else { GROWING };
+            (
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CACHE_CONTROL, cache),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        // Nothing plays yet.
+        Err(ManifestError::Nothing) => not_found(),
+        Err(e) => {
+            tracing::error!(video = id, "vod manifest: {e}");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the manifest could not be made",
+            )
+        }
+    }
+}
+
+/// What a `Range` header asks of an object whose size is not known yet.
+enum Wanted {
+    All,
+    /// `bytes=a-b` or `bytes=a-` (end exclusive, maybe `u64::MAX`).
+    From(Range<u64>),
+    /// `bytes=-n`: the last n bytes.
+    Last(u64),
+}
+
+/// A single range only; anything else (several ranges, another unit, a
+/// malformed one) reads the whole object, as RFC 9110 allows.
+fn wanted(request: &HeaderMap) -> Wanted {
+    let Some(spec) = request
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .filter(|spec| !spec.contains(','))
+    else {
+        return Wanted::All;
+    };
+    let Some((first, last)) = spec.split_once('-') else {
+        return Wanted::All;
+    };
+    let (first, last) = (first.trim(), last.trim());
+    match (first.parse::<u64>(), last.parse::<u64>()) {
+        (Ok(start), Ok(end)) if end >= start => Wanted::From(start..end.saturating_add(1)),
+        (Ok(start), Err(_)) if last.is_empty() => Wanted::From(start..u64::MAX),
+        (Err(_), Ok(n)) if first.is_empty() && n > 0 => Wanted::Last(n),
+        _ => Wanted::All,
+    }
+}
+
+async fn object(
+    state: &ApiState,
+    key: &str,
+    content_type: &'static str,
+    request: &HeaderMap,
+) -> Response {
+    let store = state.vod.store();
+    let range = match wanted(request) {
+        Wanted::All => None,
+        Wanted::From(range) => Some(range),
+        Wanted::Last(n) => match store.head(key).await {
+            Ok(meta) => Some(meta.size.saturating_sub(n)..u64::MAX),
+            Err(e) => return storage_error(key, &e),
+        },
+    };
+    let partial = range.is_some();
+    let object = match store.get(key, range).await {
+        Ok(object) => object,
+        Err(StorageError::RangeNotSatisfiable { size, .. }) => {
+            let mut response = text(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            if let Ok(value) = HeaderValue::try_from(format!("bytes */{size}")) {
+                response.headers_mut().insert(header::CONTENT_RANGE, value);
+            }
+            return response;
+        }
+        Err(e) => return storage_error(key, &e),
+    };
+    let (start, end) = (object.range.start, object.range.end);
+    let mut response = Response::new(Body::from_stream(object.body));
+    if partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
+    if partial {
+        if let Ok(value) =
+            HeaderValue::try_from(format!("bytes {start}-{}/{}", end - 1, object.size))
+        {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+    }
+    response
+}
+
+fn storage_error(key: &str, e: &StorageError) -> Response {
+    if e.is_not_found() {
+        return not_found();
+    }
+    tracing::warn!(key, "vod object: {e}");
+    text(StatusCode::BAD_GATEWAY, "storage is unavailable")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str) -> Wanted {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
+        wanted(&headers)
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(matches!(wanted(&HeaderMap::new()), Wanted::All));
+        assert!(matches!(range("bytes=0-99"), Wanted::From(r) if r == (0..100)));
+        assert!(matches!(range("bytes=10-"), Wanted::From(r) if r == (10..u64::MAX)));
+        assert!(matches!(range("bytes=-5"), Wanted::Last(5)));
+        for odd in [
+            "bytes=5-1",
+            "bytes=-0",
+            "bytes=0-1,4-5",
+            "items=0-1",
+            "bytes=x-1",
+            "bytes=-",
+        ] {
+            assert!(matches!(range(odd), Wanted::All), "{odd}");
+        }
+    }
+}
