@@ -11,6 +11,8 @@ const WATCH_HTML: &str = include_str!("../web/watch.html");
 const WATCH_JS: &str = include_str!("../web/watch.js");
 const CHAT_JS: &str = include_str!("../web/chat.js");
 const WATCH_CSS: &str = include_str!("../web/watch.css");
+const VOD_HTML: &str = include_str!("../web/vod.html");
+const VOD_JS: &str = include_str!("../web/vod.js");
 const HLS_JS: &str = include_str!("../web/node_modules/hls.js/dist/hls.min.js");
 
 /// Our own assets may change with every release; hls.js only with its pin.
@@ -24,6 +26,7 @@ pub fn routes() -> Router {
             get(|| asset("text/javascript", WATCH_JS)),
         )
         .route("/assets/chat.js", get(|| asset("text/javascript", CHAT_JS)))
+        .route("/assets/vod.js", get(|| asset("text/javascript", VOD_JS)))
         .route("/assets/watch.css", get(|| asset("text/css", WATCH_CSS)))
         .route(
             "/assets/hls.min.js",
@@ -47,4 +50,45 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         body,
     )
         .into_response()
+}
+
+/// The VOD watch page of an asset titled `title`.
+pub fn vod_page(video_id: &str, title: &str) -> Html<String> {
+    let master = crate::vod::playback::hls_path(video_id);
+    Html(
+        VOD_HTML
+            .replace("{{MASTER}}", &html_escape(&master))
+            .replace("{{TITLE}}", &html_escape(title)),
+    )
+}
+
+/// Text made safe inside HTML elements and quoted attributes.
+fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hostile_title_stays_text() {
+        let page = vod_page("abc123", "<script>alert(1)</script> & \"x\" 'y'").0;
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; &#39;y&#39;")
+        );
+        assert!(!page.contains("<script>alert"));
+        assert!(page.contains(r#"data-master="/vod/abc123/master.m3u8""#));
+    }
 }

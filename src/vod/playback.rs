@@ -28,7 +28,29 @@ const HLS: &str = "application/vnd.apple.mpegurl";
 const DASH: &str = "application/dash+xml";
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/vod/{id}/{*path}", get(serve))
+    Router::new()
+        .route("/vod/{id}/{*path}", get(serve))
+        .route("/watch/v/{id}", get(watch))
+}
+
+/// The asset's watch page; 404 until it plays.
+async fn watch(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
+    if !crate::ids::is_id(&id) {
+        return not_found();
+    }
+    match videos::find(&state.db, &id).await {
+        Ok(Some(row)) if row.status == videos::READY || row.status == videos::PARTIALLY_READY => {
+            crate::watch::vod_page(&id, &row.title).into_response()
+        }
+        Ok(_) => text(
+            StatusCode::NOT_FOUND,
+            "no such video, or it is not playable yet",
+        ),
+        Err(e) => {
+            tracing::warn!(video = id, "vod page: {e}");
+            text(StatusCode::SERVICE_UNAVAILABLE, "try again")
+        }
+    }
 }
 
 /// The asset's multivariant playlist, relative to the origin or to
@@ -62,7 +84,7 @@ async fn serve(
     let Some(file) = AssetFile::parse(&path).filter(|_| crate::ids::is_id(&id)) else {
         return not_found();
     };
-    match file {
+    let mut response = match file {
         AssetFile::Init(_) | AssetFile::Segment(..) => {
             let key = format!("{}{path}", media_prefix(&id));
             let kind = if path.starts_with("audio") {
@@ -75,7 +97,13 @@ async fn serve(
         AssetFile::MasterPlaylist | AssetFile::Mpd | AssetFile::MediaPlaylist(_) => {
             manifest(&state, &id, file).await
         }
-    }
+    };
+    // Players on other origins (an embed, a CDN'd page) may read it all.
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
 }
 
 async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {

@@ -248,6 +248,8 @@ fn spawn_server(
         .args(["--srt-addr", &srt.to_string(), "--admin-token", TOKEN])
         .args(extra)
         .env("RUST_LOG", "info,tributary=debug,ingest=debug")
+        // Seconds of media, encoded as fast as x264 goes; a test's flag may say otherwise.
+        .env("TRIBUTARY_VOD_PRESET", "ultrafast")
         .env_remove("TRIBUTARY_CONFIG")
         .stdin(Stdio::null())
         .current_dir(&dir.0)

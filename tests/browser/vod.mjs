@@ -1,0 +1,60 @@
+// Plays a VOD asset in headless Chromium and reports, as one JSON line, what
+// the player saw: with hls.js on the watch page (`hls`), or with dash.js on
+// the asset's MPD (`dash`, loaded into the same page, so same origin).
+//   node vod.mjs WATCH_PAGE_URL hls|dash
+import { chromium } from 'playwright-core';
+
+const DASH_JS = new URL('./node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url).pathname;
+const [url, mode] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+});
+try {
+  const page = await browser.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  page.on('response', (r) => { if (r.status() >= 400) logs.push(`http ${r.status()} ${r.url()}`); });
+  await page.goto(url);
+  if (mode === 'dash') {
+    await page.evaluate(() => window.tributary.hls?.destroy());
+    await page.addScriptTag({ path: DASH_JS });
+    await page.evaluate(() => {
+      const master = document.querySelector('script[data-master]').dataset.master;
+      const player = dashjs.MediaPlayer().create();
+      window.dashPlayer = player;
+      player.initialize(window.tributary.video, master.replace('master.m3u8', 'manifest.mpd'), false);
+    });
+  }
+  await page.waitForFunction(() => window.tributary.video.readyState >= 1, null, { timeout: 30000 });
+  await page.evaluate(() => { const v = window.tributary.video; v.muted = true; return v.play(); });
+  await page.waitForFunction(() => window.tributary.video.currentTime > 0.5, null, { timeout: 30000 });
+  const state = () => page.evaluate(() => {
+    const v = window.tributary.video;
+    const hls = window.tributary.hls;
+    return {
+      currentTime: v.currentTime,
+      duration: v.duration,
+      width: v.videoWidth,
+      height: v.videoHeight,
+      levels: hls ? hls.levels.map((l) => l.height) : null,
+      representations: window.dashPlayer
+        ? window.dashPlayer.getRepresentationsByType('video').map((r) => r.height) : null,
+      audioTracks: window.dashPlayer ? window.dashPlayer.getTracksFor('audio').length
+        : (hls ? hls.audioTracks.length : null),
+      qualities: Array.from(document.querySelectorAll('#quality option'), (o) => o.textContent),
+      errors: window.tributary.errors,
+      ended: v.ended,
+    };
+  });
+  const started = await state();
+  // Seek to 2 s before the end: playback resumes there and reaches the end.
+  await page.evaluate(() => { const v = window.tributary.video; v.currentTime = Math.max(0, v.duration - 2); });
+  await page.waitForFunction(() => window.tributary.video.ended, null, { timeout: 30000 });
+  const ended = await state();
+  console.log(JSON.stringify({ started, ended, logs: logs.slice(-20) }));
+} finally {
+  await browser.close();
+}

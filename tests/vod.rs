@@ -1,0 +1,464 @@
+//! The VOD ladder end to end: an upload is probed, repackaged or encoded
+//! into renditions, published rendition by rendition, and played over HLS
+//! (hls.js on the watch page) and DASH (dash.js) in Chromium, from `fs` and
+//! from `s3` storage.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use support::{
+    Server, TempDir, attribute, ffprobe, node_script, postgres_url, s3_flags, segment_uris,
+};
+
+/// Media files made once per run.
+struct Fixtures {
+    dir: TempDir,
+    /// H.264 854x480 30 fps at 1 Mbit/s, keyframes every 2 s, + AAC; 6 s.
+    h264: PathBuf,
+    /// HEVC 640x360 shown turned 90° (portrait) + MP3; 4 s.
+    hevc_portrait: PathBuf,
+}
+
+fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        let dir = TempDir::new("vod-fixtures");
+        let h264 = dir.0.join("h264.mp4");
+        let hevc = dir.0.join("hevc.mp4");
+        let hevc_portrait = dir.0.join("hevc-portrait.mp4");
+        let source = |size: &str, secs: &str| {
+            vec![
+                "-f".to_owned(),
+                "lavfi".into(),
+                "-i".into(),
+                format!("testsrc2=size={size}:rate=30"),
+                "-f".into(),
+                "lavfi".into(),
+                "-i".into(),
+                "sine=frequency=440:sample_rate=48000".into(),
+                "-t".into(),
+                secs.into(),
+                "-ac".into(),
+                "2".into(),
+                "-pix_fmt".into(),
+                "yuv420p".into(),
+            ]
+        };
+        let mut args = source("854x480", "6");
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-b:v",
+                "1000k",
+                "-maxrate",
+                "1200k",
+                "-bufsize",
+                "1000k",
+                "-g",
+                "60",
+                "-keyint_min",
+                "60",
+                "-sc_threshold",
+                "0",
+                "-c:a",
+                "aac",
+            ]
+            .map(String::from),
+        );
+        args.push(h264.to_str().unwrap().into());
+        ffmpeg("ffmpeg", &args);
+        let mut args = source("640x360", "4");
+        args.extend(
+            [
+                "-c:v",
+                "libx265",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "libmp3lame",
+            ]
+            .map(String::from),
+        );
+        args.push(hevc.to_str().unwrap().into());
+        ffmpeg("ffmpeg", &args);
+        // Debian's ffmpeg 5 cannot write rotation; the static ffmpeg 7 `./dev` installs can.
+        let args = [
+            "-display_rotation:v:0",
+            "90",
+            "-i",
+            hevc.to_str().unwrap(),
+            "-c",
+            "copy",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([hevc_portrait.to_str().unwrap().to_owned()])
+        .collect::<Vec<_>>();
+        ffmpeg(&support::ffmpeg7(), &args);
+        Fixtures {
+            dir,
+            h264,
+            hevc_portrait,
+        }
+    })
+}
+
+fn ffmpeg(program: &str, args: &[String]) {
+    let status = Command::new(program)
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "{program} {args:?}");
+}
+
+async fn upload(server: &Server, title: &str, path: &Path) -> String {
+    let (id, creation) = server.create_video(title).await;
+    server.upload(&creation, std::fs::read(path).unwrap()).await;
+    id
+}
+
+/// A URL's path and query: the API may hand out a CDN's URLs.
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    &rest[rest.find('/').unwrap_or(rest.len())..]
+}
+
+async fn get(server: &Server, path: &str, range: Option<&str>) -> reqwest::Response {
+    let mut request = server.client.get(server.url(path));
+    if let Some(range) = range {
+        request = request.header("Range", range);
+    }
+    request.send().await.expect("GET")
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// `#EXTINF` durations of a media playlist.
+fn extinfs(playlist: &str) -> Vec<String> {
+    playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every file of one rendition, concatenated, as ffprobe sees it.
+async fn probe_rendition(server: &Server, base: &str, rendition: &str, dir: &Path) -> Value {
+    let playlist_path = format!("{base}{rendition}/index.m3u8");
+    let response = get(server, &playlist_path, None).await;
+    assert_eq!(response.status(), 200, "{playlist_path}");
+    let playlist = response.text().await.unwrap();
+    let init = attribute(&playlist, "#EXT-X-MAP", "URI").expect("EXT-X-MAP");
+    let mut bytes = server.get_bytes(&format!("{base}{rendition}/{init}")).await;
+    for uri in segment_uris(&playlist) {
+        bytes.extend(server.get_bytes(&format!("{base}{rendition}/{uri}")).await);
+    }
+    let file = dir.join(format!("{rendition}.mp4"));
+    std::fs::write(&file, &bytes).unwrap();
+    ffprobe(&file)["streams"][0].clone()
+}
+
+fn renditions(video: &Value) -> Vec<(String, u64, u64)> {
+    let mut all: Vec<(String, u64, u64)> = video["renditions"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["width"].as_u64().unwrap_or(0),
+                r["height"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+async fn play(server: &Server, id: &str, mode: &str) -> Value {
+    node_script(
+        "tests/browser/vod.mjs",
+        vec![server.url(&format!("/watch/v/{id}")), mode.into()],
+        &[],
+    )
+    .await
+}
+
+const CDN: &str = "https://cdn.example.com";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// An H.264 upload is repackaged (its 480p rung, without re-encoding) and
+/// gets a 360p rung aligned with it; everything about serving it.
+async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
+    let fixtures = fixtures();
+    let mut flags = vec!["--playback-base-url", CDN];
+    flags.extend(extra);
+    let server = Server::start(&flags).await;
+    let id = upload(&server, "Evening <b>news</b>", &fixtures.h264).await;
+    let uploaded = Instant::now();
+    let video = server
+        .wait_video(&id, &["partially_ready", "ready", "failed"], TIMEOUT)
+        .await;
+    let playable_after = uploaded.elapsed();
+    assert_ne!(video["status"], "failed", "{video}");
+    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(
+        renditions(&video),
+        [
+            ("360p".into(), 640, 360),
+            ("480p".into(), 854, 480),
+            ("audio".into(), 0, 0)
+        ],
+        "{video}"
+    );
+    let hls_url = video["hls_url"].as_str().unwrap();
+    assert_eq!(hls_url, format!("{CDN}/vod/{id}/master.m3u8"));
+    assert_eq!(video["dash_url"], format!("{CDN}/vod/{id}/manifest.mpd"));
+    assert!(
+        (video["duration"].as_f64().unwrap() - 6.0).abs() < 0.1,
+        "{video}"
+    );
+
+    // The multivariant playlist: both rungs and the audio, settled.
+    let master = get(&server, path_of(hls_url), None).await;
+    assert_eq!(master.status(), 200);
+    assert_eq!(
+        header(&master, "content-type"),
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(header(&master, "cache-control"), "public, max-age=3600");
+    assert_eq!(header(&master, "access-control-allow-origin"), "*");
+    let master = master.text().await.unwrap();
+    assert!(master.contains("RESOLUTION=854x480"), "{master}");
+    assert!(master.contains("RESOLUTION=640x360"), "{master}");
+    assert!(master.contains("TYPE=AUDIO"), "{master}");
+    assert!(
+        master.contains("avc1.") && master.contains("mp4a.40.2"),
+        "{master}"
+    );
+
+    // Each media playlist is a complete VOD playlist; the rungs are cut at
+    // the same times (the source's keyframes, every 2 s).
+    let base = format!("/vod/{id}/");
+    let mut cuts = Vec::new();
+    for rendition in ["480p", "360p", "audio"] {
+        let (status, playlist) = server
+            .get_text(&format!("{base}{rendition}/index.m3u8"))
+            .await;
+        assert_eq!(status, 200, "{rendition}");
+        for tag in ["#EXT-X-PLAYLIST-TYPE:VOD", "#EXT-X-ENDLIST", "#EXT-X-MAP:"] {
+            assert!(playlist.contains(tag), "{rendition}: {playlist}");
+        }
+        let total: f64 = extinfs(&playlist)
+            .iter()
+            .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (total - 6.0).abs() < 0.1,
+            "{rendition}: {total} s\n{playlist}"
+        );
+        if rendition != "audio" {
+            cuts.push(extinfs(&playlist));
+        }
+    }
+    assert_eq!(cuts[0], cuts[1], "the rungs are not aligned");
+
+    // What the files hold: the 480p rung is the source's own H.264, the
+    // 360p one a new encode; both decode whole.
+    let probe_dir = TempDir::new("vod-probe");
+    let top = probe_rendition(&server, &base, "480p", &probe_dir.0).await;
+    let low = probe_rendition(&server, &base, "360p", &probe_dir.0).await;
+    for (probe, width, height) in [(&top, 854, 480), (&low, 640, 360)] {
+        assert_eq!(probe["codec_name"], "h264", "{probe}");
+        assert_eq!(
+            (probe["width"].as_u64(), probe["height"].as_u64()),
+            (Some(width), Some(height))
+        );
+        assert_eq!(probe["nb_read_frames"], "180", "{probe}");
+    }
+    let audio = probe_rendition(&server, &base, "audio", &probe_dir.0).await;
+    assert_eq!(audio["codec_name"], "aac", "{audio}");
+
+    // The MPD names the same files.
+    let mpd = get(&server, &format!("{base}manifest.mpd"), None).await;
+    assert_eq!(header(&mpd, "content-type"), "application/dash+xml");
+    let mpd = mpd.text().await.unwrap();
+    assert_eq!(mpd.matches("<Representation ").count(), 3, "{mpd}");
+    assert!(
+        mpd.contains("SegmentTimeline") && mpd.contains("type=\"static\""),
+        "{mpd}"
+    );
+
+    // Segments: immutable, with byte ranges.
+    let segment = format!("{base}360p/seg-00001.m4s");
+    let whole = get(&server, &segment, None).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(
+        header(&whole, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(header(&whole, "accept-ranges"), "bytes");
+    let whole = whole.bytes().await.unwrap();
+    let first = get(&server, &segment, Some("bytes=0-99")).await;
+    assert_eq!(first.status(), 206);
+    assert_eq!(
+        header(&first, "content-range"),
+        format!("bytes 0-99/{}", whole.len())
+    );
+    assert_eq!(first.bytes().await.unwrap(), whole[..100]);
+    let last = get(&server, &segment, Some("bytes=-10")).await;
+    assert_eq!(last.status(), 206);
+    assert_eq!(last.bytes().await.unwrap(), whole[whole.len() - 10..]);
+    let past = get(&server, &segment, Some(&format!("bytes={}-", whole.len()))).await;
+    assert_eq!(past.status(), 416);
+
+    // Hostile and unknown paths.
+    for path in [
+        format!("{base}../../source"),
+        format!("{base}360p/seg-1.m4s"),
+        format!("{base}360p/../../source"),
+        format!("{base}source"),
+        format!("{base}nope/index.m3u8"),
+        "/vod/zzzzzzzzzzzz/master.m3u8".to_owned(),
+        "/vod/bad%2Fid/master.m3u8".to_owned(),
+    ] {
+        let (status, _) = server.get_text(&path).await;
+        assert_eq!(status, 404, "{path}");
+    }
+
+    let (status, progress) = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/videos/{id}/transcode-status"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{progress}");
+    assert_eq!(progress["percent"], 100.0, "{progress}");
+    assert_eq!(
+        progress["renditions"].as_array().unwrap().len(),
+        3,
+        "{progress}"
+    );
+
+    // The watch page: the title as text, hls.js over the ladder.
+    let (status, page) = server.get_text(&format!("/watch/v/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Evening &lt;b&gt;news&lt;/b&gt;"), "{page}");
+    let hls = play(&server, &id, "hls").await;
+    let mut levels: Vec<u64> = hls["started"]["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_u64().unwrap())
+        .collect();
+    levels.sort();
+    assert_eq!(levels, [360, 480], "{hls}");
+    assert_eq!(
+        hls["started"]["qualities"],
+        serde_json::json!(["Auto", "480p", "360p"]),
+        "{hls}"
+    );
+    assert!(
+        (hls["started"]["duration"].as_f64().unwrap() - 6.0).abs() < 0.2,
+        "{hls}"
+    );
+    assert_eq!(hls["ended"]["ended"], true, "{hls}");
+    let dash = play(&server, &id, "dash").await;
+    assert_eq!(
+        dash["started"]["representations"].as_array().unwrap().len(),
+        2,
+        "{dash}"
+    );
+    assert_eq!(dash["started"]["audioTracks"], 1, "{dash}");
+    assert_eq!(dash["ended"]["ended"], true, "{dash}");
+
+    eprintln!("{id}: playable {playable_after:?} after the upload");
+
+    // Deleting the asset removes its media.
+    let (status, _) = server
+        .api(Method::DELETE, &format!("/api/v1/videos/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    for path in [
+        format!("{base}master.m3u8"),
+        segment,
+        format!("/watch/v/{id}"),
+    ] {
+        assert_eq!(server.get_text(&path).await.0, 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_h264_upload_is_repackaged_laddered_and_plays_on_fs_and_sqlite() {
+    an_h264_upload_is_repackaged_laddered_and_plays(&[]).await;
+}
+
+#[tokio::test]
+async fn an_h264_upload_is_repackaged_laddered_and_plays_on_s3_and_postgres() {
+    let db = postgres_url().await;
+    let mut flags = s3_flags();
+    flags.extend(["--database-url".into(), db]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    an_h264_upload_is_repackaged_laddered_and_plays(&flags).await;
+}
+
+/// A portrait HEVC phone video with MP3 audio: every rung is encoded
+/// upright to H.264, the audio to AAC, and it plays.
+#[tokio::test]
+async fn a_portrait_hevc_upload_is_encoded_upright() {
+    let fixtures = fixtures();
+    let server = Server::start(&[]).await;
+    let id = upload(&server, "phone", &fixtures.hevc_portrait).await;
+    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(
+        renditions(&video),
+        [
+            ("360p".into(), 202, 360),
+            ("480p".into(), 270, 480),
+            ("audio".into(), 0, 0)
+        ],
+        "{video}"
+    );
+    let base = format!("/vod/{id}/");
+    let mut cuts = Vec::new();
+    for rendition in ["480p", "360p"] {
+        let (_, playlist) = server
+            .get_text(&format!("{base}{rendition}/index.m3u8"))
+            .await;
+        cuts.push(extinfs(&playlist));
+        let probe = probe_rendition(&server, &base, rendition, &fixtures.dir.0).await;
+        assert_eq!(probe["codec_name"], "h264", "{probe}");
+        assert_eq!(probe["pix_fmt"], "yuv420p", "{probe}");
+    }
+    // Encoded on a 2 s keyframe grid: 4 s segments, every rung alike.
+    assert_eq!(cuts[0], cuts[1]);
+    let audio = probe_rendition(&server, &base, "audio", &fixtures.dir.0).await;
+    assert_eq!(audio["codec_name"], "aac", "{audio}");
+    let hls = play(&server, &id, "hls").await;
+    let started = &hls["started"];
+    assert!(
+        started["width"].as_u64().unwrap() < started["height"].as_u64().unwrap(),
+        "{hls}"
+    );
+    assert_eq!(hls["ended"]["ended"], true, "{hls}");
+}
