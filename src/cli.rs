@@ -1,6 +1,7 @@
 //! Command-line interface: `serve`, and `stream …` and `video …`
 //! subcommands that call the API of a running server.
 
+mod processing;
 mod upload;
 pub mod video;
 

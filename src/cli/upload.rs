@@ -42,6 +42,10 @@ pub struct UploadArgs {
     /// Size of each request (chunk), in MiB.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     chunk_size_mib: u64,
+    /// After the upload, show the transcode's progress until the video is
+    /// ready (or plays with nothing left to do, or failed).
+    #[arg(long)]
+    pub wait: bool,
     /// Send at most this many KiB a second (no limit by default).
     #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u64).range(1..))]
     limit_rate: Option<u64>,
@@ -87,6 +91,9 @@ pub async fn upload(api: &Api, args: UploadArgs) -> anyhow::Result<Value> {
     run.progress.lock().finish();
     let video_id = sent?;
     run.state.remove()?;
+    if run.args.wait {
+        return super::processing::wait(api, &video_id).await;
+    }
     api.send(api.request(Method::GET, &video_path(&video_id)))
         .await
 }
