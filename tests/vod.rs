@@ -421,15 +421,29 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays_on_s3_and_postgres() {
     an_h264_upload_is_repackaged_laddered_and_plays(&flags).await;
 }
 
-/// A portrait HEVC phone video with MP3 audio: every rung is encoded
-/// upright to H.264, the audio to AAC, and it plays.
+/// A portrait HEVC phone video with MP3 audio, uploaded with the CLI, which
+/// shows the transcode's progress: every rung is encoded upright to H.264,
+/// the audio to AAC, and it plays.
 #[tokio::test]
 async fn a_portrait_hevc_upload_is_encoded_upright() {
     let fixtures = fixtures();
     let server = Server::start(&[]).await;
-    let id = upload(&server, "phone", &fixtures.hevc_portrait).await;
-    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
-    assert_eq!(video["status"], "ready", "{video}");
+    let cache = TempDir::new("vod-cli-cache");
+    let mut cli = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    cli.args(["video", "upload", "--title", "phone", "--wait", "--json"])
+        .arg(&fixtures.hevc_portrait)
+        .args(["--server", &server.url(""), "--token", support::TOKEN])
+        .env("XDG_CACHE_HOME", &cache.0)
+        .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || cli.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let video: Value = serde_json::from_slice(&output.stdout).expect("the video as JSON");
+    assert_eq!(video["status"], "ready", "{video}\n{stderr}");
+    assert!(stderr.contains("ready 100%: 360p done, audio done, 480p done"), "{stderr}");
+    let id = video["id"].as_str().unwrap().to_owned();
     assert_eq!(
         renditions(&video),
         [
