@@ -268,12 +268,16 @@ async fn uploads_are_probed(flags: &[&str]) {
             .map(|(kind, _)| kind)
             .collect::<Vec<_>>()
     };
-    assert_eq!(kinds(&phone), ["video.uploaded", "video.ready"]);
+    // Playable once its first rung is published, ready with the ladder.
+    assert_eq!(
+        kinds(&phone),
+        ["video.uploaded", "video.partially_ready", "video.ready"]
+    );
     assert_eq!(
         kinds(&junk),
         ["video.uploaded", "video.failed", "video.failed"]
     );
-    let (_, ready) = &events(&phone)[1];
+    let (_, ready) = &events(&phone)[2];
     assert_eq!(ready["data"]["video"]["status"], "ready");
     assert_eq!(ready["data"]["video"]["source"]["video"]["codec"], "h264");
     let (_, failed) = &events(&empty)[1];

@@ -154,7 +154,12 @@ async fn settle(
         videos::set_status(conn, video_id, videos::READY, None).await?;
         announce(conn, video_id, webhooks::VIDEO_READY).await
     } else if playable {
-        videos::set_partially_ready(conn, video_id, error).await
+        let was = videos::find_on(conn, video_id).await?.map(|row| row.status);
+        videos::set_partially_ready(conn, video_id, error).await?;
+        if was.as_deref() == Some(videos::PARTIALLY_READY) {
+            return Ok(());
+        }
+        announce(conn, video_id, webhooks::VIDEO_PARTIALLY_READY).await
     } else if unfinished == 0 || error.is_some() {
         let error = error.unwrap_or(("failed", "no rendition could be made"));
         videos::set_status(conn, video_id, videos::FAILED, Some(error)).await?;
