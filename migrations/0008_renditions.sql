@@ -22,3 +22,6 @@ CREATE TABLE video_renditions (
     created_at TEXT NOT NULL,
     PRIMARY KEY (video_id, name)
 );
+
+-- The poster and seek-bar thumbnails, once made (JSON: sizes, tile count).
+ALTER TABLE videos ADD COLUMN thumbnails TEXT;

@@ -5,7 +5,7 @@ mod processing;
 mod upload;
 pub mod video;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -49,16 +49,47 @@ pub enum Command {
         timeout_secs: u64,
         uri: String,
     },
+    /// Write a video's poster, sprite sheet and storyboard (the workers'
+    /// media task); what was made on stdout as JSON.
+    #[command(hide = true)]
+    ThumbnailsSource {
+        #[arg(long)]
+        source: String,
+        #[arg(long)]
+        out: PathBuf,
+        /// Seconds.
+        #[arg(long)]
+        duration: f64,
+        /// The picture's upright size.
+        #[arg(long)]
+        width: u32,
+        #[arg(long)]
+        height: u32,
+    },
 }
 
-/// `probe-source`: the source's description on stdout and exit 0, or the
-/// reason it is not usable (`{"code", "message"}`) on stdout and exit 2.
-pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
-    let (answer, code) =
-        match crate::media_probe::probe(uri, std::time::Duration::from_secs(timeout_secs)) {
-            Ok(info) => (serde_json::to_string(&info), 0),
-            Err(error) => (serde_json::to_string(&error), 2),
-        };
+/// `thumbnails-source`: what was made on stdout and exit 0, or why not
+/// (`{"code", "message"}`) and exit 2.
+pub fn thumbnails_source(
+    source: &str,
+    out: &Path,
+    duration: f64,
+    width: u32,
+    height: u32,
+) -> std::process::ExitCode {
+    print_answer(crate::vod::thumbnails::make(
+        source, out, duration, width, height,
+    ))
+}
+
+/// The answer of a media task: its JSON on stdout; exit 2 for an error.
+fn print_answer<T: serde::Serialize>(
+    answer: Result<T, crate::jobs::JobError>,
+) -> std::process::ExitCode {
+    let (answer, code) = match answer {
+        Ok(made) => (serde_json::to_string(&made), 0),
+        Err(error) => (serde_json::to_string(&error), 2),
+    };
     match answer {
         Ok(json) => {
             println!("{json}");
@@ -69,6 +100,15 @@ pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `probe-source`: the source's description on stdout and exit 0, or the
+/// reason it is not usable (`{"code", "message"}`) on stdout and exit 2.
+pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
+    print_answer(crate::media_probe::probe(
+        uri,
+        std::time::Duration::from_secs(timeout_secs),
+    ))
 }
 
 #[derive(Args)]

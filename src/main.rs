@@ -29,6 +29,13 @@ async fn main() -> std::process::ExitCode {
         Command::ProbeSource { timeout_secs, uri } => {
             return cli::probe_source(&uri, timeout_secs);
         }
+        Command::ThumbnailsSource {
+            source,
+            out,
+            duration,
+            width,
+            height,
+        } => return cli::thumbnails_source(&source, &out, duration, width, height),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -52,12 +52,24 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The VOD watch page of an asset titled `title`.
-pub fn vod_page(video_id: &str, title: &str) -> Html<String> {
+/// The VOD watch page of an asset titled `title`; with its poster and
+/// seek-bar thumbnails when it has them.
+pub fn vod_page(video_id: &str, title: &str, thumbnails: bool) -> Html<String> {
     let master = crate::vod::playback::hls_path(video_id);
+    let media = format!("/vod/{video_id}/");
+    let (poster, storyboard) = if thumbnails {
+        (
+            format!("{media}{}", crate::vod::thumbnails::POSTER),
+            format!("{media}{}", crate::vod::thumbnails::STORYBOARD),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     Html(
         VOD_HTML
             .replace("{{MASTER}}", &html_escape(&master))
+            .replace("{{POSTER}}", &html_escape(&poster))
+            .replace("{{STORYBOARD}}", &html_escape(&storyboard))
             .replace("{{TITLE}}", &html_escape(title)),
     )
 }
@@ -84,11 +96,13 @@ mod tests {
 
     #[test]
     fn a_hostile_title_stays_text() {
-        let page = vod_page("abc123", "<script>alert(1)</script> & \"x\" 'y'").0;
+        let page = vod_page("abc123", "<script>alert(1)</script> & \"x\" 'y'", true).0;
         assert!(
             page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; &#39;y&#39;")
         );
         assert!(!page.contains("<script>alert"));
         assert!(page.contains(r#"data-master="/vod/abc123/master.m3u8""#));
+        assert!(page.contains(r#"poster="/vod/abc123/poster.jpg""#));
+        assert!(page.contains(r#"data-storyboard="/vod/abc123/storyboard.vtt""#));
     }
 }

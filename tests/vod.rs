@@ -344,6 +344,38 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
         assert_eq!(status, 404, "{path}");
     }
 
+    // The poster and the storyboard of seek-bar thumbnails.
+    assert_eq!(
+        video["thumbnail_url"],
+        format!("{CDN}/vod/{id}/poster.jpg"),
+        "{video}"
+    );
+    assert_eq!(
+        video["storyboard_url"],
+        format!("{CDN}/vod/{id}/storyboard.vtt"),
+        "{video}"
+    );
+    let poster = get(&server, &format!("{base}poster.jpg"), None).await;
+    assert_eq!(header(&poster, "content-type"), "image/jpeg");
+    assert_eq!(poster.bytes().await.unwrap()[..2], [0xFF, 0xD8]);
+    let (status, vtt) = server.get_text(&format!("{base}storyboard.vtt")).await;
+    assert_eq!(status, 200);
+    assert!(vtt.starts_with("WEBVTT\n"), "{vtt}");
+    assert_eq!(vtt.matches(" --> ").count(), 6, "one tile a second: {vtt}");
+    assert!(
+        vtt.contains("00:00:03.000 --> 00:00:04.000\nsprite.jpg#xywh=480,0,160,90"),
+        "{vtt}"
+    );
+    let sprite = server.get_bytes(&format!("{base}sprite.jpg")).await;
+    let sprite_file = probe_dir.0.join("sprite.jpg");
+    std::fs::write(&sprite_file, sprite).unwrap();
+    let sprite = &ffprobe(&sprite_file)["streams"][0];
+    assert_eq!(
+        (sprite["width"].as_u64(), sprite["height"].as_u64()),
+        (Some(960), Some(90)),
+        "{sprite}"
+    );
+
     let (status, progress) = server
         .api(
             Method::GET,
@@ -382,6 +414,27 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
         "{hls}"
     );
     assert_eq!(hls["ended"]["ended"], true, "{hls}");
+    assert!(
+        hls["started"]["poster"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/vod/{id}/poster.jpg")),
+        "{hls}"
+    );
+    assert_eq!(hls["started"]["cues"], 6, "{hls}");
+    let preview = &hls["started"]["previewAt3"];
+    assert_eq!(
+        (preview["x"].as_u64(), preview["w"].as_u64()),
+        (Some(480), Some(160)),
+        "{hls}"
+    );
+    assert!(
+        preview["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/vod/{id}/sprite.jpg")),
+        "{hls}"
+    );
     let dash = play(&server, &id, "dash").await;
     assert_eq!(
         dash["started"]["representations"].as_array().unwrap().len(),
@@ -442,7 +495,10 @@ async fn a_portrait_hevc_upload_is_encoded_upright() {
     assert!(output.status.success(), "{stderr}");
     let video: Value = serde_json::from_slice(&output.stdout).expect("the video as JSON");
     assert_eq!(video["status"], "ready", "{video}\n{stderr}");
-    assert!(stderr.contains("ready 100%: 360p done, audio done, 480p done"), "{stderr}");
+    assert!(
+        stderr.contains("ready 100%: 360p done, audio done, 480p done"),
+        "{stderr}"
+    );
     let id = video["id"].as_str().unwrap().to_owned();
     assert_eq!(
         renditions(&video),

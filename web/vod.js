@@ -1,15 +1,77 @@
 // The VOD watch page: hls.js (or the browser's own HLS, as on Safari) on the
-// asset's multivariant playlist, with a quality menu.
+// asset's multivariant playlist, with a quality menu, and a seek bar that
+// previews the moment under the pointer from the storyboard (WebVTT cues
+// pointing into a sprite sheet).
 (() => {
-  const master = document.currentScript.dataset.master;
+  const { master, storyboard } = document.currentScript.dataset;
   const video = document.getElementById('video');
   const overlay = document.getElementById('overlay');
   const quality = document.getElementById('quality');
   const errors = [];
   let hls = null;
 
+  const scrub = document.getElementById('scrub');
+  const seek = document.getElementById('seek');
+  const preview = document.getElementById('preview');
+  let cues = [];
+
   // Exposed for tests.
-  window.tributary = { get hls() { return hls; }, video, errors };
+  window.tributary = { get hls() { return hls; }, video, errors, get cues() { return cues; }, previewAt };
+
+  // `00:01:02.500` or `01:02.500` in seconds.
+  function seconds(stamp) {
+    return stamp.split(':').reduce((total, part) => total * 60 + Number(part), 0);
+  }
+
+  function parseStoryboard(text) {
+    const found = [];
+    const base = new URL(storyboard, location.href);
+    for (const block of text.split(/\r?\n\r?\n/)) {
+      const lines = block.trim().split(/\r?\n/);
+      const timing = lines.findIndex((line) => line.includes('-->'));
+      if (timing < 0 || !lines[timing + 1]) continue;
+      const [start, end] = lines[timing].split('-->').map((s) => seconds(s.trim().split(' ')[0]));
+      const target = new URL(lines[timing + 1].trim(), base);
+      const xywh = /#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(target.hash);
+      if (!xywh) continue;
+      target.hash = '';
+      const [x, y, w, h] = xywh.slice(1).map(Number);
+      found.push({ start, end, url: target.href, x, y, w, h });
+    }
+    return found;
+  }
+
+  // Shows the tile of time `t` above the seek bar at `left` pixels; returns its cue.
+  function previewAt(t, left = 0) {
+    const cue = cues.find((c) => t >= c.start && t < c.end) ?? cues[cues.length - 1];
+    if (!cue) return null;
+    preview.style.width = `${cue.w}px`;
+    preview.style.height = `${cue.h}px`;
+    preview.style.backgroundImage = `url("${cue.url}")`;
+    preview.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
+    preview.style.left = `${Math.max(0, left - cue.w / 2)}px`;
+    preview.hidden = false;
+    return cue;
+  }
+
+  if (storyboard) {
+    fetch(storyboard).then((r) => (r.ok ? r.text() : '')).then((text) => {
+      cues = parseStoryboard(text);
+      scrub.hidden = cues.length === 0;
+    }, () => {});
+  }
+  const timeAt = (event) => {
+    const box = seek.getBoundingClientRect();
+    return Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)) * (video.duration || 0);
+  };
+  seek.addEventListener('pointermove', (event) => previewAt(timeAt(event), event.clientX - seek.getBoundingClientRect().left));
+  seek.addEventListener('pointerleave', () => { preview.hidden = true; });
+  seek.addEventListener('input', () => {
+    if (video.duration) video.currentTime = (Number(seek.value) / 1000) * video.duration;
+  });
+  video.addEventListener('timeupdate', () => {
+    if (video.duration) seek.value = String(Math.round((video.currentTime / video.duration) * 1000));
+  });
 
   function fail(message) {
     overlay.textContent = message;

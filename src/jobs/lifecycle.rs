@@ -12,6 +12,7 @@ use super::queue::{self, Claim, JobError, NewJob};
 use crate::db::Db;
 use crate::vod::plan::{PlannedJob, TEMPORARY, TRANSCODE};
 use crate::vod::rendition_record::RenditionRecord;
+use crate::vod::thumbnails::Thumbnails;
 use crate::vod::{renditions, videos};
 use crate::webhooks;
 
@@ -20,6 +21,9 @@ pub const PROBE: &str = "probe";
 /// Tries of a job before it fails for good (a retry from the API adds as many).
 pub const ATTEMPTS: i64 = 3;
 const PROBE_PRIORITY: i64 = 100;
+/// The poster and storyboard of a video; after its first rendition.
+pub const THUMBNAILS: &str = "thumbnails";
+const THUMBNAILS_PRIORITY: i64 = 85;
 
 /// What a job hands back to publish.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +36,8 @@ pub enum Output {
     },
     /// Renditions whose every file is in storage.
     Renditions(Vec<RenditionRecord>),
+    /// The poster and storyboard are in storage (None: none could be made).
+    Thumbnails(Option<Thumbnails>),
 }
 
 /// A job that ended without output, and whether another try may do better.
@@ -108,6 +114,20 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
     match output {
         Output::Probed { details, jobs } => {
             videos::add_source_details(&mut tx, &claim.video_id, details).await?;
+            if details.get("video").is_some_and(|v| !v.is_null()) {
+                queue_work(
+                    &mut tx,
+                    &NewJob {
+                        video_id: &claim.video_id,
+                        kind: THUMBNAILS,
+                        profile: "",
+                        priority: THUMBNAILS_PRIORITY,
+                        max_attempts: ATTEMPTS,
+                        spec: None,
+                    },
+                )
+                .await?;
+            }
             for job in jobs {
                 let spec = serde_json::to_string(&job.spec)
                     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
@@ -124,6 +144,14 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
                 )
                 .await?;
             }
+        }
+        Output::Thumbnails(made) => {
+            let json = made
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            videos::set_thumbnails(&mut tx, &claim.video_id, json.as_deref()).await?;
         }
         Output::Renditions(records) => {
             for record in records {
@@ -147,7 +175,8 @@ async fn settle(
     error: Option<&JobError>,
 ) -> sqlx::Result<()> {
     let unfinished = queue::unfinished(conn, video_id).await?;
-    let failed = queue::failed(conn, video_id).await?;
+    // An asset without thumbnails still plays in full.
+    let failed = queue::failed(conn, video_id, THUMBNAILS).await?;
     let playable = renditions::count(conn, video_id).await? > 0;
     let error = error.map(|e| (e.code.as_str(), e.message.as_str()));
     if unfinished == 0 && failed == 0 {

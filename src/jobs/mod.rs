@@ -8,7 +8,9 @@ pub mod lifecycle;
 mod media_task;
 mod probe;
 pub mod queue;
+mod thumbnails;
 mod transcode;
+mod work_dir;
 mod worker;
 
 use std::sync::Arc;

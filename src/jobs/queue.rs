@@ -235,24 +235,33 @@ async fn end(
 
 /// How many of an asset's jobs are queued or running.
 pub async fn unfinished(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<i64> {
-    count_in(conn, video_id, &[QUEUED, RUNNING]).await
+    count_in(conn, video_id, &[QUEUED, RUNNING], "").await
 }
 
-/// How many of an asset's jobs failed for good.
-pub async fn failed(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<i64> {
-    count_in(conn, video_id, &[FAILED]).await
+/// How many of an asset's jobs failed for good, those of kind `except`
+/// aside.
+pub async fn failed(conn: &mut AnyConnection, video_id: &str, except: &str) -> sqlx::Result<i64> {
+    count_in(conn, video_id, &[FAILED], except).await
 }
 
-async fn count_in(conn: &mut AnyConnection, video_id: &str, states: &[&str]) -> sqlx::Result<i64> {
+/// Jobs of the asset in one of `states`, of any kind but `except`.
+async fn count_in(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    states: &[&str],
+    except: &str,
+) -> sqlx::Result<i64> {
     let mut count: i64 = 0;
     for state in states {
-        let n: i64 =
-            sqlx::query("SELECT COUNT(*) AS n FROM jobs WHERE video_id = $1 AND state = $2")
-                .bind(video_id)
-                .bind(state)
-                .fetch_one(&mut *conn)
-                .await?
-                .try_get("n")?;
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM jobs WHERE video_id = $1 AND state = $2 AND kind <> $3",
+        )
+        .bind(video_id)
+        .bind(state)
+        .bind(except)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
         count += n;
     }
     Ok(count)

@@ -4,7 +4,7 @@
 //! the renditions (their rows) comes after the last upload, in the
 //! transaction that ends the job.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
@@ -15,6 +15,7 @@ use storage::{Body, ObjectStore};
 use super::lifecycle::{Failure, Output};
 use super::media_task;
 use super::queue::Claim;
+use super::work_dir::WorkDir;
 use super::worker::{Progress, WorkContext};
 use crate::vod::rendition_record::RenditionRecord;
 use crate::vod::renditions::media_prefix;
@@ -39,12 +40,10 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         .read_url(&source_key(&claim.video_id), TIMEOUT)
         .await
         .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
-    let out = WorkDir::create(ctx.work_dir.join(format!("{}-{}", claim.id, claim.attempt)))
-        .await
-        .map_err(|e| Failure::transient("worker_error", format!("work folder: {e}")))?;
+    let out = WorkDir::create(&ctx.work_dir, claim).await?;
     let spec_json =
         serde_json::to_string(&spec).map_err(|e| Failure::permanent("bad_spec", e.to_string()))?;
-    let out_arg = out.path.to_string_lossy().into_owned();
+    let out_arg = out.path().to_string_lossy().into_owned();
     let last = media_task::run(
         &ctx.exe,
         &[
@@ -76,7 +75,7 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         }
     };
     check_made(&spec, &renditions)?;
-    upload(ctx, &claim.video_id, &out.path, &renditions).await?;
+    upload(ctx, &claim.video_id, out.path(), &renditions).await?;
     Ok(Output::Renditions(renditions))
 }
 
@@ -145,32 +144,4 @@ async fn upload(
         .try_collect::<()>()
         .await
         .map_err(|e| Failure::transient("storage_error", format!("uploading renditions: {e}")))
-}
-
-/// A job's work folder, removed when the job ends however it ends.
-struct WorkDir {
-    path: PathBuf,
-}
-
-impl WorkDir {
-    async fn create(path: PathBuf) -> std::io::Result<WorkDir> {
-        // Left by an attempt of this job that died with its process.
-        if tokio::fs::try_exists(&path).await? {
-            tokio::fs::remove_dir_all(&path).await?;
-        }
-        tokio::fs::create_dir_all(&path).await?;
-        Ok(WorkDir { path })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let path = std::mem::take(&mut self.path);
-        // Off the async threads: a ladder's folder holds many files.
-        std::thread::spawn(move || {
-            if let Err(e) = std::fs::remove_dir_all(&path) {
-                tracing::warn!(path = %path.display(), "removing a work folder: {e}");
-            }
-        });
-    }
 }

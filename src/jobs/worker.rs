@@ -12,9 +12,10 @@ use storage::AnyStore;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use super::lifecycle::THUMBNAILS;
 use super::lifecycle::{self, Failure, Output};
 use super::queue::{self, Claim};
-use super::{PROBE, probe, transcode};
+use super::{PROBE, probe, thumbnails, transcode};
 use crate::db::Db;
 use crate::vod::plan::{TRANSCODE, VodLadder};
 
@@ -145,6 +146,7 @@ async fn execute(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
     match claim.kind.as_str() {
         PROBE => probe::run(ctx, claim).await,
         TRANSCODE => transcode::run(ctx, claim, progress).await,
+        THUMBNAILS => thumbnails::run(ctx, claim).await,
         other => Err(Failure::permanent(
             "unknown_job",
             format!("this server does not know {other} jobs"),

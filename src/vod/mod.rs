@@ -7,6 +7,7 @@ pub mod plan;
 pub mod playback;
 pub mod rendition_record;
 pub mod renditions;
+pub mod thumbnails;
 pub mod transcode_spec;
 pub mod tus;
 pub mod videos;

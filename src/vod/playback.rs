@@ -16,7 +16,7 @@ use packager::vod::AssetFile;
 use storage::{ObjectStore, StorageError};
 
 use super::renditions::{self, ManifestError, media_prefix};
-use super::videos;
+use super::{thumbnails, videos};
 use crate::api::ApiState;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -40,7 +40,7 @@ async fn watch(State(state): State<ApiState>, Path(id): Path<String>) -> Respons
     }
     match videos::find(&state.db, &id).await {
         Ok(Some(row)) if row.status == videos::READY || row.status == videos::PARTIALLY_READY => {
-            crate::watch::vod_page(&id, &row.title).into_response()
+            crate::watch::vod_page(&id, &row.title, row.thumbnails.is_some()).into_response()
         }
         Ok(_) => text(
             StatusCode::NOT_FOUND,
@@ -81,21 +81,16 @@ async fn serve(
     Path((id, path)): Path<(String, String)>,
     request: HeaderMap,
 ) -> Response {
-    let Some(file) = AssetFile::parse(&path).filter(|_| crate::ids::is_id(&id)) else {
+    if !crate::ids::is_id(&id) {
         return not_found();
-    };
-    let mut response = match file {
-        AssetFile::Init(_) | AssetFile::Segment(..) => {
-            let key = format!("{}{path}", media_prefix(&id));
-            let kind = if path.starts_with("audio") {
-                "audio/mp4"
-            } else {
-                "video/mp4"
-            };
-            object(&state, &key, kind, &request).await
-        }
-        AssetFile::MasterPlaylist | AssetFile::Mpd | AssetFile::MediaPlaylist(_) => {
-            manifest(&state, &id, file).await
+    }
+    let mut response = if let Some(content_type) = thumbnail_type(&path) {
+        let key = format!("{}{path}", media_prefix(&id));
+        object(&state, &key, content_type, SETTLED, &request).await
+    } else {
+        match AssetFile::parse(&path) {
+            Some(file) => asset_file(&state, &id, &path, file, &request).await,
+            None => not_found(),
         }
     };
     // Players on other origins (an embed, a CDN'd page) may read it all.
@@ -104,6 +99,37 @@ async fn serve(
         HeaderValue::from_static("*"),
     );
     response
+}
+
+fn thumbnail_type(path: &str) -> Option<&'static str> {
+    match path {
+        thumbnails::POSTER | thumbnails::SPRITE => Some("image/jpeg"),
+        thumbnails::STORYBOARD => Some("text/vtt"),
+        _ => None,
+    }
+}
+
+async fn asset_file(
+    state: &ApiState,
+    id: &str,
+    path: &str,
+    file: AssetFile<'_>,
+    request: &HeaderMap,
+) -> Response {
+    match file {
+        AssetFile::Init(_) | AssetFile::Segment(..) => {
+            let key = format!("{}{path}", media_prefix(&id));
+            let kind = if path.starts_with("audio") {
+                "audio/mp4"
+            } else {
+                "video/mp4"
+            };
+            object(state, &key, kind, IMMUTABLE, request).await
+        }
+        AssetFile::MasterPlaylist | AssetFile::Mpd | AssetFile::MediaPlaylist(_) => {
+            manifest(state, id, file).await
+        }
+    }
 }
 
 async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {
@@ -194,6 +220,7 @@ async fn object(
     state: &ApiState,
     key: &str,
     content_type: &'static str,
+    cache: &'static str,
     request: &HeaderMap,
 ) -> Response {
     let store = state.vod.store();
@@ -224,7 +251,7 @@ async fn object(
     }
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     if partial {

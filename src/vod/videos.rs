@@ -17,7 +17,7 @@ use storage::ObjectStore;
 
 use crate::api::{ApiError, ApiState};
 use crate::db::{Db, timestamp};
-use crate::vod::{playback, renditions};
+use crate::vod::{playback, renditions, thumbnails};
 
 const MAX_TITLE: usize = 200;
 const MAX_DESCRIPTION: usize = 5000;
@@ -52,10 +52,12 @@ pub struct VideoRow {
     pub error_message: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// What `thumbnails::make` made (JSON), once it has.
+    pub thumbnails: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, title, description, status, source, error_code, error_message, created_at, updated_at";
+const COLUMNS: &str = "id, title, description, status, source, error_code, error_message, \
+                       created_at, updated_at, thumbnails";
 
 fn video_row(row: &AnyRow) -> sqlx::Result<VideoRow> {
     Ok(VideoRow {
@@ -68,6 +70,7 @@ fn video_row(row: &AnyRow) -> sqlx::Result<VideoRow> {
         error_message: row.try_get("error_message")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        thumbnails: row.try_get("thumbnails")?,
     })
 }
 
@@ -83,6 +86,7 @@ pub async fn create(db: &Db, title: &str, description: &str) -> sqlx::Result<Vid
         error_message: None,
         created_at: now.clone(),
         updated_at: now,
+        thumbnails: None,
     };
     sqlx::query(
         "INSERT INTO videos (id, title, description, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -193,6 +197,21 @@ pub async fn set_partially_ready(
     Ok(())
 }
 
+/// Records the asset's thumbnails (None: none could be made).
+pub async fn set_thumbnails(
+    conn: &mut AnyConnection,
+    id: &str,
+    thumbnails: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE videos SET thumbnails = $1, updated_at = $2 WHERE id = $3")
+        .bind(thumbnails)
+        .bind(timestamp(Utc::now()))
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Adds what a probe found to the asset's `source` (size and digest stay).
 pub async fn add_source_details(
     conn: &mut AnyConnection,
@@ -263,6 +282,11 @@ async fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Result<Va
             view["dash_url"] = json!(format!("{base}{}", playback::dash_path(&row.id)));
             view["duration"] = json!(renditions::duration_secs(&published));
             view["renditions"] = json!(published);
+            if row.thumbnails.is_some() {
+                let media = format!("{base}/vod/{}/", row.id);
+                view["thumbnail_url"] = json!(format!("{media}{}", thumbnails::POSTER));
+                view["storyboard_url"] = json!(format!("{media}{}", thumbnails::STORYBOARD));
+            }
         }
     }
     Ok(view)

@@ -45,6 +45,9 @@ try {
       audioTracks: window.dashPlayer ? window.dashPlayer.getTracksFor('audio').length
         : (hls ? hls.audioTracks.length : null),
       qualities: Array.from(document.querySelectorAll('#quality option'), (o) => o.textContent),
+      poster: v.poster,
+      cues: window.tributary.cues.length,
+      previewAt3: window.tributary.previewAt(3.5),
       errors: window.tributary.errors,
       ended: v.ended,
     };

@@ -1,0 +1,96 @@
+//! The thumbnails job: the poster, sprite sheet and storyboard of a video,
+//! made by the `tributary thumbnails-source` child from the source in
+//! storage, then uploaded beside the renditions. A source whose frames
+//! cannot be grabbed ends the job without thumbnails: the video still plays.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use storage::{Body, ObjectStore};
+
+use super::lifecycle::{Failure, Output};
+use super::media_task;
+use super::queue::Claim;
+use super::work_dir::WorkDir;
+use super::worker::WorkContext;
+use crate::vod::renditions::media_prefix;
+use crate::vod::thumbnails::{FILES, Thumbnails};
+use crate::vod::{source_key, videos};
+
+/// At most 100 key-unit seeks, each decoding one frame.
+const TIMEOUT: Duration = Duration::from_secs(600);
+
+pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
+    let video = videos::find(&ctx.db, &claim.video_id)
+        .await
+        .map_err(|e| Failure::transient("database_error", e.to_string()))?
+        .ok_or_else(|| Failure::permanent("gone", "the video was deleted"))?;
+    let source: Value = video
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let (Some(width), Some(height)) = (
+        source["video"]["width"].as_u64(),
+        source["video"]["height"].as_u64(),
+    ) else {
+        return Ok(Output::Thumbnails(None));
+    };
+    let (width, height) = if source["video"]["rotation"].as_u64().unwrap_or(0) % 180 == 90 {
+        (height, width)
+    } else {
+        (width, height)
+    };
+    let duration = source["duration"].as_f64().unwrap_or(0.0);
+    let url = ctx
+        .store
+        .read_url(&source_key(&claim.video_id), TIMEOUT * 2)
+        .await
+        .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
+    let out = WorkDir::create(&ctx.work_dir, claim).await?;
+    let out_arg = out.path().to_string_lossy().into_owned();
+    let (duration, width, height) = (duration.to_string(), width.to_string(), height.to_string());
+    let answer = media_task::run(
+        &ctx.exe,
+        &[
+            "thumbnails-source",
+            "--source",
+            &url,
+            "--out",
+            &out_arg,
+            "--duration",
+            &duration,
+            "--width",
+            &width,
+            "--height",
+            &height,
+        ],
+        TIMEOUT,
+        |_| {},
+    )
+    .await;
+    let made: Thumbnails = match answer {
+        Ok(answer) => serde_json::from_slice(&answer).map_err(|e| {
+            Failure::transient(
+                "worker_error",
+                format!("reading the thumbnails' answer: {e}"),
+            )
+        })?,
+        Err(failure) if !failure.retryable => {
+            tracing::warn!(video = %claim.video_id, "no thumbnails: {}", failure.error.message);
+            return Ok(Output::Thumbnails(None));
+        }
+        Err(failure) => return Err(failure),
+    };
+    let prefix = media_prefix(&claim.video_id);
+    for file in FILES {
+        let body = Body::from_file(out.path().join(file))
+            .await
+            .map_err(|e| Failure::transient("worker_error", e.to_string()))?;
+        ctx.store
+            .put(&format!("{prefix}{file}"), body)
+            .await
+            .map_err(|e| Failure::transient("storage_error", format!("uploading {file}: {e}")))?;
+    }
+    Ok(Output::Thumbnails(Some(made)))
+}

@@ -1,0 +1,133 @@
+//! An asset's poster and seek-bar thumbnails, made by the
+//! `tributary thumbnails-source` child: one key-unit seek per tile (at most
+//! 100), each decoding a single keyframe, so a long video costs about as
+//! little as a short one. Writes `poster.jpg`, `sprite.jpg` (tiles in rows
+//! of ten) and `storyboard.vtt` (each interval to its tile, as
+//! `sprite.jpg#xywh=x,y,w,h`).
+
+mod grab;
+pub mod storyboard;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobError;
+use grab::{Grabber, Picture};
+use storyboard::{Grid, Schedule};
+
+pub const POSTER: &str = "poster.jpg";
+pub const SPRITE: &str = "sprite.jpg";
+pub const STORYBOARD: &str = "storyboard.vtt";
+/// Every file this module writes.
+pub const FILES: [&str; 3] = [POSTER, SPRITE, STORYBOARD];
+
+const POSTER_MAX: u32 = 1280;
+const TILE_MAX: u32 = 160;
+
+/// What was made, kept with the asset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Thumbnails {
+    pub poster: [u32; 2],
+    pub tile: [u32; 2],
+    pub tiles: usize,
+    /// Seconds each tile stands for.
+    pub interval: f64,
+}
+
+fn failure(message: impl Into<String>) -> JobError {
+    JobError {
+        code: "thumbnail_error".into(),
+        message: message.into(),
+    }
+}
+
+/// Makes the thumbnails of the `duration`-second video at `uri`, whose
+/// upright picture is `width` x `height`, into `out`.
+pub fn make(
+    uri: &str,
+    out: &Path,
+    duration: f64,
+    width: u32,
+    height: u32,
+) -> Result<Thumbnails, JobError> {
+    let (poster_w, poster_h) = storyboard::fit(width, height, POSTER_MAX);
+    let (tile_w, tile_h) = storyboard::fit(width, height, TILE_MAX);
+    let grabber = Grabber::open(uri, poster_w, poster_h).map_err(|e| failure(e.to_string()))?;
+    let schedule = Schedule::of(duration);
+    let grid = Grid::new(schedule.times.len(), tile_w, tile_h);
+    let (sheet_w, sheet_h) = grid.sheet();
+    let mut sheet = vec![0u8; sheet_w as usize * sheet_h as usize * 3];
+    let mut details = Vec::new();
+    // Only the frames that can still become the poster are kept.
+    let mut candidates: Vec<(usize, Picture)> = Vec::new();
+    for (index, &at) in schedule.times.iter().enumerate() {
+        let picture = match grabber.frame_at(Duration::from_secs_f64(at)) {
+            Ok(picture) => picture,
+            // Past what decodes (a duration longer than the file): stop there.
+            Err(e) if index > 0 => {
+                tracing::warn!("thumbnail at {at:.1} s: {e}; {index} tiles kept");
+                break;
+            }
+            Err(e) => return Err(failure(e.to_string())),
+        };
+        let tile =
+            storyboard::downscale(&picture.rgb, picture.width, picture.height, tile_w, tile_h);
+        storyboard::blit(&mut sheet, sheet_w, &tile, &grid, grid.origin(index));
+        details.push(storyboard::detail(&picture.rgb));
+        candidates.push((index, picture));
+        let skip = schedule.times.len() / 10;
+        let best = |range: std::ops::Range<usize>| {
+            range.max_by(|&a, &b| details[a].total_cmp(&details[b]))
+        };
+        let keep = [
+            best(0..details.len()),
+            best(skip.min(details.len())..details.len()),
+        ];
+        candidates.retain(|(i, _)| keep.contains(&Some(*i)));
+    }
+    let tiles = details.len();
+    let poster_index =
+        storyboard::poster_index(&details).ok_or_else(|| failure("no frame decoded"))?;
+    let poster = candidates
+        .into_iter()
+        .find(|(i, _)| *i == poster_index)
+        .map(|(_, picture)| picture)
+        .ok_or_else(|| failure("the poster frame was not kept"))?;
+    // A sheet cut short loses its empty rows.
+    let grid_used = Grid::new(tiles, tile_w, tile_h);
+    let used_h = grid_used.sheet().1;
+    sheet.truncate(sheet_w as usize * used_h as usize * 3);
+    let sprite = Picture {
+        width: sheet_w,
+        height: used_h,
+        rgb: sheet,
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(out.join(name), bytes).map_err(|e| failure(format!("writing {name}: {e}")))
+    };
+    write(
+        POSTER,
+        &grab::jpeg(&poster, 85).map_err(|e| failure(e.to_string()))?,
+    )?;
+    write(
+        SPRITE,
+        &grab::jpeg(&sprite, 75).map_err(|e| failure(e.to_string()))?,
+    )?;
+    let end = if tiles < schedule.times.len() {
+        tiles as f64 * schedule.interval
+    } else {
+        duration
+    };
+    write(
+        STORYBOARD,
+        storyboard::vtt(&schedule, tiles, &grid, end, SPRITE).as_bytes(),
+    )?;
+    Ok(Thumbnails {
+        poster: [poster.width, poster.height],
+        tile: [tile_w, tile_h],
+        tiles,
+        interval: schedule.interval,
+    })
+}
