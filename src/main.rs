@@ -29,6 +29,14 @@ async fn main() -> std::process::ExitCode {
         Command::ProbeSource { timeout_secs, uri } => {
             return cli::probe_source(&uri, timeout_secs);
         }
+        Command::TranscodeSource {
+            source,
+            out,
+            spec,
+            timeout_secs,
+        } => {
+            return cli::transcode_source(&source, &out, &spec, timeout_secs);
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 
 pub mod direct;
 pub mod rendition_record;
+pub mod transcode;
 pub mod transcode_spec;
 pub mod tus;
 pub mod videos;
