@@ -167,7 +167,9 @@ fn eight_bit(pipeline: &gst::Pipeline, decode: &gst::Element) -> Result<gst::Ele
     let filter = gst::ElementFactory::make("capsfilter")
         .property(
             "caps",
-            gst::Caps::builder("video/x-raw").field("format", "I420").build(),
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .build(),
         )
         .build()?;
     pipeline.add_many([&convert, &filter])?;

@@ -191,7 +191,9 @@ mod tests {
     /// with a later start): the cuts are the same.
     #[test]
     fn renditions_with_the_same_keyframes_cut_the_same() {
-        let keys = [0, 40_000, 99_000, 180_000, 260_000, 275_000, 540_000, 600_000];
+        let keys = [
+            0, 40_000, 99_000, 180_000, 260_000, 275_000, 540_000, 600_000,
+        ];
         let copy = cuts(&mut SegmentCutter::new(2.0), &keys);
         let rung = cuts(&mut SegmentCutter::new(2.0), &keys);
         assert_eq!(copy, rung);
@@ -207,7 +209,7 @@ mod tests {
         assert_eq!(keys, [0, 60, 120, 180]);
         // 29.97 fps: the first frame at or after each 2 s.
         let mut clock = KeyframeClock::new(2.0);
-        let frame = |n: i64| n * 1_001_000_000 / 30_000;
+        let frame = |n: i64| n * 1_001_000_000_000 / 30_000;
         let keys: Vec<i64> = (0..200).filter(|n| clock.is_keyframe(frame(*n))).collect();
         assert_eq!(keys, [0, 60, 120, 180]);
         // 24 fps and 1.5 s: 36 frames exactly.

@@ -238,7 +238,11 @@ pub fn transcode(
         streams_seen: false,
     };
     let out = options.out;
-    if let Some(name) = plan.copy.as_ref().or(plan.primary.as_ref().map(|p| &p.name)) {
+    if let Some(name) = plan
+        .copy
+        .as_ref()
+        .or(plan.primary.as_ref().map(|p| &p.name))
+    {
         run.primary = Some(VideoWriter::new(out, name, spec.segment_secs).map_err(write_error)?);
     }
     for rung in &plan.ladder {
@@ -258,12 +262,7 @@ pub fn transcode(
         });
     }
     let (tx, rx) = sync_channel(CHANNEL_DEPTH);
-    let pipeline = source::start(
-        options.uri,
-        plan.video_plan(spec.max_fps),
-        audio_plans,
-        tx,
-    )?;
+    let pipeline = source::start(options.uri, plan.video_plan(spec.max_fps), audio_plans, tx)?;
     let wants = (plan.has_video(), !spec.audio.is_empty());
     let result = run.read(&rx, wants, &mut progress);
     drop(rx);
@@ -376,7 +375,10 @@ impl Run {
             }
         }
         if !media && !self.streams_seen {
-            return Err(job_error("no_streams", "the file has neither video nor audio"));
+            return Err(job_error(
+                "no_streams",
+                "the file has neither video nor audio",
+            ));
         }
         Ok(())
     }
@@ -471,7 +473,8 @@ impl Run {
         while let Ok(event) = events.try_recv() {
             match event {
                 LadderEvent::Config { rung, config } => {
-                    let track = h264_config(&config.record).map_err(|e| job_error("encode_error", e))?;
+                    let track =
+                        h264_config(&config.record).map_err(|e| job_error("encode_error", e))?;
                     if let Some(writer) = self.rungs.iter_mut().find(|w| w.name() == &*rung) {
                         writer.configure(track, self.frame_rate).map_err(worker)?;
                     }
@@ -496,7 +499,11 @@ impl Run {
 
     /// Seconds done by the slowest rendition.
     fn done_secs(&self) -> f64 {
-        let video = self.primary.iter().chain(&self.rungs).map(VideoWriter::done_secs);
+        let video = self
+            .primary
+            .iter()
+            .chain(&self.rungs)
+            .map(VideoWriter::done_secs);
         let audio = self.audio.iter().map(AudioWriter::done_secs);
         video.chain(audio).fold(f64::INFINITY, f64::min).max(0.0)
     }
@@ -534,6 +541,7 @@ fn worker(e: writer::WriteError) -> JobError {
 
 /// Nanoseconds to 90 kHz ticks, rounded to the nearest.
 fn ns_to_ticks(ns: i64) -> i64 {
-    let ticks = (i128::from(ns) * i128::from(cuts::VIDEO_TIMESCALE) + 500_000_000).div_euclid(1_000_000_000);
+    let ticks = (i128::from(ns) * i128::from(cuts::VIDEO_TIMESCALE) + 500_000_000)
+        .div_euclid(1_000_000_000);
     i64::try_from(ticks).unwrap_or(i64::MAX)
 }

@@ -43,9 +43,16 @@ pub enum Msg {
         data: Bytes,
     },
     /// The AudioSpecificConfig of audio output `index`.
-    AudioCaps { index: usize, record: Bytes },
+    AudioCaps {
+        index: usize,
+        record: Bytes,
+    },
     /// One raw AAC frame of audio output `index`.
-    Audio { index: usize, pts: i64, data: Bytes },
+    Audio {
+        index: usize,
+        pts: i64,
+        data: Bytes,
+    },
     /// Every stream of the source was seen: whether it has video and
     /// audio (the caps names of the ones used).
     Streams {
@@ -116,7 +123,8 @@ impl Drop for Source {
 const QUEUE_NS: u64 = 10_000_000_000;
 const QUEUE_BYTES: u32 = 64 << 20;
 /// Sampling rates AAC signals by index, the usual ones first.
-const AAC_RATES: &str = "{ 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 96000, 88200, 64000 }";
+const AAC_RATES: &str =
+    "{ 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 96000, 88200, 64000 }";
 /// libavcodec's AAC encoder delay (priming), in samples.
 const AAC_ENCODER_DELAY: u64 = 1024;
 
@@ -174,9 +182,7 @@ impl Context {
         self.pipeline.add_many(chain).map_err(|e| error(&e))?;
         for pair in chain.windows(2) {
             let (upstream, downstream) = (&pair[0], &pair[1]);
-            let dynamic = upstream
-                .factory()
-                .is_some_and(|f| f.name() == "decodebin");
+            let dynamic = upstream.factory().is_some_and(|f| f.name() == "decodebin");
             if dynamic {
                 let downstream = downstream.clone();
                 upstream.connect_pad_added(move |_, pad| {
@@ -207,6 +213,7 @@ impl Context {
             .structure(0)
             .map(|s| s.name().to_string())
             .unwrap_or_default();
+        tracing::debug!(%caps, "source stream");
         let result = if name.starts_with("video/") || name.starts_with("image/") {
             let first = {
                 let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
@@ -331,7 +338,10 @@ impl Context {
                     let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    if last_caps.as_ref().is_none_or(|known| known.as_ref() != caps) {
+                    if last_caps
+                        .as_ref()
+                        .is_none_or(|known| known.as_ref() != caps)
+                    {
                         last_caps = Some(caps.to_owned());
                         let Some(msg) = video_caps(caps) else {
                             let _ = tx.send(Msg::Failed(Failure::new(
@@ -366,9 +376,10 @@ impl Context {
     }
 
     fn audio_branch(&self, pad: &gst::Pad, caps: &gst::Caps) -> Result<(), Failure> {
-        let is_aac = caps.structure(0).is_some_and(|s| {
-            s.name() == "audio/mpeg" && s.get::<i32>("mpegversion").is_ok_and(|v| v == 2 || v == 4)
-        });
+        // The caps may not be fixed yet (MPEG-TS): AAC if they can be.
+        let is_aac = "audio/mpeg, mpegversion=(int){ 2, 4 }"
+            .parse::<gst::Caps>()
+            .is_ok_and(|aac| caps.can_intersect(&aac));
         let tee = self.make("tee")?;
         let head = self.add_chain(&[self.queue()?, tee.clone()])?;
         for (index, plan) in self.audio.iter().enumerate() {
@@ -391,11 +402,14 @@ impl Context {
                     chain.push(self.make("decodebin")?);
                     chain.push(self.make("audioconvert")?);
                     chain.push(self.make("audioresample")?);
-                    chain.push(self.caps_filter(&format!(
-                        "audio/x-raw,channels=[1,2],rate={AAC_RATES}"
-                    ))?);
+                    chain.push(
+                        self.caps_filter(&format!("audio/x-raw,channels=[1,2],rate={AAC_RATES}"))?,
+                    );
                     let encoder = gst::ElementFactory::make("avenc_aac")
-                        .property("bitrate", i32::try_from(bitrate_kbps * 1000).unwrap_or(128_000))
+                        .property(
+                            "bitrate",
+                            i32::try_from(bitrate_kbps * 1000).unwrap_or(128_000),
+                        )
                         .build()
                         .map_err(|e| Failure::new("worker_error", format!("avenc_aac: {e}")))?;
                     chain.push(encoder);
@@ -435,7 +449,10 @@ impl Context {
                     let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
                         return Ok(gst::FlowSuccess::Ok);
                     };
-                    if last_caps.as_ref().is_none_or(|known| known.as_ref() != caps) {
+                    if last_caps
+                        .as_ref()
+                        .is_none_or(|known| known.as_ref() != caps)
+                    {
                         last_caps = Some(caps.to_owned());
                         let structure = caps.structure(0);
                         rate = structure
@@ -445,7 +462,9 @@ impl Context {
                             .unwrap_or(48_000);
                         let Some(record) = structure
                             .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-                            .and_then(|b| b.map_readable().ok().map(|m| Bytes::copy_from_slice(&m)))
+                            .and_then(|b| {
+                                b.map_readable().ok().map(|m| Bytes::copy_from_slice(&m))
+                            })
                         else {
                             let _ = tx.send(Msg::Failed(Failure::new(
                                 "decode_error",
@@ -499,7 +518,12 @@ fn video_caps(caps: &gst::CapsRef) -> Option<Msg> {
     let frame_rate = structure
         .get::<gst::Fraction>("framerate")
         .ok()
-        .and_then(|f| Some((u32::try_from(f.numer()).ok()?, u32::try_from(f.denom()).ok()?)))
+        .and_then(|f| {
+            Some((
+                u32::try_from(f.numer()).ok()?,
+                u32::try_from(f.denom()).ok()?,
+            ))
+        })
         .filter(|(num, den)| *num > 0 && *den > 0);
     Some(Msg::VideoCaps { record, frame_rate })
 }
@@ -576,7 +600,9 @@ pub fn start(
     let parse = gst::ElementFactory::make("parsebin")
         .build()
         .map_err(|e| worker(&e))?;
-    pipeline.add_many([&source, &parse]).map_err(|e| worker(&e))?;
+    pipeline
+        .add_many([&source, &parse])
+        .map_err(|e| worker(&e))?;
     let started = Arc::new(AtomicBool::new(false));
     let context = Arc::new(Context {
         pipeline: pipeline.clone(),
@@ -648,9 +674,12 @@ pub fn start(
             gst::BusSyncReply::Drop
         });
     }
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|_| Failure::new("source_error", format!("the source cannot be opened: {uri}")))?;
+    pipeline.set_state(gst::State::Playing).map_err(|_| {
+        Failure::new(
+            "source_error",
+            format!("the source cannot be opened: {uri}"),
+        )
+    })?;
     Ok(Source { pipeline })
 }
 

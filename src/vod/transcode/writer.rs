@@ -67,7 +67,11 @@ impl Files {
 
     fn init(&self, config: &TrackConfig) -> Result<(), WriteError> {
         config.validate().map_err(|e| invalid(&self.name, e))?;
-        write_file(&self.dir, &AssetFile::Init(&self.name), &init_segment(config))
+        write_file(
+            &self.dir,
+            &AssetFile::Init(&self.name),
+            &init_segment(config),
+        )
     }
 
     /// Writes one segment: `samples` from decode time `base`, presented
@@ -215,7 +219,8 @@ impl VideoWriter {
 
     /// Presentation time reached, in seconds.
     pub fn done_secs(&self) -> f64 {
-        self.last_pts.map_or(0.0, |pts| pts as f64 / VIDEO_TIMESCALE as f64)
+        self.last_pts
+            .map_or(0.0, |pts| pts as f64 / VIDEO_TIMESCALE as f64)
     }
 
     /// Writes the pending samples as a segment; `next` starts the next one.
@@ -231,7 +236,9 @@ impl VideoWriter {
         for (i, sample) in samples.iter().enumerate() {
             let following = samples.get(i + 1).map(|s| s.dts).or(next_dts);
             let duration = match following {
-                Some(dts) if dts > sample.dts => u32::try_from(dts - sample.dts).unwrap_or(u32::MAX),
+                Some(dts) if dts > sample.dts => {
+                    u32::try_from(dts - sample.dts).unwrap_or(u32::MAX)
+                }
                 _ => self.last_duration,
             };
             self.last_duration = duration;
@@ -300,6 +307,8 @@ pub struct AudioWriter {
     /// The next frame's expected start (contiguous frames).
     expected: Option<u64>,
     segment_origin: Option<u64>,
+    /// Own cuts scheduled so far.
+    own_cuts: u64,
 }
 
 /// Samples per AAC frame.
@@ -319,6 +328,7 @@ impl AudioWriter {
             starts: Vec::new(),
             expected: None,
             segment_origin: None,
+            own_cuts: 0,
         })
     }
 
@@ -327,7 +337,9 @@ impl AudioWriter {
     }
 
     fn rate(&self) -> u64 {
-        self.config.as_ref().map_or(48_000, |c| u64::from(c.sample_rate))
+        self.config
+            .as_ref()
+            .map_or(48_000, |c| u64::from(c.sample_rate))
     }
 
     /// The AAC config (the first counts); writes the init segment.
@@ -349,7 +361,8 @@ impl AudioWriter {
         if self.own_segment_secs.is_some() {
             return Ok(());
         }
-        let time = (u128::from(ticks) * u128::from(self.rate()) / u128::from(VIDEO_TIMESCALE)) as u64;
+        let time =
+            (u128::from(ticks) * u128::from(self.rate()) / u128::from(VIDEO_TIMESCALE)) as u64;
         self.cuts.add(time);
         self.try_cut()
     }
@@ -372,14 +385,8 @@ impl AudioWriter {
             _ => time,
         };
         self.expected = Some(start + AAC_FRAME);
-        let origin = *self.segment_origin.get_or_insert(start);
-        if let Some(secs) = self.own_segment_secs
-            && self.cuts.next().is_none()
-        {
-            let length = ((secs * rate as f64).round() as u64).max(AAC_FRAME);
-            let done = self.pending.first().map_or(start, |(s, _)| *s) - origin;
-            self.cuts.add(origin + (done / length + 1) * length);
-        }
+        self.segment_origin.get_or_insert(start);
+        self.schedule_own_cut();
         self.pending.push((start, data));
         self.starts.push(start);
         self.try_cut()
@@ -392,15 +399,23 @@ impl AudioWriter {
             self.starts.drain(..index);
             let next = self.starts.first().copied();
             self.write(&frames, next)?;
-            if let Some(secs) = self.own_segment_secs
-                && self.cuts.next().is_none()
-                && let (Some(origin), Some(next)) = (self.segment_origin, next)
-            {
-                let length = ((secs * self.rate() as f64).round() as u64).max(AAC_FRAME);
-                self.cuts.add(origin + ((next - origin) / length + 1) * length);
-            }
+            self.schedule_own_cut();
         }
         Ok(())
+    }
+
+    /// With no video to follow: the next cut at the next multiple of the
+    /// segment length from the first frame.
+    fn schedule_own_cut(&mut self) {
+        let (Some(secs), Some(origin)) = (self.own_segment_secs, self.segment_origin) else {
+            return;
+        };
+        if self.cuts.next().is_some() {
+            return;
+        }
+        let length = ((secs * self.rate() as f64).round() as u64).max(AAC_FRAME);
+        self.own_cuts += 1;
+        self.cuts.add(origin + self.own_cuts * length);
     }
 
     fn write(&mut self, frames: &[(u64, Bytes)], next: Option<u64>) -> Result<(), WriteError> {
@@ -422,7 +437,8 @@ impl AudioWriter {
             );
         }
         let end = next.unwrap_or_else(|| frames.last().map_or(*first, |(s, _)| s + AAC_FRAME));
-        self.files.segment(*first, &samples, *first, (end - first).max(1))
+        self.files
+            .segment(*first, &samples, *first, (end - first).max(1))
     }
 
     /// Presentation time reached, in seconds.
