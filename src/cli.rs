@@ -66,6 +66,22 @@ pub enum Command {
         #[arg(long)]
         height: u32,
     },
+    /// Write a source's renditions as CMAF files, printing progress and
+    /// then the renditions as JSON lines (the workers' media task).
+    #[command(hide = true)]
+    TranscodeSource {
+        /// `file:///…` or `http(s)://…`.
+        #[arg(long)]
+        source: String,
+        /// The directory the renditions' folders go into.
+        #[arg(long)]
+        out: PathBuf,
+        /// A `TranscodeSpec` as JSON.
+        #[arg(long)]
+        spec: String,
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
+    },
 }
 
 /// `thumbnails-source`: what was made on stdout and exit 0, or why not
@@ -109,6 +125,55 @@ pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
         uri,
         std::time::Duration::from_secs(timeout_secs),
     ))
+}
+
+/// `transcode-source`: `{"event":"progress",…}` lines, then
+/// `{"event":"done","renditions":[…]}` and exit 0; or, as the last line,
+/// why it failed (`{"code", "message"}`) and exit 1.
+pub fn transcode_source(
+    source: &str,
+    out: &std::path::Path,
+    spec: &str,
+    timeout_secs: u64,
+) -> std::process::ExitCode {
+    use crate::vod::transcode::{Options, transcode};
+    use crate::vod::transcode_spec::{TranscodeEvent, TranscodeSpec};
+    use std::io::Write;
+
+    fn print<T: serde::Serialize>(value: &T) {
+        if let Ok(json) = serde_json::to_string(value) {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{json}");
+            let _ = stdout.flush();
+        }
+    }
+    let result = serde_json::from_str::<TranscodeSpec>(spec)
+        .map_err(|e| crate::jobs::JobError {
+            code: "bad_spec".into(),
+            message: format!("the spec: {e}"),
+        })
+        .and_then(|spec| {
+            let options = Options {
+                uri: source,
+                out,
+                spec: &spec,
+                timeout: std::time::Duration::from_secs(timeout_secs),
+            };
+            transcode(&options, |done_secs| {
+                print(&TranscodeEvent::Progress { done_secs })
+            })
+        });
+    match result {
+        Ok(renditions) => {
+            print(&TranscodeEvent::Done { renditions });
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            tracing::error!("transcode failed: {}: {}", error.code, error.message);
+            print(&error);
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Args)]

@@ -36,6 +36,14 @@ async fn main() -> std::process::ExitCode {
             width,
             height,
         } => return cli::thumbnails_source(&source, &out, duration, width, height),
+        Command::TranscodeSource {
+            source,
+            out,
+            spec,
+            timeout_secs,
+        } => {
+            return cli::transcode_source(&source, &out, &spec, timeout_secs);
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

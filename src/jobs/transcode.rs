@@ -54,6 +54,8 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
             &out_arg,
             "--spec",
             &spec_json,
+            "--timeout-secs",
+            &TIMEOUT.as_secs().to_string(),
         ],
         TIMEOUT,
         |line| {

@@ -14,10 +14,7 @@ use super::gate;
 use super::output::Output;
 use super::pipeline::Spec;
 use super::shared::RungPlan;
-
-/// x264 never starts a GOP on its own (keyframes are forced where the
-/// source has them): its "infinite" keyint.
-const KEY_INT_MAX: u32 = 1 << 30;
+use super::tuning::x264_encoder;
 
 /// Adds the rung elements to a pipeline.
 pub(crate) struct Branches<'a> {
@@ -85,19 +82,12 @@ impl Branches<'_> {
             branch.extend(self.scaler(plan)?);
         }
         let tuning = self.spec.tuning;
-        let encoder = gst::ElementFactory::make("x264enc")
-            .name(format!("x264enc-{name}"))
-            .property_from_str("speed-preset", tuning.preset)
-            .property_from_str("tune", "zerolatency")
-            .property("bframes", 0u32)
-            .property("key-int-max", KEY_INT_MAX)
-            .property("bitrate", plan.rung.bitrate_kbps)
-            .property("vbv-buf-capacity", tuning.vbv_ms)
-            .property("threads", tuning.encoder_threads(plan.rung.height))
-            .property("option-string", "scenecut=0")
-            // Access unit delimiters are noise in AVCC.
-            .property("aud", false)
-            .build()?;
+        let encoder = x264_encoder(
+            tuning,
+            &format!("x264enc-{name}"),
+            plan.rung.bitrate_kbps,
+            plan.rung.height,
+        )?;
         let caps = gst::Caps::builder("video/x-h264")
             .field("stream-format", "avc")
             .field("alignment", "au")

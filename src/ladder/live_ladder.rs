@@ -95,6 +95,20 @@ impl LiveLadder {
         policy: OverloadPolicy,
         events: UnboundedSender<LadderEvent>,
     ) -> Result<Self, LadderError> {
+        let rungs = rungs.into_iter().map(|rung| (rung, None)).collect();
+        Self::start_sized(source, rungs, mode, tuning, policy, events)
+    }
+
+    /// [`start_tuned`](Self::start_tuned) with each rung's width given
+    /// (even), or `None` to follow the source's aspect ratio.
+    pub fn start_sized(
+        source: &VideoConfig,
+        rungs: Vec<(Rung, Option<u32>)>,
+        mode: LadderMode,
+        tuning: Tuning,
+        policy: OverloadPolicy,
+        events: UnboundedSender<LadderEvent>,
+    ) -> Result<Self, LadderError> {
         crate::gst_init::init().map_err(LadderError::Init)?;
         if source.codec != VideoCodec::H264 {
             return Err(LadderError::NotH264);
@@ -106,7 +120,7 @@ impl LiveLadder {
         }
         let rungs = rungs
             .into_iter()
-            .map(|rung| plan(rung, width, height))
+            .map(|(rung, rung_width)| plan(rung, rung_width, width, height))
             .collect::<Result<Vec<_>, _>>()?;
         let now = Instant::now();
         let mut ladder = Self {
@@ -349,7 +363,12 @@ impl LiveLadder {
 }
 
 /// Checks a rung against the source size and works out its width.
-fn plan(rung: Rung, source_width: u32, source_height: u32) -> Result<RungPlan, LadderError> {
+fn plan(
+    rung: Rung,
+    width: Option<u32>,
+    source_width: u32,
+    source_height: u32,
+) -> Result<RungPlan, LadderError> {
     let invalid = |reason| LadderError::InvalidRung {
         name: rung.name.clone(),
         reason,
@@ -363,8 +382,11 @@ fn plan(rung: Rung, source_width: u32, source_height: u32) -> Result<RungPlan, L
     if rung.bitrate_kbps == 0 {
         return Err(invalid("bitrate must not be zero"));
     }
+    if width.is_some_and(|width| width == 0 || !width.is_multiple_of(2)) {
+        return Err(invalid("width must be even and not zero"));
+    }
     Ok(RungPlan {
-        width: rung_width(source_width, source_height, rung.height),
+        width: width.unwrap_or_else(|| rung_width(source_width, source_height, rung.height)),
         control: Arc::new(RungControl::new()),
         output: Arc::new(RungOutput::new(rung.name.clone())),
         rung,

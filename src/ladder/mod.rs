@@ -40,4 +40,4 @@ pub use event::{LadderEvent, LadderStatus, RungState, RungStatus};
 pub use live_ladder::{LadderMode, LiveLadder};
 pub use overload::OverloadPolicy;
 pub use rung::{Rung, default_rungs, rung_width, rungs_for_source};
-pub use tuning::{ScaleMethod, Tuning};
+pub use tuning::{ScaleMethod, Tuning, X264_PRESETS, x264_encoder};

@@ -91,14 +91,19 @@ impl Pipeline {
             colorimetry::make_explicit(&pad);
         }
 
+        let decoded = if spec.tuning.eight_bit {
+            eight_bit(&pipeline, &decode)?
+        } else {
+            decode
+        };
         let branches = Branches {
             pipeline: &pipeline,
             spec,
         };
         if spec.tuning.cascade {
-            branches.cascade(&decode)?;
+            branches.cascade(&decoded)?;
         } else {
-            branches.side_by_side(&decode)?;
+            branches.side_by_side(&decoded)?;
         }
 
         // Frames pushed before this pipeline are not its backlog.
@@ -153,6 +158,23 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// `videoconvert ! video/x-raw,format=I420` after `decode`: 8-bit 4:2:0
+/// whatever the source's depth and chroma (a no-op when it already is).
+fn eight_bit(pipeline: &gst::Pipeline, decode: &gst::Element) -> Result<gst::Element, LadderError> {
+    let convert = gst::ElementFactory::make("videoconvert").build()?;
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .build(),
+        )
+        .build()?;
+    pipeline.add_many([&convert, &filter])?;
+    gst::Element::link_many([decode, &convert, &filter])?;
+    Ok(filter)
 }
 
 /// Records the dts of each frame leaving the appsrc.

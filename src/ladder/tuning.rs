@@ -31,9 +31,11 @@ impl ScaleMethod {
 /// x264 and scaling settings shared by every rung.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tuning {
-    /// x264 preset (`ultrafast` … `placebo`); the tune is always
-    /// `zerolatency` and there are never B-frames.
+    /// x264 preset (`ultrafast` … `placebo`); there are never B-frames.
     pub preset: &'static str,
+    /// x264 `tune=zerolatency` (live). Off for VOD: x264's lookahead and
+    /// frame threads, still without B-frames.
+    pub zerolatency: bool,
     /// VBV buffer in milliseconds of the rung's bitrate (maxrate equals
     /// the bitrate: CBR-ish).
     pub vbv_ms: u32,
@@ -52,23 +54,55 @@ pub struct Tuning {
     pub cascade: bool,
     /// Decoded frames queued in front of each encoder and scaler.
     pub queue_frames: u32,
+    /// Convert decoded frames to 8-bit 4:2:0 before scaling (10-bit or
+    /// 4:2:2 sources then give High profile rungs, not High 10 or 4:2:2).
+    pub eight_bit: bool,
 }
 
 impl Default for Tuning {
     fn default() -> Self {
         Self {
             preset: "veryfast",
+            zerolatency: true,
             vbv_ms: 1000,
             encoder_single_thread_max_height: 720,
             decoder_single_thread_max_height: 1080,
             scale: ScaleMethod::Bilinear,
             cascade: true,
             queue_frames: 3,
+            eight_bit: false,
         }
     }
 }
 
+/// x264's presets, fastest first.
+pub const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
+
 impl Tuning {
+    /// VOD encoding: the x264 `preset` (one of [`X264_PRESETS`], else
+    /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output.
+    pub fn vod(preset: &str) -> Option<Self> {
+        let preset = X264_PRESETS.into_iter().find(|known| *known == preset)?;
+        Some(Self {
+            preset,
+            zerolatency: false,
+            vbv_ms: 2000,
+            eight_bit: true,
+            ..Self::default()
+        })
+    }
+
     /// x264 `threads` for a rung of this height (0: x264 chooses).
     pub fn encoder_threads(&self, height: u32) -> u32 {
         u32::from(height <= self.encoder_single_thread_max_height)
@@ -79,3 +113,33 @@ impl Tuning {
         i32::from(height <= self.decoder_single_thread_max_height)
     }
 }
+
+/// An `x264enc` with these settings: bitrate (= VBV maximum) in kbit/s, no
+/// B-frames, no keyframes of its own (they are forced) and no scene cuts.
+pub fn x264_encoder(
+    tuning: &Tuning,
+    name: &str,
+    bitrate_kbps: u32,
+    height: u32,
+) -> Result<gstreamer::Element, gstreamer::glib::BoolError> {
+    let mut builder = gstreamer::ElementFactory::make("x264enc")
+        .name(name)
+        .property_from_str("speed-preset", tuning.preset);
+    if tuning.zerolatency {
+        builder = builder.property_from_str("tune", "zerolatency");
+    }
+    builder
+        .property("bframes", 0u32)
+        .property("key-int-max", KEY_INT_MAX)
+        .property("bitrate", bitrate_kbps)
+        .property("vbv-buf-capacity", tuning.vbv_ms)
+        .property("threads", tuning.encoder_threads(height))
+        .property("option-string", "scenecut=0")
+        // Access unit delimiters are noise in AVCC.
+        .property("aud", false)
+        .build()
+}
+
+/// x264 never starts a GOP on its own (keyframes are forced where the
+/// source has them): its "infinite" keyint.
+const KEY_INT_MAX: u32 = 1 << 30;

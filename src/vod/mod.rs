@@ -8,6 +8,7 @@ pub mod playback;
 pub mod rendition_record;
 pub mod renditions;
 pub mod thumbnails;
+pub mod transcode;
 pub mod transcode_spec;
 pub mod tus;
 pub mod videos;
