@@ -687,3 +687,44 @@ fn a_truncated_source_keeps_what_decoded() {
         "audio {duration} s, video {video} s"
     );
 }
+
+#[test]
+fn a_vp9_source_at_60_fps_is_capped_at_max_fps() {
+    let dir = TempDir::new("transcode-vp9");
+    let source = dir.0.join("source.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=60",
+        "-t",
+        "4",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        source.to_str().unwrap(),
+    ]);
+    let out = dir.0.join("out");
+    let spec = json!({
+        "video": [
+            {"mode": "encode", "name": "360p", "width": 640, "height": 360, "bitrate_kbps": 800},
+            {"mode": "encode", "name": "180p", "width": 320, "height": 180, "bitrate_kbps": 200},
+        ],
+        "keyframes": {"at": "every", "secs": 2.0}, "segment_secs": 2.0,
+        "preset": "veryfast", "max_fps": 30,
+    });
+    let renditions = transcode(&source, &out, &spec).renditions();
+    for name in ["360p", "180p"] {
+        let r = rendition(&renditions, name);
+        assert_eq!(r["frame_rate"], json!([30, 1]), "{name}");
+        // No frame past the source's end opens a segment of its own.
+        let starts: Vec<u64> = segments(r).iter().map(|s| s[0]).collect();
+        assert_eq!(starts, [0, 180_000], "{name}");
+        let stream = &probe(&concatenated(&out, name, &dir.0))["streams"][0];
+        assert_eq!(stream["nb_read_frames"], "120", "{name}");
+        assert_eq!(sync_times(&out, name), [0, 180_000], "{name}");
+    }
+}
