@@ -621,6 +621,31 @@ fn bad_input_fails_with_a_reason() {
     });
     let outcome = transcode(&vp9, &dir.0.join("vp9"), &video_only);
     assert_eq!(outcome.last()["code"], "unsupported", "{}", outcome.last());
+
+    // Subtitles only: neither video nor audio.
+    let srt = dir.0.join("only.srt");
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n\n").unwrap();
+    let mkv = dir.0.join("subtitles.mkv");
+    ffmpeg(&["-i", srt.to_str().unwrap(), mkv.to_str().unwrap()]);
+    let outcome = transcode(&mkv, &dir.0.join("subtitles"), &spec);
+    assert!(!outcome.success);
+    assert_eq!(outcome.last()["code"], "no_streams", "{}", outcome.last());
+
+    // A run that outlives its timeout ends with code "timeout".
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("transcode-source")
+        .arg("--source")
+        .arg(format!("file://{}", vp9.display()))
+        .arg("--out")
+        .arg(dir.0.join("timeout"))
+        .arg("--spec")
+        .arg(video_only.to_string())
+        .args(["--timeout-secs", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let last: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(last["code"], "timeout", "{last}");
 }
 
 /// An MPEG-TS cut in half: the part before the cut is kept.
