@@ -621,6 +621,31 @@ fn bad_input_fails_with_a_reason() {
     });
     let outcome = transcode(&vp9, &dir.0.join("vp9"), &video_only);
     assert_eq!(outcome.last()["code"], "unsupported", "{}", outcome.last());
+
+    // Subtitles only: neither video nor audio.
+    let srt = dir.0.join("only.srt");
+    std::fs::write(&srt, "1\n00:00:00,000 --> 00:00:01,000\nhello\n\n").unwrap();
+    let mkv = dir.0.join("subtitles.mkv");
+    ffmpeg(&["-i", srt.to_str().unwrap(), mkv.to_str().unwrap()]);
+    let outcome = transcode(&mkv, &dir.0.join("subtitles"), &spec);
+    assert!(!outcome.success);
+    assert_eq!(outcome.last()["code"], "no_streams", "{}", outcome.last());
+
+    // A run that outlives its timeout ends with code "timeout".
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .arg("transcode-source")
+        .arg("--source")
+        .arg(format!("file://{}", vp9.display()))
+        .arg("--out")
+        .arg(dir.0.join("timeout"))
+        .arg("--spec")
+        .arg(video_only.to_string())
+        .args(["--timeout-secs", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let last: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(last["code"], "timeout", "{last}");
 }
 
 /// An MPEG-TS cut in half: the part before the cut is kept.
@@ -686,4 +711,45 @@ fn a_truncated_source_keeps_what_decoded() {
         (duration - video).abs() < 0.5,
         "audio {duration} s, video {video} s"
     );
+}
+
+#[test]
+fn a_vp9_source_at_60_fps_is_capped_at_max_fps() {
+    let dir = TempDir::new("transcode-vp9");
+    let source = dir.0.join("source.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=60",
+        "-t",
+        "4",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        source.to_str().unwrap(),
+    ]);
+    let out = dir.0.join("out");
+    let spec = json!({
+        "video": [
+            {"mode": "encode", "name": "360p", "width": 640, "height": 360, "bitrate_kbps": 800},
+            {"mode": "encode", "name": "180p", "width": 320, "height": 180, "bitrate_kbps": 200},
+        ],
+        "keyframes": {"at": "every", "secs": 2.0}, "segment_secs": 2.0,
+        "preset": "veryfast", "max_fps": 30,
+    });
+    let renditions = transcode(&source, &out, &spec).renditions();
+    for name in ["360p", "180p"] {
+        let r = rendition(&renditions, name);
+        assert_eq!(r["frame_rate"], json!([30, 1]), "{name}");
+        // No frame past the source's end opens a segment of its own.
+        let starts: Vec<u64> = segments(r).iter().map(|s| s[0]).collect();
+        assert_eq!(starts, [0, 180_000], "{name}");
+        let stream = &probe(&concatenated(&out, name, &dir.0))["streams"][0];
+        assert_eq!(stream["nb_read_frames"], "120", "{name}");
+        assert_eq!(sync_times(&out, name), [0, 180_000], "{name}");
+    }
 }

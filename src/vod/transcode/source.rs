@@ -14,7 +14,7 @@
 //! channel ([`Msg`]), so a slow consumer holds the source back instead of
 //! buffering it; so do the bus's end of stream and errors.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -298,6 +298,7 @@ impl Context {
                     .property("max-rate", i32::try_from(*max_fps).unwrap_or(i32::MAX))
                     .build()
                     .map_err(|e| Failure::new("worker_error", format!("videorate: {e}")))?;
+                no_frames_past_the_end(&rate);
                 let size = self.caps_filter(&format!(
                     "video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1"
                 ))?;
@@ -551,6 +552,39 @@ fn watch_rotation(pad: &gst::Pad, tx: SyncSender<Msg>) {
             }
         }
         gst::PadProbeReturn::Ok
+    });
+}
+
+/// `videorate` fills up to the end of the last input frame at the end of
+/// the stream: a frame there would open a segment of its own. Frames
+/// leaving it at or after the end of every frame that entered are dropped.
+fn no_frames_past_the_end(videorate: &gst::Element) {
+    let (Some(sink), Some(src)) = (videorate.static_pad("sink"), videorate.static_pad("src"))
+    else {
+        return;
+    };
+    let end = Arc::new(AtomicI64::new(i64::MIN));
+    let input_end = Arc::clone(&end);
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer()
+            && let Some(pts) = buffer.pts()
+        {
+            let until = pts.nseconds() + buffer.duration().map_or(1, |d| d.nseconds().max(1));
+            input_end.fetch_max(i64::try_from(until).unwrap_or(i64::MAX), Ordering::Relaxed);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    src.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let past = info
+            .buffer()
+            .and_then(|b| b.pts())
+            .and_then(|pts| i64::try_from(pts.nseconds()).ok())
+            .is_some_and(|pts| pts >= end.load(Ordering::Relaxed));
+        if past {
+            gst::PadProbeReturn::Drop
+        } else {
+            gst::PadProbeReturn::Ok
+        }
     });
 }
 
