@@ -345,19 +345,26 @@ fn h264_copied_and_encoded_renditions_share_keyframes_and_segments() {
 #[test]
 fn separate_jobs_cut_at_the_same_times() {
     let dir = TempDir::new("transcode-jobs");
-    let source = dir.0.join("source.ts");
-    // Irregular keyframes: at 0, 1.5, 2.2, 4.1 and 5 s.
+    let source = dir.0.join("source.mp4");
+    // Irregular keyframes: at 0, 1.5, 2.2, 4.1 and 5 s; B-frames; audio that
+    // neither job wants (it once held up the video of an MP4 for good).
     ffmpeg(&[
         "-f",
         "lavfi",
         "-i",
         "testsrc2=size=320x180:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000",
+        "-c:a",
+        "aac",
         "-t",
         "6",
         "-c:v",
         "libx264",
         "-preset",
-        "ultrafast",
+        "veryfast",
         "-g",
         "1000",
         "-sc_threshold",

@@ -257,7 +257,9 @@ impl Context {
             .property("async", false)
             .build()
             .map_err(|e| Failure::new("worker_error", format!("fakesink: {e}")))?;
-        let sink_pad = self.add_chain(&[sink])?;
+        // Behind a queue: a stream nobody wants never holds up the
+        // demuxer's thread, which also feeds the streams that are used.
+        let sink_pad = self.add_chain(&[self.queue()?, sink])?;
         pad.link(&sink_pad)
             .map(|_| ())
             .map_err(|e| Failure::new("worker_error", format!("linking: {e:?}")))
