@@ -78,8 +78,11 @@
     overlay.hidden = false;
   }
 
+  // Best first, as players list them; each option keeps its hls.js level index.
   function fillQualities(levels) {
-    levels.forEach((level, index) => {
+    const order = levels.map((level, index) => ({ level, index }))
+      .sort((a, b) => (b.level.height - a.level.height) || (b.level.bitrate - a.level.bitrate));
+    order.forEach(({ level, index }) => {
       const option = document.createElement('option');
       option.value = String(index);
       option.textContent = level.height ? `${level.height}p` : `${Math.round(level.bitrate / 1000)} kbit/s`;
