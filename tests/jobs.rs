@@ -179,7 +179,8 @@ async fn uploads_are_probed(flags: &[&str]) {
         "{a}"
     );
     // The probe queued the renditions' jobs: a phone video is turned
-    // upright, so its lowest rung is encoded first, then the ladder.
+    // upright, so its lowest rung is encoded first, then its thumbnails
+    // and the ladder.
     let done: Vec<_> = jobs(&server, &phone)
         .await
         .iter()
@@ -198,6 +199,7 @@ async fn uploads_are_probed(flags: &[&str]) {
         [
             done_job("probe", ""),
             done_job("transcode", "first"),
+            done_job("thumbnails", ""),
             done_job("transcode", "ladder")
         ]
     );

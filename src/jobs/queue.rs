@@ -295,7 +295,8 @@ pub async fn requeue_failed(
 pub async fn of_video(db: &Db, video_id: &str) -> sqlx::Result<Vec<JobView>> {
     sqlx::query(
         "SELECT kind, profile, state, attempt, max_attempts, progress, error_code, error_message, \
-         updated_at, started_at, spec FROM jobs WHERE video_id = $1 ORDER BY created_at, id",
+         updated_at, started_at, spec FROM jobs WHERE video_id = $1 \
+         ORDER BY created_at, priority DESC, id",
     )
     .bind(video_id)
     .fetch_all(db.pool())
