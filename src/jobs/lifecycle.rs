@@ -246,3 +246,168 @@ pub async fn retry_asset(db: &Db, video_id: &str) -> sqlx::Result<bool> {
     tx.commit().await?;
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::test_db::databases;
+    use crate::vod::plan::{VodLadder, plan};
+    use crate::vod::rendition_record::RecordCodec;
+
+    const LEASE: Duration = Duration::from_secs(30);
+
+    fn probed() -> Output {
+        let source = serde_json::json!({
+            "container": "mp4", "duration": 6.0,
+            "video": {"codec": "hevc", "width": 1280, "height": 720, "fps": 30.0, "rotation": 0,
+                      "profile": null, "bit_depth": 8, "chroma_format": "4:2:0", "bitrate": null},
+            "audio": null,
+        });
+        let info = serde_json::from_value(source.clone()).unwrap();
+        Output::Probed {
+            details: source.as_object().unwrap().clone(),
+            jobs: plan(&info, &VodLadder::default()).unwrap().jobs,
+        }
+    }
+
+    fn record(name: &str) -> RenditionRecord {
+        RenditionRecord {
+            name: name.into(),
+            codec: RecordCodec::H264,
+            record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
+            codec_string: "avc1.64001f".into(),
+            width: 640,
+            height: 360,
+            sample_rate: 0,
+            channels: 0,
+            frame_rate: Some([30, 1]),
+            language: None,
+            segments: vec![[0, 540_000, 100_000]],
+        }
+    }
+
+    async fn claim(db: &Db) -> Claim {
+        queue::claim(db, "w", LEASE).await.unwrap().unwrap()
+    }
+
+    async fn status(db: &Db, id: &str) -> (String, Option<String>) {
+        let row = videos::find(db, id).await.unwrap().unwrap();
+        (row.status, row.error_code)
+    }
+
+    /// probe → first (publishes) → thumbnails → ladder: playable after the
+    /// first rendition, ready after the last; a ladder that fails for good
+    /// leaves the asset playable with the reason, and a retry brings it to
+    /// ready without it ever stopping to play.
+    #[tokio::test]
+    async fn the_asset_plays_from_its_first_rendition_and_keeps_playing_when_a_rung_fails() {
+        for (kind, db) in databases().await {
+            let id = videos::create(&db, "t", "").await.unwrap().id;
+            source_uploaded(&db, &id, 10, "ab").await.unwrap();
+            let probe = claim(&db).await;
+            assert!(succeeded(&db, &probe, &probed()).await.unwrap(), "{kind}");
+            assert_eq!(status(&db, &id).await.0, videos::QUEUED, "{kind}");
+
+            let first = claim(&db).await;
+            assert_eq!(
+                (first.kind.as_str(), first.profile.as_str()),
+                (TRANSCODE, "first"),
+                "{kind}"
+            );
+            started(&db, &first).await.unwrap();
+            let output = Output::Renditions(vec![record("360p")]);
+            assert!(succeeded(&db, &first, &output).await.unwrap(), "{kind}");
+            assert_eq!(status(&db, &id).await.0, videos::PARTIALLY_READY, "{kind}");
+
+            // Work on the other jobs never makes it look unplayable again.
+            let thumbnails = claim(&db).await;
+            assert_eq!(thumbnails.kind, THUMBNAILS, "{kind}");
+            started(&db, &thumbnails).await.unwrap();
+            assert_eq!(status(&db, &id).await.0, videos::PARTIALLY_READY, "{kind}");
+            assert!(
+                succeeded(&db, &thumbnails, &Output::Thumbnails(None))
+                    .await
+                    .unwrap()
+            );
+
+            let ladder = claim(&db).await;
+            assert_eq!(ladder.profile, "ladder", "{kind}");
+            let broken = Failure::permanent("decode_error", "the source stops decoding at 3 s");
+            assert!(failed(&db, &ladder, &broken).await.unwrap(), "{kind}");
+            assert_eq!(
+                status(&db, &id).await,
+                (videos::PARTIALLY_READY.into(), Some("decode_error".into())),
+                "{kind}"
+            );
+
+            assert!(retry_asset(&db, &id).await.unwrap(), "{kind}");
+            assert_eq!(status(&db, &id).await.0, videos::PARTIALLY_READY, "{kind}");
+            let again = claim(&db).await;
+            assert_eq!(
+                (again.profile.as_str(), again.attempt),
+                ("ladder", 2),
+                "{kind}"
+            );
+            let output = Output::Renditions(vec![record("720p"), record("480p")]);
+            assert!(succeeded(&db, &again, &output).await.unwrap(), "{kind}");
+            assert_eq!(status(&db, &id).await.0, videos::READY, "{kind}");
+            let mut conn = db.pool().acquire().await.unwrap();
+            assert_eq!(
+                renditions::count(&mut conn, &id).await.unwrap(),
+                3,
+                "{kind}"
+            );
+        }
+    }
+
+    /// Nothing published and nothing left to try: failed, with the reason;
+    /// a thumbnails job that fails for good does not count against it.
+    #[tokio::test]
+    async fn an_asset_with_no_rendition_fails_and_thumbnails_never_fail_it() {
+        for (kind, db) in databases().await {
+            let id = videos::create(&db, "t", "").await.unwrap().id;
+            source_uploaded(&db, &id, 10, "ab").await.unwrap();
+            let probe = claim(&db).await;
+            assert!(succeeded(&db, &probe, &probed()).await.unwrap());
+            let first = claim(&db).await;
+            let broken = Failure::permanent("decode_error", "nothing decodes");
+            assert!(failed(&db, &first, &broken).await.unwrap(), "{kind}");
+            assert_eq!(
+                status(&db, &id).await,
+                (videos::FAILED.into(), Some("decode_error".into())),
+                "{kind}"
+            );
+
+            let other = videos::create(&db, "t", "").await.unwrap().id;
+            source_uploaded(&db, &other, 10, "ab").await.unwrap();
+            let probe = claim(&db).await;
+            assert!(succeeded(&db, &probe, &probed()).await.unwrap());
+            // The first asset's ladder job is still queued: finish this one's.
+            loop {
+                let job = claim(&db).await;
+                if job.video_id != other {
+                    let skipped = Failure::permanent("x", "y");
+                    assert!(failed(&db, &job, &skipped).await.unwrap());
+                    continue;
+                }
+                let output = match job.kind.as_str() {
+                    THUMBNAILS => {
+                        assert!(
+                            failed(&db, &job, &Failure::permanent("thumbnail_error", "no"))
+                                .await
+                                .unwrap()
+                        );
+                        continue;
+                    }
+                    _ => Output::Renditions(vec![record(&job.profile)]),
+                };
+                assert!(succeeded(&db, &job, &output).await.unwrap());
+                if status(&db, &other).await.0 == videos::READY {
+                    break;
+                }
+            }
+        }
+    }
+}
