@@ -23,6 +23,10 @@ struct Fixtures {
     h264: PathBuf,
     /// HEVC 640x360 shown turned 90° (portrait) + MP3; 4 s.
     hevc_portrait: PathBuf,
+    /// MP3 only, 128 kbit/s, 6 s.
+    song: PathBuf,
+    /// The first half of a 6 s H.264 + AAC MPEG-TS.
+    truncated: PathBuf,
 }
 
 fn fixtures() -> &'static Fixtures {
@@ -104,10 +108,49 @@ fn fixtures() -> &'static Fixtures {
         .chain([hevc_portrait.to_str().unwrap().to_owned()])
         .collect::<Vec<_>>();
         ffmpeg(&support::ffmpeg7(), &args);
+        let song = dir.0.join("song.mp3");
+        let args = [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=330:sample_rate=44100",
+            "-t",
+            "6",
+            "-ac",
+            "2",
+            "-c:a",
+            "libmp3lame",
+            "-b:a",
+            "128k",
+            song.to_str().unwrap(),
+        ];
+        ffmpeg("ffmpeg", &args.map(String::from));
+        let ts = dir.0.join("whole.ts");
+        let mut args = source("640x360", "6");
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "30",
+                "-c:a",
+                "aac",
+            ]
+            .map(String::from),
+        );
+        args.push(ts.to_str().unwrap().into());
+        ffmpeg("ffmpeg", &args);
+        let truncated = dir.0.join("truncated.ts");
+        let bytes = std::fs::read(&ts).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         Fixtures {
             dir,
             h264,
             hevc_portrait,
+            song,
+            truncated,
         }
     })
 }
@@ -531,4 +574,51 @@ async fn a_portrait_hevc_upload_is_encoded_upright() {
         "{hls}"
     );
     assert_eq!(hls["ended"]["ended"], true, "{hls}");
+}
+
+/// A song gets the audio ladder (never above its own bitrate) and plays;
+/// a file cut in half plays what it holds.
+#[tokio::test]
+async fn audio_only_and_truncated_uploads() {
+    let fixtures = fixtures();
+    let server = Server::start(&[]).await;
+    let song = upload(&server, "song", &fixtures.song).await;
+    let truncated = upload(&server, "cut", &fixtures.truncated).await;
+
+    let video = server
+        .wait_video(&song, &["ready", "failed"], TIMEOUT)
+        .await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(
+        renditions(&video),
+        [("audio-128k".into(), 0, 0), ("audio-64k".into(), 0, 0)],
+        "{video}"
+    );
+    assert_eq!(video["thumbnail_url"], Value::Null, "{video}");
+    let (status, master) = server.get_text(&format!("/vod/{song}/master.m3u8")).await;
+    assert_eq!(status, 200);
+    assert!(
+        !master.contains("RESOLUTION") && master.contains("mp4a.40.2"),
+        "{master}"
+    );
+    let probe_dir = TempDir::new("vod-song");
+    let audio = probe_rendition(&server, &format!("/vod/{song}/"), "audio-64k", &probe_dir.0).await;
+    assert_eq!(audio["codec_name"], "aac", "{audio}");
+    let bitrate: f64 = audio["bit_rate"].as_str().unwrap_or("0").parse().unwrap();
+    assert!((40_000.0..90_000.0).contains(&bitrate), "{audio}");
+    let played = play(&server, &song, "hls").await;
+    assert_eq!(played["ended"]["ended"], true, "{played}");
+    assert!(
+        (played["started"]["duration"].as_f64().unwrap() - 6.0).abs() < 0.2,
+        "{played}"
+    );
+
+    let video = server
+        .wait_video(&truncated, &["ready", "partially_ready", "failed"], TIMEOUT)
+        .await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let duration = video["duration"].as_f64().unwrap();
+    assert!((2.0..4.0).contains(&duration), "{video}");
+    let played = play(&server, &truncated, "hls").await;
+    assert_eq!(played["ended"]["ended"], true, "{played}");
 }

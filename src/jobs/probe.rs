@@ -51,9 +51,17 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         |_| {},
     )
     .await?;
-    let info: SourceInfo = serde_json::from_slice(&printed).map_err(|e| {
+    let mut info: SourceInfo = serde_json::from_slice(&printed).map_err(|e| {
         Failure::transient("worker_error", format!("reading the probe's answer: {e}"))
     })?;
+    // An audio file whose stream does not say its bitrate (MP3 without a
+    // header that does) is almost all audio: its size says it.
+    if let (None, Some(audio), Some(size)) = (&info.video, &mut info.audio, size)
+        && audio.bitrate.is_none()
+        && info.duration > 0.0
+    {
+        audio.bitrate = u32::try_from((size as f64 * 8.0 / info.duration) as u64).ok();
+    }
     let jobs = plan(&info, &ctx.ladder)
         .map_err(|e| Failure::permanent(e.code(), e.to_string()))?
         .jobs;
