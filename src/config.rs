@@ -44,6 +44,9 @@ pub struct VodConfig {
     /// The API hands out VOD URLs under this (a CDN in front of the origin)
     /// instead of the origin's own address.
     pub playback_base_url: Option<String>,
+    /// With S3 storage, media files are answered with a redirect to a
+    /// presigned URL instead of streaming through the origin.
+    pub redirect_to_storage: bool,
 }
 
 /// The workers that run VOD jobs (probe, transcodes).
@@ -204,6 +207,10 @@ pub struct ServeArgs {
     /// Base of the VOD URLs the API hands out, e.g. a CDN's `https://cdn.example.com`.
     #[arg(long, env = "TRIBUTARY_PLAYBACK_BASE_URL")]
     pub playback_base_url: Option<String>,
+    /// With S3 storage, redirect VOD media requests to presigned URLs
+    /// instead of streaming them through (default false).
+    #[arg(long, env = "TRIBUTARY_VOD_REDIRECT_TO_STORAGE")]
+    pub vod_redirect_to_storage: Option<bool>,
     /// Milliseconds before the first retry of a failed webhook delivery (default 10000).
     #[arg(long, env = "TRIBUTARY_WEBHOOK_RETRY_BASE_MS")]
     pub webhook_retry_base_ms: Option<u64>,
@@ -246,6 +253,7 @@ struct FileVodConfig {
     /// `[[vod.rungs]]` tables, as `[[live.rungs]]`.
     rungs: Option<Vec<Rung>>,
     playback_base_url: Option<String>,
+    redirect_to_storage: Option<bool>,
 }
 
 /// x264's presets, fastest first.
@@ -494,6 +502,10 @@ impl Config {
         let vod = VodConfig {
             ladder,
             playback_base_url,
+            redirect_to_storage: args
+                .vod_redirect_to_storage
+                .or(file.vod.redirect_to_storage)
+                .unwrap_or(false),
         };
         let webhooks = WebhookConfig {
             retry_base: millis(

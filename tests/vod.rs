@@ -622,3 +622,46 @@ async fn audio_only_and_truncated_uploads() {
     let played = play(&server, &truncated, "hls").await;
     assert_eq!(played["ended"]["ended"], true, "{played}");
 }
+
+/// With S3 storage and `--vod-redirect-to-storage`, media files are
+/// redirects to presigned URLs: the bytes come from the bucket.
+#[tokio::test]
+async fn media_redirects_to_presigned_storage_urls() {
+    let mut flags = s3_flags();
+    flags.extend(["--vod-redirect-to-storage".into(), "true".into()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start(&flags).await;
+    let id = upload(&server, "redirected", &fixtures().h264).await;
+    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (file, starts) in [
+        ("480p/init.mp4", &b"\0\0\0"[..]),
+        ("poster.jpg", &[0xFF, 0xD8][..]),
+    ] {
+        let response = client
+            .get(server.url(&format!("/vod/{id}/{file}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302, "{file}");
+        let location = header(&response, "location").to_owned();
+        assert!(location.contains("X-Amz-Signature="), "{location}");
+        let bytes = client
+            .get(&location)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(bytes.starts_with(starts), "{file}");
+    }
+    // Manifests are still made by the origin.
+    let (status, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    assert_eq!(status, 200);
+    assert!(master.contains("480p/index.m3u8"), "{master}");
+}

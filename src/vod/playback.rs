@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use packager::vod::AssetFile;
-use storage::{ObjectStore, StorageError};
+use storage::{AnyStore, ObjectStore, S3Store, StorageError};
 
 use super::renditions::{self, ManifestError, media_prefix};
 use super::{thumbnails, videos};
@@ -24,6 +24,10 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const GROWING: &str = "public, max-age=2";
 const SETTLED: &str = "public, max-age=3600";
 const NO_STORE: &str = "no-store";
+/// How long a presigned media URL lives, and how long its redirect may be
+/// cached (well within it).
+const PRESIGNED_FOR: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+const REDIRECT_CACHE: &str = "public, max-age=3600";
 const HLS: &str = "application/vnd.apple.mpegurl";
 const DASH: &str = "application/dash+xml";
 
@@ -224,6 +228,9 @@ async fn object(
     request: &HeaderMap,
 ) -> Response {
     let store = state.vod.store();
+    if let (true, AnyStore::S3(s3)) = (state.config.vod.redirect_to_storage, store) {
+        return redirect(s3, key).await;
+    }
     let range = match wanted(request) {
         Wanted::All => None,
         Wanted::From(range) => Some(range),
@@ -262,6 +269,29 @@ async fn object(
         }
     }
     response
+}
+
+/// A redirect to a presigned URL of the object: the bytes go from the
+/// bucket (or its CDN) to the viewer, not through the origin. The redirect
+/// itself may be cached for a while, less than the URL lives.
+async fn redirect(s3: &S3Store, key: &str) -> Response {
+    match s3.presign_get(key, PRESIGNED_FOR).await {
+        Ok(url) => match HeaderValue::try_from(url) {
+            Ok(location) => (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, location),
+                    (
+                        header::CACHE_CONTROL,
+                        HeaderValue::from_static(REDIRECT_CACHE),
+                    ),
+                ],
+            )
+                .into_response(),
+            Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "bad presigned URL"),
+        },
+        Err(e) => storage_error(key, &e),
+    }
 }
 
 fn storage_error(key: &str, e: &StorageError) -> Response {
