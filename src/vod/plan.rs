@@ -174,9 +174,9 @@ pub fn plan(source: &SourceInfo, settings: &VodLadder) -> Result<Plan, PlanError
             let keyframes = Keyframes::Every {
                 secs: settings.keyframe_secs,
             };
-            let (lowest, above) = rungs
-                .split_last()
-                .expect("rungs_for never returns an empty ladder");
+            let Some((lowest, above)) = rungs.split_last() else {
+                return Err(PlanError::Resolution(width, height));
+            };
             (encode(lowest), above.iter().collect(), keyframes)
         };
     let mut jobs = vec![job(

@@ -122,7 +122,7 @@ async fn asset_file(
 ) -> Response {
     match file {
         AssetFile::Init(_) | AssetFile::Segment(..) => {
-            let key = format!("{}{path}", media_prefix(&id));
+            let key = format!("{}{path}", media_prefix(id));
             let kind = if path.starts_with("audio") {
                 "audio/mp4"
             } else {
@@ -261,12 +261,11 @@ async fn object(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
-    if partial {
-        if let Ok(value) =
+    if partial
+        && let Ok(value) =
             HeaderValue::try_from(format!("bytes {start}-{}/{}", end - 1, object.size))
-        {
-            headers.insert(header::CONTENT_RANGE, value);
-        }
+    {
+        headers.insert(header::CONTENT_RANGE, value);
     }
     response
 }

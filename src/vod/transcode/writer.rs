@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use packager::fmp4::{FragmentSample, fragment, init_segment};
-use packager::vod::{AssetFile, FrameRate, Rendition, Segment, media_playlist};
+use packager::vod::{AssetFile, FrameRate, Rendition, Segment, VodError, media_playlist};
 use packager::{Codec, TrackConfig};
 
 use super::cuts::{AudioCuts, SegmentCutter, VIDEO_TIMESCALE};
@@ -271,24 +271,26 @@ impl VideoWriter {
         }
         let frame_rate = match self.frame_rate {
             Some(rate) => rate,
-            None => self.measured_frame_rate(),
+            None => self
+                .measured_frame_rate()
+                .map_err(|e| invalid(&self.files.name, e))?,
         };
         let rendition = Rendition::video(&self.files.name, config, frame_rate)
             .map_err(|e| invalid(&self.files.name, e))?;
         self.files.finish(rendition)
     }
 
-    /// Frames per second over the frames written, in thousandths.
-    fn measured_frame_rate(&self) -> FrameRate {
-        let fallback = FrameRate::new(30, 1).expect("30/1 is a frame rate");
-        let (Some(first), Some(last)) = (self.first_pts, self.last_pts) else {
-            return fallback;
+    /// Frames per second over the frames written, in thousandths (30 when
+    /// there are too few to tell).
+    fn measured_frame_rate(&self) -> Result<FrameRate, VodError> {
+        let (num, den) = match (self.first_pts, self.last_pts) {
+            (Some(first), Some(last)) if self.frames >= 2 && last > first => {
+                let fps = (self.frames - 1) as f64 * VIDEO_TIMESCALE as f64 / (last - first) as f64;
+                ((fps * 1000.0).round().max(1.0) as u32, 1000)
+            }
+            _ => (30, 1),
         };
-        if self.frames < 2 || last <= first {
-            return fallback;
-        }
-        let fps = (self.frames - 1) as f64 * VIDEO_TIMESCALE as f64 / (last - first) as f64;
-        FrameRate::new((fps * 1000.0).round().max(1.0) as u32, 1000).unwrap_or(fallback)
+        FrameRate::new(num, den)
     }
 }
 
