@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 
-use crate::ladder::Rung;
+use crate::ladder::{Rung, X264_PRESETS};
 use crate::ladder_settings::LadderSettings;
 use crate::vod::plan::VodLadder;
 
@@ -255,20 +255,6 @@ struct FileVodConfig {
     playback_base_url: Option<String>,
     redirect_to_storage: Option<bool>,
 }
-
-/// x264's presets, fastest first.
-const X264_PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
 
 /// `[jobs]`.
 #[derive(Debug, Default, Deserialize)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{TempDir, ffmpeg7};
+use support::{TempDir, child_box, ffmpeg7};
 
 /// Runs ffmpeg (Debian's) with `args`, failing the test if it fails.
 fn ffmpeg(args: &[&str]) {
@@ -163,21 +163,6 @@ fn keyframe_times(file: &Path) -> Vec<f64> {
             (fields.first() == Some(&"1")).then(|| fields[1].parse::<f64>().unwrap())
         })
         .collect()
-}
-
-/// The payload of the first box of `kind` in `data`.
-fn child_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
-    while data.len() >= 8 {
-        let size = u32::from_be_bytes(data[..4].try_into().ok()?) as usize;
-        if size < 8 || size > data.len() {
-            return None;
-        }
-        if &data[4..8] == kind {
-            return Some(&data[8..size]);
-        }
-        data = &data[size..];
-    }
-    None
 }
 
 fn be32(data: &[u8], at: usize) -> u32 {

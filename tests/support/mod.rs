@@ -720,7 +720,7 @@ pub fn first_tfdt(fragment: &[u8]) -> Option<u64> {
 }
 
 /// The payload of the first box of `kind` at this level.
-fn child_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+pub fn child_box<'a>(mut data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     while data.len() >= 8 {
         let size = u32::from_be_bytes(data[..4].try_into().ok()?) as usize;
         if size < 8 || size > data.len() {
