@@ -15,6 +15,7 @@ mod rtmp_publisher;
 mod server;
 mod stats;
 mod upload;
+mod vod;
 
 use std::path::PathBuf;
 
@@ -41,12 +42,13 @@ async fn main() -> anyhow::Result<()> {
         Some("ladder") => ladder::run(&dir, seconds()?),
         Some("chat") => chat::run(&binary, &dir, &args[1..]).await,
         Some("upload") => upload::run(&binary, &dir, &args[1..]).await,
+        Some("vod") => vod::run(&binary, &dir, seconds()?).await,
         Some("raw-put-server") => match args.get(1) {
             Some(data) => raw_put::serve(std::path::Path::new(data)),
             None => bail!("usage: tributary-bench raw-put-server DIR"),
         },
         _ => bail!(
-            "usage: tributary-bench live|ladder [seconds] | chat [options] | upload [--size-mib N]"
+            "usage: tributary-bench live|ladder|vod [seconds] | chat [options] | upload [--size-mib N]"
         ),
     };
     let _ = std::fs::remove_dir_all(&dir);

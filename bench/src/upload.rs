@@ -149,7 +149,7 @@ pub async fn file_body(path: &Path, offset: u64, len: u64) -> anyhow::Result<Bod
     Ok(Body::wrap_stream(stream))
 }
 
-async fn api(
+pub async fn api(
     server: &Server,
     method: reqwest::Method,
     path: &str,
@@ -173,7 +173,7 @@ async fn api(
     })
 }
 
-async fn tus_upload(server: &Server, file: &Path, chunk: Option<u64>) -> anyhow::Result<()> {
+pub async fn tus_upload(server: &Server, file: &Path, chunk: Option<u64>) -> anyhow::Result<()> {
     let size = std::fs::metadata(file)?.len();
     let video = api(
         server,
