@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 use support::{
-    Server, TempDir, attribute, ffprobe, node_script, postgres_url, s3_flags, segment_uris,
+    Server, TempDir, attribute, ffprobe, first_tfdt, node_script, postgres_url, s3_flags,
+    segment_uris,
 };
 
 /// Media files made once per run.
 struct Fixtures {
     dir: TempDir,
-    /// H.264 854x480 30 fps at 1 Mbit/s, keyframes every 2 s, + AAC; 6 s.
+    /// H.264 1920x1080 30 fps at 2 Mbit/s, keyframes every 2 s, + AAC; 6 s.
     h264: PathBuf,
     /// HEVC 640x360 shown turned 90° (portrait) + MP3; 4 s.
     hevc_portrait: PathBuf,
@@ -54,7 +55,7 @@ fn fixtures() -> &'static Fixtures {
                 "yuv420p".into(),
             ]
         };
-        let mut args = source("854x480", "6");
+        let mut args = source("1920x1080", "6");
         args.extend(
             [
                 "-c:v",
@@ -62,11 +63,11 @@ fn fixtures() -> &'static Fixtures {
                 "-preset",
                 "veryfast",
                 "-b:v",
-                "1000k",
+                "2000k",
                 "-maxrate",
-                "1200k",
+                "2400k",
                 "-bufsize",
-                "1000k",
+                "2000k",
                 "-g",
                 "60",
                 "-keyint_min",
@@ -247,8 +248,9 @@ async fn play(server: &Server, id: &str, mode: &str) -> Value {
 const CDN: &str = "https://cdn.example.com";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
-/// An H.264 upload is repackaged (its 480p rung, without re-encoding) and
-/// gets a 360p rung aligned with it; everything about serving it.
+/// A 1080p H.264 upload is repackaged (its 1080p rung, without
+/// re-encoding), playable before the ladder is done, and gets 720p, 480p
+/// and 360p rungs aligned with it; everything about serving it.
 async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
     let fixtures = fixtures();
     let mut flags = vec!["--playback-base-url", CDN];
@@ -260,14 +262,24 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
         .wait_video(&id, &["partially_ready", "ready", "failed"], TIMEOUT)
         .await;
     let playable_after = uploaded.elapsed();
-    assert_ne!(video["status"], "failed", "{video}");
+    // The repackaged source plays while the ladder is encoded.
+    assert_eq!(video["status"], "partially_ready", "{video}");
+    assert_eq!(renditions(&video)[0].0, "1080p", "{video}");
+    let (status, early) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    assert_eq!(status, 200);
+    assert!(
+        early.contains("RESOLUTION=1920x1080") && !early.contains("RESOLUTION=640x360"),
+        "{early}"
+    );
     let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
     assert_eq!(video["status"], "ready", "{video}");
     assert_eq!(
         renditions(&video),
         [
+            ("1080p".into(), 1920, 1080),
             ("360p".into(), 640, 360),
             ("480p".into(), 854, 480),
+            ("720p".into(), 1280, 720),
             ("audio".into(), 0, 0)
         ],
         "{video}"
@@ -280,7 +292,7 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
         "{video}"
     );
 
-    // The multivariant playlist: both rungs and the audio, settled.
+    // The multivariant playlist: every rung and the audio, settled.
     let master = get(&server, path_of(hls_url), None).await;
     assert_eq!(master.status(), 200);
     assert_eq!(
@@ -290,19 +302,24 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
     assert_eq!(header(&master, "cache-control"), "public, max-age=3600");
     assert_eq!(header(&master, "access-control-allow-origin"), "*");
     let master = master.text().await.unwrap();
-    assert!(master.contains("RESOLUTION=854x480"), "{master}");
-    assert!(master.contains("RESOLUTION=640x360"), "{master}");
+    for resolution in ["1920x1080", "1280x720", "854x480", "640x360"] {
+        assert!(
+            master.contains(&format!("RESOLUTION={resolution}")),
+            "{master}"
+        );
+    }
     assert!(master.contains("TYPE=AUDIO"), "{master}");
     assert!(
         master.contains("avc1.") && master.contains("mp4a.40.2"),
         "{master}"
     );
 
-    // Each media playlist is a complete VOD playlist; the rungs are cut at
-    // the same times (the source's keyframes, every 2 s).
+    // Each media playlist is a complete VOD playlist; every segment N
+    // starts at the same time (tfdt) in every video rendition: the
+    // source's keyframes, every 2 s.
     let base = format!("/vod/{id}/");
-    let mut cuts = Vec::new();
-    for rendition in ["480p", "360p", "audio"] {
+    let mut starts = Vec::new();
+    for rendition in ["1080p", "720p", "480p", "360p", "audio"] {
         let (status, playlist) = server
             .get_text(&format!("{base}{rendition}/index.m3u8"))
             .await;
@@ -319,32 +336,78 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
             "{rendition}: {total} s\n{playlist}"
         );
         if rendition != "audio" {
-            cuts.push(extinfs(&playlist));
+            let mut tfdts = Vec::new();
+            for uri in segment_uris(&playlist) {
+                let segment = server.get_bytes(&format!("{base}{rendition}/{uri}")).await;
+                tfdts.push(first_tfdt(&segment).expect("a tfdt"));
+            }
+            starts.push((rendition, tfdts));
         }
     }
-    assert_eq!(cuts[0], cuts[1], "the rungs are not aligned");
+    assert!(starts[0].1.len() >= 2, "{starts:?}");
+    for (rendition, tfdts) in &starts[1..] {
+        assert_eq!(tfdts, &starts[0].1, "{rendition} is not cut like 1080p");
+    }
 
-    // What the files hold: the 480p rung is the source's own H.264, the
-    // 360p one a new encode; both decode whole.
+    // What the files hold: the 1080p rung is the source's own H.264, the
+    // others new encodes; all decode whole at their advertised size.
     let probe_dir = TempDir::new("vod-probe");
-    let top = probe_rendition(&server, &base, "480p", &probe_dir.0).await;
-    let low = probe_rendition(&server, &base, "360p", &probe_dir.0).await;
-    for (probe, width, height) in [(&top, 854, 480), (&low, 640, 360)] {
+    for (rendition, width, height) in [
+        ("1080p", 1920, 1080),
+        ("720p", 1280, 720),
+        ("480p", 854, 480),
+        ("360p", 640, 360),
+    ] {
+        let probe = probe_rendition(&server, &base, rendition, &probe_dir.0).await;
         assert_eq!(probe["codec_name"], "h264", "{probe}");
         assert_eq!(
             (probe["width"].as_u64(), probe["height"].as_u64()),
-            (Some(width), Some(height))
+            (Some(width), Some(height)),
+            "{rendition}"
         );
-        assert_eq!(probe["nb_read_frames"], "180", "{probe}");
+        assert_eq!(probe["nb_read_frames"], "180", "{rendition}: {probe}");
     }
     let audio = probe_rendition(&server, &base, "audio", &probe_dir.0).await;
     assert_eq!(audio["codec_name"], "aac", "{audio}");
+
+    // ffprobe and GStreamer (the discoverer of `tributary probe-source`)
+    // read the MPD.
+    let mpd_url = server.url(&format!("{base}manifest.mpd"));
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-show_streams", "-of", "json", &mpd_url])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let streams: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let heights: Vec<u64> = streams["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["height"].as_u64())
+        .collect();
+    assert_eq!(heights.len(), 4, "{streams}");
+    let output = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["probe-source", &mpd_url])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let discovered: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(discovered["video"]["codec"], "h264", "{discovered}");
+    assert_eq!(discovered["audio"]["codec"], "aac", "{discovered}");
 
     // The MPD names the same files.
     let mpd = get(&server, &format!("{base}manifest.mpd"), None).await;
     assert_eq!(header(&mpd, "content-type"), "application/dash+xml");
     let mpd = mpd.text().await.unwrap();
-    assert_eq!(mpd.matches("<Representation ").count(), 3, "{mpd}");
+    assert_eq!(mpd.matches("<Representation ").count(), 5, "{mpd}");
     assert!(
         mpd.contains("SegmentTimeline") && mpd.contains("type=\"static\""),
         "{mpd}"
@@ -446,10 +509,10 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
         .map(|l| l.as_u64().unwrap())
         .collect();
     levels.sort();
-    assert_eq!(levels, [360, 480], "{hls}");
+    assert_eq!(levels, [360, 480, 720, 1080], "{hls}");
     assert_eq!(
         hls["started"]["qualities"],
-        serde_json::json!(["Auto", "480p", "360p"]),
+        serde_json::json!(["Auto", "1080p", "720p", "480p", "360p"]),
         "{hls}"
     );
     assert!(
@@ -481,7 +544,7 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
     let dash = play(&server, &id, "dash").await;
     assert_eq!(
         dash["started"]["representations"].as_array().unwrap().len(),
-        2,
+        4,
         "{dash}"
     );
     assert_eq!(dash["started"]["audioTracks"], 1, "{dash}");
@@ -639,7 +702,7 @@ async fn media_redirects_to_presigned_storage_urls() {
         .build()
         .unwrap();
     for (file, starts) in [
-        ("480p/init.mp4", &b"\0\0\0"[..]),
+        ("1080p/init.mp4", &b"\0\0\0"[..]),
         ("poster.jpg", &[0xFF, 0xD8][..]),
     ] {
         let response = client
@@ -663,5 +726,5 @@ async fn media_redirects_to_presigned_storage_urls() {
     // Manifests are still made by the origin.
     let (status, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
     assert_eq!(status, 200);
-    assert!(master.contains("480p/index.m3u8"), "{master}");
+    assert!(master.contains("1080p/index.m3u8"), "{master}");
 }

@@ -419,23 +419,40 @@ fn run_ffmpeg(
 /// SSIM (All) of the first seconds of `output` against the source scaled
 /// to the same size with Lanczos.
 fn ssim(output: &Path, source: &Path, width: u32, height: u32) -> anyhow::Result<f64> {
+    ssim_against(
+        &["-framerate", &FPS.to_string()],
+        output,
+        source,
+        width,
+        height,
+        SSIM_SECONDS,
+    )
+}
+
+/// SSIM of the first `seconds` of `output` (read with `input_args`, e.g. a
+/// frame rate for a raw stream) against `source` scaled to its size with
+/// Lanczos.
+pub fn ssim_against(
+    input_args: &[&str],
+    output: &Path,
+    source: &Path,
+    width: u32,
+    height: u32,
+    seconds: u32,
+) -> anyhow::Result<f64> {
     let graph = format!(
         "[0:v]setpts=PTS-STARTPTS[a];[1:v]setpts=PTS-STARTPTS,scale={width}:{height}:flags=lanczos,setsar=1[b];[a][b]ssim"
     );
     let result = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-nostdin",
-            "-framerate",
-            &FPS.to_string(),
-            "-i",
-        ])
+        .args(["-hide_banner", "-nostdin"])
+        .args(input_args)
+        .arg("-i")
         .arg(output)
         .arg("-i")
         .arg(source)
         .args([
             "-t",
-            &SSIM_SECONDS.to_string(),
+            &seconds.to_string(),
             "-lavfi",
             &graph,
             "-f",

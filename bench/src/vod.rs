@@ -1,78 +1,207 @@
-//! `tributary-bench vod [seconds]`: the VOD ladder on a 1080p30 H.264 + AAC
-//! upload (default 60 s), against ffmpeg doing the same work, in one run:
-//! 1. Repackaging, the `first` job of an H.264 upload: `tributary
-//!    transcode-source` copying the 1080p video and the AAC into CMAF,
-//!    against `ffmpeg -c copy` writing fMP4 HLS.
-//! 2. The ladder job: 720p, 480p and 360p encoded with x264 `medium` at the
-//!    rungs' bitrates, keyframes at the source's, no B-frames, against one
-//!    ffmpeg process decoding once and encoding the same three rungs.
-//! 3. End to end on `tributary serve` (one worker, default settings): from
-//!    the upload's last byte to playable (`partially_ready`) and to `ready`.
-//!
-//! Wall seconds and CPU seconds (getrusage of the children) for each.
+//! `tributary-bench vod [seconds]`: the VOD ladder on two uploads made by
+//! ffmpeg beforehand (default 60 s each; the figure is 600): 1080p30
+//! with noise, so that x264 works as on camera footage, as H.264 + AAC and
+//! as HEVC + AAC. For each, in one run:
+//! - The work the server's jobs do, with `tributary transcode-source` (the
+//!   same child the workers run), against ffmpeg making the same renditions
+//!   in one command (one decode, `split`, `scale`, the same x264 preset,
+//!   bitrates, no B-frames, the same keyframes): wall and CPU seconds, the
+//!   ratios, and SSIM of each rung against the source.
+//!   - H.264: the 1080p source repackaged (the `first` job), then 720p, 480p
+//!     and 360p encoded with keyframes at the source's (the `ladder` job).
+//!   - HEVC: 360p encoded first (the `first` job), then 1080p, 720p and
+//!     480p (the `ladder` job): two decodes of the source, against ffmpeg's
+//!     one for all four.
+//! - End to end on `tributary serve` (one worker, default settings): from
+//!   the upload's last byte to playable (`partially_ready`) and to `ready`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::ladder::ssim_against;
 use crate::server::Server;
 use crate::upload::{api, tus_upload};
 
-/// The ladder below a 1080p source, as the server's default VOD ladder has it.
-const RUNGS: [(&str, u32, u32, u32); 3] = [
+/// The server's default VOD rungs up to 1080p: name, width, height, kbit/s.
+const RUNGS: [(&str, u32, u32, u32); 4] = [
+    ("1080p", 1920, 1080, 5000),
     ("720p", 1280, 720, 2800),
     ("480p", 854, 480, 1400),
     ("360p", 640, 360, 800),
 ];
 const PRESET: &str = "medium";
+/// Seconds of each rung compared for SSIM.
+const SSIM_SECONDS: u32 = 10;
+
+struct Source {
+    label: &'static str,
+    file: PathBuf,
+    /// Its 1080p rung is the source repackaged, not an encode.
+    h264: bool,
+}
 
 pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> {
-    let source = dir.join("source.mp4");
-    make_source(&source, seconds)?;
-    println!("VOD ladder on a {seconds} s 1080p30 H.264 + AAC upload (x264 {PRESET})\n");
+    let sources = [
+        Source {
+            label: "H.264",
+            file: dir.join("h264.mp4"),
+            h264: true,
+        },
+        Source {
+            label: "HEVC",
+            file: dir.join("hevc.mp4"),
+            h264: false,
+        },
+    ];
+    for source in &sources {
+        make_source(source, seconds)?;
+    }
+    println!("VOD ladder on {seconds} s 1080p30 uploads with noise (x264 {PRESET})");
+    for source in &sources {
+        compare(binary, dir, source, seconds)?;
+    }
+    for source in &sources {
+        end_to_end(binary, dir, source, seconds).await?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Timed {
+    wall: f64,
+    cpu: f64,
+}
+
+impl Timed {
+    fn add(self, other: Timed) -> Timed {
+        Timed {
+            wall: self.wall + other.wall,
+            cpu: self.cpu + other.cpu,
+        }
+    }
+}
+
+/// The jobs' work against ffmpeg's one command, and the SSIM of each rung.
+fn compare(binary: &Path, dir: &Path, source: &Source, seconds: u32) -> anyhow::Result<()> {
+    let out = dir.join(format!("{}-ours", source.label));
+    let uri = format!("file://{}", source.file.display());
+    let encode = |rungs: &[(&str, u32, u32, u32)]| -> Vec<Value> {
+        rungs
+            .iter()
+            .map(|(name, width, height, kbps)| {
+                json!({"mode": "encode", "name": name, "width": width, "height": height, "bitrate_kbps": kbps})
+            })
+            .collect()
+    };
+    let spec = |video: Vec<Value>, audio: Value, keyframes: Value| {
+        json!({"video": video, "audio": [audio], "keyframes": keyframes, "segment_secs": 4.0,
+               "preset": PRESET, "max_fps": 60})
+    };
+    let (first, ladder) = if source.h264 {
+        let source_keyframes = json!({"at": "source"});
+        (
+            spec(
+                vec![json!({"mode": "copy", "name": "1080p"})],
+                json!({"mode": "copy", "name": "audio"}),
+                source_keyframes.clone(),
+            ),
+            json!({"video": encode(&RUNGS[1..]), "keyframes": source_keyframes,
+                   "segment_secs": 4.0, "preset": PRESET, "max_fps": 60}),
+        )
+    } else {
+        let every = json!({"at": "every", "secs": 2.0});
+        (
+            spec(
+                encode(&RUNGS[3..]),
+                json!({"mode": "copy", "name": "audio"}),
+                every.clone(),
+            ),
+            json!({"video": encode(&RUNGS[..3]), "keyframes": every,
+                   "segment_secs": 4.0, "preset": PRESET, "max_fps": 60}),
+        )
+    };
+    let first = timed(transcode(binary, &uri, &out, &first))?;
+    let ladder = timed(transcode(binary, &uri, &out, &ladder))?;
+    let ours = first.add(ladder);
+    let theirs_dir = dir.join(format!("{}-ffmpeg", source.label));
+    let theirs = timed(ffmpeg_ladder(source, &theirs_dir)?)?;
+
     println!(
-        "{:<44} {:>9} {:>9} {:>12}",
-        "", "seconds", "CPU s", "vs ffmpeg"
+        "\n{} source: the jobs' work against ffmpeg's one command",
+        source.label
     );
-
-    let uri = format!("file://{}", source.display());
-    let copy_spec = json!({
-        "video": [{"mode": "copy", "name": "1080p"}],
-        "audio": [{"mode": "copy", "name": "audio"}],
-        "keyframes": {"at": "source"}, "segment_secs": 4.0, "preset": PRESET, "max_fps": 60,
-    });
-    let ours = timed(transcode(binary, &uri, &dir.join("copy"), &copy_spec))?;
-    let theirs = timed(ffmpeg_copy(&source, &dir.join("copy-ffmpeg"))?)?;
-    row("repackage: tributary transcode-source", ours, Some(theirs));
-    row("repackage: ffmpeg -c copy, fMP4 HLS", theirs, None);
-
-    let video: Vec<_> = RUNGS
-        .iter()
-        .map(|(name, width, height, kbps)| {
-            json!({"mode": "encode", "name": name, "width": width, "height": height, "bitrate_kbps": kbps})
-        })
-        .collect();
-    let ladder_spec = json!({
-        "video": video, "keyframes": {"at": "source"}, "segment_secs": 4.0,
-        "preset": PRESET, "max_fps": 60,
-    });
-    let ours = timed(transcode(binary, &uri, &dir.join("ladder"), &ladder_spec))?;
-    let theirs = timed(ffmpeg_ladder(&source, &dir.join("ladder-ffmpeg"))?)?;
-    row("ladder 720/480/360: tributary", ours, Some(theirs));
-    row("ladder 720/480/360: ffmpeg, one process", theirs, None);
     println!(
-        "\n(realtime factor of the ladder: {:.2}x tributary, {:.2}x ffmpeg)",
+        "{:<40} {:>9} {:>9} {:>10} {:>10}",
+        "", "seconds", "CPU s", "wall ratio", "CPU ratio"
+    );
+    let first_label = if source.h264 {
+        "first job: 1080p repackaged, audio"
+    } else {
+        "first job: 360p encoded, audio"
+    };
+    row(first_label, first, None);
+    row("ladder job: the other rungs", ladder, None);
+    row("tributary, both jobs", ours, Some(theirs));
+    row("ffmpeg, one command", theirs, None);
+    println!(
+        "realtime factor: {:.2}x tributary, {:.2}x ffmpeg",
         f64::from(seconds) / ours.wall,
         f64::from(seconds) / theirs.wall
     );
+    print!("SSIM against the source (first {SSIM_SECONDS} s):");
+    for (name, width, height, _) in RUNGS {
+        if source.h264 && name == "1080p" {
+            continue;
+        }
+        let rendition = concatenated(&out, name)?;
+        let ours = ssim_against(&[], &rendition, &source.file, width, height, SSIM_SECONDS)?;
+        let theirs = ssim_against(
+            &[],
+            &theirs_dir.join(format!("{name}.mp4")),
+            &source.file,
+            width,
+            height,
+            SSIM_SECONDS,
+        )?;
+        print!(" {name} {ours:.4} (ffmpeg {theirs:.4});");
+    }
+    println!();
+    Ok(())
+}
 
-    let server_dir = dir.join("server");
+/// A rendition's init segment and media segments, as one MP4 file.
+fn concatenated(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
+    let folder = out.join(name);
+    let mut bytes = std::fs::read(folder.join("init.mp4"))?;
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&folder)?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "m4s"))
+        .collect();
+    segments.sort();
+    for segment in segments {
+        bytes.extend(std::fs::read(segment)?);
+    }
+    let file = out.join(format!("{name}.mp4"));
+    std::fs::write(&file, bytes)?;
+    Ok(file)
+}
+
+/// An upload to `tributary serve`: seconds from its last byte to playable
+/// and to ready.
+async fn end_to_end(
+    binary: &Path,
+    dir: &Path,
+    source: &Source,
+    seconds: u32,
+) -> anyhow::Result<()> {
+    let server_dir = dir.join(format!("{}-server", source.label));
     std::fs::create_dir_all(&server_dir)?;
     let server = Server::start_with(binary, &server_dir, &["--workers".into(), "1".into()]).await?;
-    tus_upload(&server, &source, None).await?;
+    tus_upload(&server, &source.file, None).await?;
     let uploaded = Instant::now();
     let list = api(
         &server,
@@ -86,7 +215,7 @@ pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> 
         .context("video id")?
         .to_owned();
     let mut playable = None;
-    let deadline = uploaded + Duration::from_secs(u64::from(seconds) * 20 + 120);
+    let deadline = uploaded + Duration::from_secs(u64::from(seconds) * 30 + 120);
     let ready = loop {
         let video = api(
             &server,
@@ -112,25 +241,24 @@ pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> 
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let playable = playable.unwrap_or(ready);
     println!(
-        "\nend to end (tributary serve, one worker): playable {:.2} s and ready {:.1} s after the last byte",
-        playable.as_secs_f64(),
+        "\n{} upload to tributary serve (one worker): playable {:.2} s, ready {:.1} s after the last byte",
+        source.label,
+        playable.unwrap_or(ready).as_secs_f64(),
         ready.as_secs_f64()
     );
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Timed {
-    wall: f64,
-    cpu: f64,
-}
-
 fn row(label: &str, timed: Timed, baseline: Option<Timed>) {
-    let ratio = baseline.map_or(String::new(), |b| format!("{:.2}", timed.wall / b.wall));
+    let (wall, cpu) = baseline.map_or((String::new(), String::new()), |b| {
+        (
+            format!("{:.2}", timed.wall / b.wall),
+            format!("{:.2}", timed.cpu / b.cpu),
+        )
+    });
     println!(
-        "{label:<44} {:>9.2} {:>9.1} {ratio:>12}",
+        "{label:<40} {:>9.1} {:>9.1} {wall:>10} {cpu:>10}",
         timed.wall, timed.cpu
     );
 }
@@ -167,20 +295,30 @@ fn children_cpu() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-fn make_source(path: &Path, seconds: u32) -> anyhow::Result<()> {
+/// Test pattern with temporal noise (camera-like work for x264), a tone,
+/// keyframes every 2 s.
+fn make_source(source: &Source, seconds: u32) -> anyhow::Result<()> {
+    let codec: &[&str] = if source.h264 {
+        &["-c:v", "libx264", "-preset", "veryfast", "-b:v", "5000k"]
+    } else {
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "4000k",
+            "-tag:v",
+            "hvc1",
+        ]
+    };
     let status = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y"])
         .args(["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30"])
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-ac",
-            "2",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-b:v", "5000k"])
+        .args(["-t", &seconds.to_string(), "-vf", "noise=alls=12:allf=t"])
+        .args(["-ac", "2", "-pix_fmt", "yuv420p"])
+        .args(codec)
         .args([
             "-g",
             "60",
@@ -191,14 +329,18 @@ fn make_source(path: &Path, seconds: u32) -> anyhow::Result<()> {
             "-c:a",
             "aac",
         ])
-        .arg(path)
+        .arg(&source.file)
         .status()
         .context("ffmpeg")?;
-    ensure!(status.success(), "making the source failed");
+    ensure!(
+        status.success(),
+        "making the {} source failed",
+        source.label
+    );
     Ok(())
 }
 
-fn transcode(binary: &Path, uri: &str, out: &Path, spec: &serde_json::Value) -> Command {
+fn transcode(binary: &Path, uri: &str, out: &Path, spec: &Value) -> Command {
     let mut command = Command::new(binary);
     command
         .args(["transcode-source", "--source", uri, "--out"])
@@ -207,35 +349,33 @@ fn transcode(binary: &Path, uri: &str, out: &Path, spec: &serde_json::Value) -> 
     command
 }
 
-fn ffmpeg_copy(source: &Path, out: &Path) -> anyhow::Result<Command> {
+/// ffmpeg making the renditions the jobs make in one command: for H.264
+/// the source copied and three encodes at its keyframes; for HEVC four
+/// encodes with keyframes every 2 s. Audio copied once.
+fn ffmpeg_ladder(source: &Source, out: &Path) -> anyhow::Result<Command> {
     std::fs::create_dir_all(out)?;
+    let encoded: &[(&str, u32, u32, u32)] = if source.h264 { &RUNGS[1..] } else { &RUNGS };
     let mut command = Command::new("ffmpeg");
     command
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(source)
-        .args(["-c", "copy", "-f", "hls", "-hls_segment_type", "fmp4"])
-        .args(["-hls_time", "4", "-hls_playlist_type", "vod"])
-        .arg(out.join("index.m3u8"));
-    Ok(command)
-}
-
-fn ffmpeg_ladder(source: &Path, out: &Path) -> anyhow::Result<Command> {
-    std::fs::create_dir_all(out)?;
-    let mut command = Command::new("ffmpeg");
-    command
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(source);
-    let scales: Vec<String> = RUNGS
+        .arg(&source.file);
+    let scales: Vec<String> = encoded
         .iter()
         .enumerate()
         .map(|(i, (_, width, height, _))| format!("[s{i}]scale={width}:{height}[v{i}]"))
         .collect();
-    let splits: String = (0..RUNGS.len()).map(|i| format!("[s{i}]")).collect();
+    let splits: String = (0..encoded.len()).map(|i| format!("[s{i}]")).collect();
     command.args([
         "-filter_complex",
-        &format!("[0:v]split={}{splits};{}", RUNGS.len(), scales.join(";")),
+        &format!("[0:v]split={}{splits};{}", encoded.len(), scales.join(";")),
     ]);
-    for (i, (name, _, _, kbps)) in RUNGS.iter().enumerate() {
+    let keyframes = if source.h264 {
+        "source"
+    } else {
+        "expr:gte(t,n_forced*2)"
+    };
+    let fragmented = ["-f", "mp4", "-movflags", "+frag_keyframe+empty_moov"];
+    for (i, (name, _, _, kbps)) in encoded.iter().enumerate() {
         let rate = format!("{kbps}k");
         let vbv = format!("{}k", kbps * 2);
         command
@@ -254,10 +394,21 @@ fn ffmpeg_ladder(source: &Path, out: &Path) -> anyhow::Result<Command> {
                 "-sc_threshold",
                 "0",
                 "-force_key_frames",
-                "source",
+                keyframes,
             ])
-            .args(["-an", "-f", "mp4", "-movflags", "+frag_keyframe+empty_moov"])
+            .args(["-an"])
+            .args(fragmented)
             .arg(out.join(format!("{name}.mp4")));
     }
+    if source.h264 {
+        command
+            .args(["-map", "0:v", "-c:v", "copy", "-an"])
+            .args(fragmented)
+            .arg(out.join("1080p.mp4"));
+    }
+    command
+        .args(["-map", "0:a", "-c:a", "copy", "-vn"])
+        .args(fragmented)
+        .arg(out.join("audio.mp4"));
     Ok(command)
 }

@@ -91,7 +91,9 @@ pub const X264_PRESETS: [&str; 10] = [
 
 impl Tuning {
     /// VOD encoding: the x264 `preset` (one of [`X264_PRESETS`], else
-    /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output.
+    /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output, and
+    /// scaling that averages every source pixel (a 2-tap filter aliases
+    /// when a rung is a third of the source's size or less).
     pub fn vod(preset: &str) -> Option<Self> {
         let preset = X264_PRESETS.into_iter().find(|known| *known == preset)?;
         Some(Self {
@@ -99,6 +101,7 @@ impl Tuning {
             zerolatency: false,
             vbv_ms: 2000,
             eight_bit: true,
+            scale: ScaleMethod::AreaBilinear,
             ..Self::default()
         })
     }

@@ -307,12 +307,16 @@ impl Context {
                 force_keyframes(&size, *keyframe_secs);
                 let encoder = x264_encoder(tuning, "x264enc-vod", *bitrate_kbps, *height)
                     .map_err(|e| Failure::new("worker_error", format!("x264enc: {e}")))?;
+                let scale = gst::ElementFactory::make("videoscale")
+                    .property_from_str("method", tuning.scale.gst_nick())
+                    .build()
+                    .map_err(|e| Failure::new("worker_error", format!("videoscale: {e}")))?;
                 vec![
                     self.queue()?,
                     self.make("decodebin")?,
                     flip,
                     self.make("videoconvert")?,
-                    self.make("videoscale")?,
+                    scale,
                     rate,
                     size,
                     encoder,
