@@ -493,7 +493,7 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
     assert_eq!(progress["percent"], 100.0, "{progress}");
     assert_eq!(
         progress["renditions"].as_array().unwrap().len(),
-        3,
+        5,
         "{progress}"
     );
 
