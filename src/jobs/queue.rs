@@ -291,12 +291,12 @@ pub async fn requeue_failed(
     Ok(done.rows_affected())
 }
 
-/// An asset's jobs, oldest first.
+/// An asset's jobs, in the order they run (priority, then age).
 pub async fn of_video(db: &Db, video_id: &str) -> sqlx::Result<Vec<JobView>> {
     sqlx::query(
         "SELECT kind, profile, state, attempt, max_attempts, progress, error_code, error_message, \
          updated_at, started_at, spec FROM jobs WHERE video_id = $1 \
-         ORDER BY created_at, priority DESC, id",
+         ORDER BY priority DESC, created_at, id",
     )
     .bind(video_id)
     .fetch_all(db.pool())
