@@ -210,14 +210,20 @@ async fn uploads_are_probed(flags: &[&str]) {
     assert_eq!(video["source"]["audio"]["codec"], "aac");
     assert_eq!(video["source"]["audio"]["sample_rate"], 44100);
 
-    for (id, code) in [
-        (&junk, "not_media"),
-        (&truncated, "not_media"),
-        (&empty, "empty_source"),
+    // A half MP4 usually fails as not media; GStreamer's discoverer has
+    // also been seen to give up on it with no stream found (on a loaded
+    // machine, after its timeout).
+    for (id, codes) in [
+        (&junk, &["not_media"][..]),
+        (&truncated, &["not_media", "no_streams"][..]),
+        (&empty, &["empty_source"][..]),
     ] {
         let video = server.wait_video(id, DONE, timeout).await;
         assert_eq!(video["status"], "failed", "{video}");
-        assert_eq!(video["error"]["code"], code, "{video}");
+        assert!(
+            codes.iter().any(|code| video["error"]["code"] == *code),
+            "{codes:?}: {video}"
+        );
         assert!(
             video["error"]["message"].as_str().unwrap().len() > 10,
             "{video}"
