@@ -40,6 +40,18 @@ pub struct VideoInfo {
     pub bitrate: Option<u32>,
 }
 
+impl VideoInfo {
+    /// The picture's size as it is shown: a phone video turned 90° is
+    /// portrait.
+    pub fn upright(&self) -> (u32, u32) {
+        if self.rotation % 180 == 90 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioInfo {
     pub codec: String,

@@ -56,14 +56,7 @@ async fn transcode_status(
         if let Some(secs) = job_eta {
             eta = Some(eta.map_or(secs, |e: f64| e.max(secs)));
         }
-        let names = spec.iter().flat_map(|spec| {
-            spec.video
-                .iter()
-                .map(|v| v.name().to_owned())
-                .chain(spec.audio.iter().map(|a| a.name().to_owned()))
-                .collect::<Vec<_>>()
-        });
-        for name in names {
+        for name in spec.iter().flat_map(TranscodeSpec::names) {
             renditions.push(json!({
                 "name": name,
                 "job": job.profile,

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
 use storage::{Body, ObjectStore};
 
 use super::lifecycle::{Failure, Output};
@@ -13,6 +12,7 @@ use super::media_task;
 use super::queue::Claim;
 use super::work_dir::WorkDir;
 use super::worker::WorkContext;
+use crate::media_probe::SourceInfo;
 use crate::vod::renditions::media_prefix;
 use crate::vod::thumbnails::{FILES, Thumbnails};
 use crate::vod::{source_key, videos};
@@ -25,23 +25,15 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .await
         .map_err(|e| Failure::transient("database_error", e.to_string()))?
         .ok_or_else(|| Failure::permanent("gone", "the video was deleted"))?;
-    let source: Value = video
+    let source: Option<SourceInfo> = video
         .source
         .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .unwrap_or_default();
-    let (Some(width), Some(height)) = (
-        source["video"]["width"].as_u64(),
-        source["video"]["height"].as_u64(),
-    ) else {
+        .and_then(|s| serde_json::from_str(s).ok());
+    let Some((source, video)) = source.and_then(|s| s.video.clone().map(|v| (s, v))) else {
         return Ok(Output::Thumbnails(None));
     };
-    let (width, height) = if source["video"]["rotation"].as_u64().unwrap_or(0) % 180 == 90 {
-        (height, width)
-    } else {
-        (width, height)
-    };
-    let duration = source["duration"].as_f64().unwrap_or(0.0);
+    let (width, height) = video.upright();
+    let duration = source.duration;
     let url = ctx
         .store
         .read_url(&source_key(&claim.video_id), TIMEOUT * 2)

@@ -97,12 +97,7 @@ async fn source_duration(ctx: &WorkContext, claim: &Claim) -> Result<f64, Failur
 
 /// Every rendition the spec asked for, and no other.
 fn check_made(spec: &TranscodeSpec, made: &[RenditionRecord]) -> Result<(), Failure> {
-    let mut asked: Vec<&str> = spec
-        .video
-        .iter()
-        .map(|v| v.name())
-        .chain(spec.audio.iter().map(|a| a.name()))
-        .collect();
+    let mut asked: Vec<&str> = spec.names().collect();
     let mut got: Vec<&str> = made.iter().map(|r| r.name.as_str()).collect();
     asked.sort_unstable();
     got.sort_unstable();

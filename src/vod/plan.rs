@@ -141,7 +141,7 @@ pub fn plan(source: &SourceInfo, settings: &VodLadder) -> Result<Plan, PlanError
             )],
         });
     };
-    let (width, height) = upright(video);
+    let (width, height) = video.upright();
     if !(MIN_SIDE..=MAX_SIDE).contains(&width) || !(MIN_SIDE..=MAX_SIDE).contains(&height) {
         return Err(PlanError::Resolution(width, height));
     }
@@ -234,15 +234,6 @@ fn job(
             preset: settings.preset.clone(),
             max_fps: settings.max_fps,
         },
-    }
-}
-
-/// The picture's size as it is shown: a phone video turned 90° is portrait.
-fn upright(video: &VideoInfo) -> (u32, u32) {
-    if video.rotation % 180 == 90 {
-        (video.height, video.width)
-    } else {
-        (video.width, video.height)
     }
 }
 

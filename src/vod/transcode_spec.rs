@@ -61,6 +61,16 @@ pub enum Keyframes {
     Every { secs: f64 },
 }
 
+impl TranscodeSpec {
+    /// Every rendition it makes: video, then audio.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.video
+            .iter()
+            .map(VideoOut::name)
+            .chain(self.audio.iter().map(AudioOut::name))
+    }
+}
+
 impl VideoOut {
     pub fn name(&self) -> &str {
         match self {
