@@ -159,9 +159,7 @@ pub fn transcode_source(
                 spec: &spec,
                 timeout: std::time::Duration::from_secs(timeout_secs),
             };
-            transcode(&options, |done_secs| {
-                print(&TranscodeEvent::Progress { done_secs })
-            })
+            transcode(&options, |event| print(&event))
         });
     match result {
         Ok(renditions) => {

@@ -24,6 +24,8 @@ struct Fixtures {
     h264: PathBuf,
     /// HEVC 640x360 shown turned 90° (portrait) + MP3; 4 s.
     hevc_portrait: PathBuf,
+    /// HEVC 1280x720 30 fps + AAC; 12 s.
+    hevc_720p: PathBuf,
     /// MP3 only, 128 kbit/s, 6 s.
     song: PathBuf,
     /// The first half of a 6 s H.264 + AAC MPEG-TS.
@@ -109,6 +111,11 @@ fn fixtures() -> &'static Fixtures {
         .chain([hevc_portrait.to_str().unwrap().to_owned()])
         .collect::<Vec<_>>();
         ffmpeg(&support::ffmpeg7(), &args);
+        let hevc_720p = dir.0.join("hevc-720p.mp4");
+        let mut args = source("1280x720", "12");
+        args.extend(["-c:v", "libx265", "-preset", "ultrafast", "-c:a", "aac"].map(String::from));
+        args.push(hevc_720p.to_str().unwrap().into());
+        ffmpeg("ffmpeg", &args);
         let song = dir.0.join("song.mp3");
         let args = [
             "-f",
@@ -150,6 +157,7 @@ fn fixtures() -> &'static Fixtures {
             dir,
             h264,
             hevc_portrait,
+            hevc_720p,
             song,
             truncated,
         }
@@ -602,7 +610,7 @@ async fn a_portrait_hevc_upload_is_encoded_upright() {
     let video: Value = serde_json::from_slice(&output.stdout).expect("the video as JSON");
     assert_eq!(video["status"], "ready", "{video}\n{stderr}");
     assert!(
-        stderr.contains("ready 100%: 360p done, audio done, 480p done"),
+        stderr.contains("ready 100%: 480p done, 360p done, audio done"),
         "{stderr}"
     );
     let id = video["id"].as_str().unwrap().to_owned();
@@ -637,6 +645,85 @@ async fn a_portrait_hevc_upload_is_encoded_upright() {
         "{hls}"
     );
     assert_eq!(hls["ended"]["ended"], true, "{hls}");
+}
+
+/// An HEVC upload plays while its rungs are encoded: the lowest rung and
+/// the audio are published segment by segment (`EVENT` playlists, no MPD
+/// yet), then every rung is complete, cut alike, and the MPD appears.
+#[tokio::test]
+async fn an_hevc_upload_plays_while_its_rungs_are_encoded() {
+    let fixtures = fixtures();
+    let server = Server::start(&[]).await;
+    let id = upload(&server, "hevc", &fixtures.hevc_720p).await;
+    let base = format!("/vod/{id}/");
+    let deadline = Instant::now() + TIMEOUT;
+    let growing = loop {
+        assert!(Instant::now() < deadline, "360p never appeared");
+        let (status, playlist) = server.get_text(&format!("{base}360p/index.m3u8")).await;
+        if status == 200 {
+            break playlist;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !growing.contains("#EXT-X-ENDLIST"),
+        "360p was complete before it was seen growing:\n{growing}"
+    );
+    let (status, master) = server.get_text(&format!("{base}master.m3u8")).await;
+    assert_eq!(status, 200);
+    assert!(
+        master.contains("RESOLUTION=640x360") && !master.contains("RESOLUTION=1280x720"),
+        "{master}"
+    );
+    assert_eq!(
+        get(&server, &format!("{base}manifest.mpd"), None)
+            .await
+            .status(),
+        404
+    );
+    let first = segment_uris(&growing)
+        .into_iter()
+        .next()
+        .expect("a segment");
+    assert_eq!(
+        get(&server, &format!("{base}360p/{first}"), None)
+            .await
+            .status(),
+        200
+    );
+    let video = server.video(&id).await;
+    assert_eq!(video["status"], "partially_ready", "{video}");
+    assert!(video["dash_url"].is_null(), "{video}");
+    assert!(video["hls_url"].is_string(), "{video}");
+
+    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert!(video["dash_url"].is_string(), "{video}");
+    let mut cuts = Vec::new();
+    for rendition in ["720p", "480p", "360p"] {
+        let (_, playlist) = server
+            .get_text(&format!("{base}{rendition}/index.m3u8"))
+            .await;
+        assert!(playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+        cuts.push(extinfs(&playlist));
+    }
+    assert_eq!(cuts[0], cuts[1]);
+    assert_eq!(cuts[0], cuts[2]);
+    assert_eq!(cuts[0].len(), 3, "{cuts:?}");
+    let early = extinfs(&growing);
+    assert_eq!(early[..], cuts[2][..early.len()]);
+    assert_eq!(
+        get(&server, &format!("{base}manifest.mpd"), None)
+            .await
+            .status(),
+        200
+    );
+    let probe = probe_rendition(&server, &base, "720p", &fixtures.dir.0).await;
+    assert_eq!(
+        (probe["width"].as_u64(), probe["height"].as_u64()),
+        (Some(1280), Some(720)),
+        "{probe}"
+    );
 }
 
 /// A song gets the audio ladder (never above its own bitrate) and plays;

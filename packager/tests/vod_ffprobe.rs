@@ -349,7 +349,7 @@ fn ffprobe_reads_the_hls_master_and_the_mpd() {
         AssetFile::MasterPlaylist,
         master_playlist(&presentation).as_bytes(),
     );
-    write(&dir, AssetFile::Mpd, mpd(&presentation).as_bytes());
+    write(&dir, AssetFile::Mpd, mpd(&presentation).unwrap().as_bytes());
 
     let expected = [
         "audio aac 48000 Hz 2 ch frames=470".to_owned(),

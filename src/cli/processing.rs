@@ -36,13 +36,17 @@ pub async fn wait(api: &Api, video_id: &str) -> anyhow::Result<Value> {
     }
 }
 
-/// Nothing more will happen without someone asking (a retry).
+/// Nothing more will happen without someone asking (a retry): ready,
+/// failed, or playable with every rendition ended and one failed (with
+/// none failed, the poster is still being made and `ready` comes next).
 fn settled(status: &Value) -> bool {
     match status["status"].as_str() {
         Some("ready" | "failed") => true,
         Some("partially_ready") => status["renditions"].as_array().is_some_and(|all| {
-            all.iter()
-                .all(|r| matches!(r["state"].as_str(), Some("done" | "failed")))
+            let states: Vec<&str> = all.iter().filter_map(|r| r["state"].as_str()).collect();
+            states.len() == all.len()
+                && states.iter().all(|s| matches!(*s, "done" | "failed"))
+                && states.contains(&"failed")
         }),
         _ => false,
     }
@@ -98,6 +102,9 @@ mod tests {
         let failed_rung = json!({"status": "partially_ready", "renditions": [
             {"name": "480p", "state": "done"}, {"name": "360p", "state": "failed"}]});
         assert!(settled(&failed_rung));
+        let poster_to_come = json!({"status": "partially_ready", "renditions": [
+            {"name": "480p", "state": "done"}, {"name": "360p", "state": "done"}]});
+        assert!(!settled(&poster_to_come));
         assert!(settled(&json!({"status": "ready"})));
         assert!(!settled(&json!({"status": "queued", "renditions": []})));
         assert_eq!(

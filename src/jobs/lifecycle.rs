@@ -13,6 +13,7 @@ use crate::db::Db;
 use crate::vod::plan::{PlannedJob, TEMPORARY, TRANSCODE};
 use crate::vod::rendition_record::RenditionRecord;
 use crate::vod::thumbnails::Thumbnails;
+use crate::vod::transcode_spec::TranscodeSpec;
 use crate::vod::{renditions, videos};
 use crate::webhooks;
 
@@ -165,6 +166,21 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
     Ok(true)
 }
 
+/// A growing rendition of a running job has new segments in storage: it is
+/// published, and the asset plays, in one transaction while the claim is
+/// this worker's; false (nothing published) when it is not.
+pub async fn grew(db: &Db, claim: &Claim, record: &RenditionRecord) -> sqlx::Result<bool> {
+    let mut tx = db.pool().begin().await?;
+    if !queue::hold(&mut tx, claim).await? {
+        return Ok(false);
+    }
+    let temporary = record.name == TEMPORARY;
+    renditions::publish(&mut tx, &claim.video_id, record, temporary).await?;
+    settle(&mut tx, &claim.video_id, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// The asset's status from its jobs and renditions, after a job ended:
 /// `ready` when every job is done; `partially_ready` while a rendition
 /// plays and jobs remain, or for good when some failed (with `error`, the
@@ -213,8 +229,16 @@ pub async fn failed(db: &Db, claim: &Claim, failure: &Failure) -> sqlx::Result<b
         return Ok(false);
     }
     if again {
+        // Its growing renditions stay: the next try writes them again.
         videos::set_working_status(&mut tx, &claim.video_id, videos::QUEUED).await?;
     } else {
+        let early = claim
+            .spec
+            .as_deref()
+            .and_then(|spec| serde_json::from_str::<TranscodeSpec>(spec).ok())
+            .map(|spec| spec.early)
+            .unwrap_or_default();
+        renditions::withdraw_growing(&mut tx, &claim.video_id, &early).await?;
         settle(&mut tx, &claim.video_id, Some(&failure.error)).await?;
     }
     tx.commit().await?;
@@ -258,10 +282,15 @@ mod tests {
 
     const LEASE: Duration = Duration::from_secs(30);
 
+    /// An H.264 source: `first` repackages it, `ladder` makes its rungs.
     fn probed() -> Output {
+        probed_as("h264")
+    }
+
+    fn probed_as(codec: &str) -> Output {
         let source = serde_json::json!({
             "container": "mp4", "duration": 6.0,
-            "video": {"codec": "hevc", "width": 1280, "height": 720, "fps": 30.0, "rotation": 0,
+            "video": {"codec": codec, "width": 1280, "height": 720, "fps": 30.0, "rotation": 0,
                       "profile": null, "bit_depth": 8, "chroma_format": "4:2:0", "bitrate": null},
             "audio": null,
         });
@@ -285,6 +314,7 @@ mod tests {
             frame_rate: Some([30, 1]),
             language: None,
             segments: vec![[0, 540_000, 100_000]],
+            complete: true,
         }
     }
 
@@ -357,6 +387,75 @@ mod tests {
             assert_eq!(
                 renditions::count(&mut conn, &id).await.unwrap(),
                 3,
+                "{kind}"
+            );
+        }
+    }
+
+    /// An early rendition plays from its first segment while its job runs;
+    /// it never shrinks (a retried job starts again from segment 1), a lost
+    /// claim publishes nothing, and it is withdrawn when its job fails for
+    /// good.
+    #[tokio::test]
+    async fn a_growing_rendition_plays_at_once_and_goes_when_its_job_fails() {
+        for (kind, db) in databases().await {
+            let id = videos::create(&db, "t", "").await.unwrap().id;
+            source_uploaded(&db, &id, 10, "ab").await.unwrap();
+            let probe = claim(&db).await;
+            // HEVC: `first` encodes every rung, 360p early.
+            assert!(succeeded(&db, &probe, &probed_as("hevc")).await.unwrap());
+            let first = claim(&db).await;
+            assert_eq!(first.profile, "first", "{kind}");
+            started(&db, &first).await.unwrap();
+            let growing = |segments: usize| RenditionRecord {
+                segments: (0..segments as u64)
+                    .map(|i| [i * 360_000, 360_000, 1000])
+                    .collect(),
+                complete: false,
+                ..record("360p")
+            };
+            assert!(grew(&db, &first, &growing(1)).await.unwrap(), "{kind}");
+            assert_eq!(status(&db, &id).await.0, videos::PARTIALLY_READY, "{kind}");
+            let segments = |db: &Db| {
+                let db = db.clone();
+                let id = id.clone();
+                async move {
+                    let listed = renditions::listed(&db, &id, false).await.unwrap();
+                    assert!(listed.iter().all(|p| !p.complete));
+                    listed
+                        .iter()
+                        .map(|p| p.record.segments.len())
+                        .collect::<Vec<_>>()
+                }
+            };
+            assert!(grew(&db, &first, &growing(3)).await.unwrap());
+            assert!(grew(&db, &first, &growing(2)).await.unwrap());
+            assert_eq!(segments(&db).await, [3], "{kind}");
+
+            let stale = Claim {
+                attempt: first.attempt + 1,
+                ..first.clone()
+            };
+            assert!(!grew(&db, &stale, &growing(5)).await.unwrap(), "{kind}");
+            assert_eq!(segments(&db).await, [3], "{kind}");
+
+            // A try that may pass keeps it; failing for good withdraws it.
+            let flaky = Failure::transient("storage_error", "try again");
+            assert!(failed(&db, &first, &flaky).await.unwrap());
+            assert_eq!(segments(&db).await, [3], "{kind}");
+            sqlx::query("UPDATE jobs SET run_after = 0")
+                .execute(db.pool())
+                .await
+                .unwrap();
+            let again = claim(&db).await;
+            assert_eq!(again.profile, "first", "{kind}");
+            assert!(grew(&db, &again, &growing(4)).await.unwrap());
+            let broken = Failure::permanent("decode_error", "gave up");
+            assert!(failed(&db, &again, &broken).await.unwrap());
+            assert!(segments(&db).await.is_empty(), "{kind}");
+            assert_eq!(
+                status(&db, &id).await,
+                (videos::FAILED.into(), Some("decode_error".into())),
                 "{kind}"
             );
         }

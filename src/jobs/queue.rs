@@ -186,6 +186,22 @@ pub async fn renew(db: &Db, claim: &Claim, lease: Duration, progress: f64) -> sq
     Ok(done.rows_affected() == 1)
 }
 
+/// Checks, in `conn`'s transaction, that the claim is still this worker's,
+/// and holds its row until the transaction ends (so no other statement can
+/// end or take the job meanwhile).
+pub async fn hold(conn: &mut AnyConnection, claim: &Claim) -> sqlx::Result<bool> {
+    let held = sqlx::query(
+        "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND attempt = $3 AND state = $4",
+    )
+    .bind(timestamp(Utc::now()))
+    .bind(&claim.id)
+    .bind(claim.attempt)
+    .bind(RUNNING)
+    .execute(conn)
+    .await?;
+    Ok(held.rows_affected() == 1)
+}
+
 /// Ends the claim as done; false (and nothing changed) when it was lost.
 pub async fn complete(conn: &mut AnyConnection, claim: &Claim) -> sqlx::Result<bool> {
     end(conn, claim, DONE, None, None).await

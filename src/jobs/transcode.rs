@@ -2,8 +2,11 @@
 //! `tributary transcode-source` child from the source in storage into a
 //! local work folder, then uploaded to the asset's media prefix. Publishing
 //! the renditions (their rows) comes after the last upload, in the
-//! transaction that ends the job.
+//! transaction that ends the job; the spec's early renditions are uploaded
+//! and published segment by segment while the child runs, so the asset
+//! plays after their first segments.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -11,8 +14,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use packager::vod::AssetFile;
 use serde_json::Value;
 use storage::{Body, ObjectStore};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tracing::warn;
 
-use super::lifecycle::{Failure, Output};
+use super::lifecycle::{self, Failure, Output};
 use super::media_task;
 use super::queue::Claim;
 use super::work_dir::WorkDir;
@@ -44,29 +49,36 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
     let spec_json =
         serde_json::to_string(&spec).map_err(|e| Failure::permanent("bad_spec", e.to_string()))?;
     let out_arg = out.path().to_string_lossy().into_owned();
-    let last = media_task::run(
+    let timeout_secs = TIMEOUT.as_secs().to_string();
+    let args = [
+        "transcode-source",
+        "--source",
+        &url,
+        "--out",
+        &out_arg,
+        "--spec",
+        &spec_json,
+        "--timeout-secs",
+        &timeout_secs,
+    ];
+    let (made, grown) = unbounded_channel();
+    let child = media_task::run(
         &ctx.exe,
-        &[
-            "transcode-source",
-            "--source",
-            &url,
-            "--out",
-            &out_arg,
-            "--spec",
-            &spec_json,
-            "--timeout-secs",
-            &TIMEOUT.as_secs().to_string(),
-        ],
+        &args,
         TIMEOUT,
-        |line| {
-            if let Ok(TranscodeEvent::Progress { done_secs }) = serde_json::from_slice(line)
-                && duration > 0.0
-            {
+        move |line| match serde_json::from_slice(line) {
+            Ok(TranscodeEvent::Progress { done_secs }) if duration > 0.0 => {
                 progress.set(done_secs / duration * 100.0);
             }
+            Ok(TranscodeEvent::Made { rendition }) => {
+                // The publisher ends when the child does: nobody to tell.
+                let _ = made.send(rendition);
+            }
+            _ => {}
         },
-    )
-    .await?;
+    );
+    let (last, early) = tokio::join!(child, publish_early(ctx, claim, out.path(), grown));
+    let last = last?;
     let renditions = match serde_json::from_slice(&last) {
         Ok(TranscodeEvent::Done { renditions }) => renditions,
         _ => {
@@ -77,8 +89,53 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         }
     };
     check_made(&spec, &renditions)?;
-    upload(ctx, &claim.video_id, out.path(), &renditions).await?;
+    upload(ctx, &claim.video_id, out.path(), &renditions, &early).await?;
     Ok(Output::Renditions(renditions))
+}
+
+/// Segments of each early rendition already in storage (with its init
+/// segment).
+type Uploaded = HashMap<String, usize>;
+
+/// Uploads and publishes each early rendition as the child reports it grew,
+/// until the child ends; skips to the latest report of each when uploads
+/// fall behind. A failure here only delays playback: the job's end uploads
+/// and publishes everything again.
+async fn publish_early(
+    ctx: &WorkContext,
+    claim: &Claim,
+    dir: &Path,
+    mut grown: UnboundedReceiver<RenditionRecord>,
+) -> Uploaded {
+    let mut uploaded = Uploaded::new();
+    let mut ours = true;
+    while let Some(first) = grown.recv().await {
+        let mut latest = vec![first];
+        while let Ok(next) = grown.try_recv() {
+            match latest.iter_mut().find(|r| r.name == next.name) {
+                Some(known) => *known = next,
+                None => latest.push(next),
+            }
+        }
+        for record in &latest {
+            if !ours {
+                break;
+            }
+            let done = uploaded.get(&record.name).copied();
+            let files = rendition_files(record, done);
+            if let Err(e) = upload_files(ctx, &claim.video_id, dir, files).await {
+                warn!(job = %claim.id, rendition = %record.name, "{}", e.error.message);
+                continue;
+            }
+            uploaded.insert(record.name.clone(), record.segments.len());
+            match lifecycle::grew(&ctx.db, claim, record).await {
+                Ok(true) => {}
+                Ok(false) => ours = false,
+                Err(e) => warn!(job = %claim.id, "publishing {} early: {e}", record.name),
+            }
+        }
+    }
+    uploaded
 }
 
 /// The source's duration in seconds, as the probe found it (0 when unknown).
@@ -111,24 +168,40 @@ fn check_made(spec: &TranscodeSpec, made: &[RenditionRecord]) -> Result<(), Fail
     }
 }
 
-/// Every file of the renditions, from the work folder to the store.
+/// Every file of the renditions not uploaded early, from the work folder to
+/// the store.
 async fn upload(
     ctx: &WorkContext,
     video_id: &str,
     dir: &Path,
     renditions: &[RenditionRecord],
+    early: &Uploaded,
+) -> Result<(), Failure> {
+    let files = renditions
+        .iter()
+        .flat_map(|r| rendition_files(r, early.get(&r.name).copied()))
+        .collect();
+    upload_files(ctx, video_id, dir, files).await
+}
+
+/// A rendition's files (paths below the media prefix), less the init
+/// segment and the first `done` segments when `done` is known.
+fn rendition_files(record: &RenditionRecord, done: Option<usize>) -> Vec<String> {
+    let name = &record.name;
+    let init = done.is_none().then(|| AssetFile::Init(name).to_string());
+    let segments = (done.unwrap_or(0)..record.segments.len()).map(|i| {
+        AssetFile::Segment(name, packager::vod::FIRST_SEGMENT_NUMBER + i as u64).to_string()
+    });
+    init.into_iter().chain(segments).collect()
+}
+
+async fn upload_files(
+    ctx: &WorkContext,
+    video_id: &str,
+    dir: &Path,
+    files: Vec<String>,
 ) -> Result<(), Failure> {
     let prefix = media_prefix(video_id);
-    let files: Vec<String> = renditions
-        .iter()
-        .flat_map(|r| {
-            let init = AssetFile::Init(&r.name).to_string();
-            let segments = (0..r.segments.len() as u64).map(|i| {
-                AssetFile::Segment(&r.name, packager::vod::FIRST_SEGMENT_NUMBER + i).to_string()
-            });
-            std::iter::once(init).chain(segments)
-        })
-        .collect();
     stream::iter(files)
         .map(|file| {
             let (path, key) = (dir.join(&file), format!("{prefix}{file}"));

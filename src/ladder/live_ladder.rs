@@ -45,12 +45,21 @@ impl LadderMode {
     }
 }
 
+/// What a ladder is fed.
+#[derive(Debug, Clone)]
+pub(crate) enum LadderInput {
+    /// H.264 access units (AVCC), decoded by the ladder.
+    H264(VideoConfig),
+    /// Decoded frames with these `video/x-raw` caps.
+    Raw(gst::Caps),
+}
+
 /// The transcoded renditions of one stream: one GStreamer pipeline
 /// (decode once, scale and encode per rung). Dropping it stops the
 /// pipeline.
 pub struct LiveLadder {
     mode: LadderMode,
-    source: VideoConfig,
+    input: LadderInput,
     tuning: Tuning,
     policy: OverloadPolicy,
     rungs: Vec<RungPlan>,
@@ -109,12 +118,48 @@ impl LiveLadder {
         policy: OverloadPolicy,
         events: UnboundedSender<LadderEvent>,
     ) -> Result<Self, LadderError> {
-        crate::gst_init::init().map_err(LadderError::Init)?;
         if source.codec != VideoCodec::H264 {
             return Err(LadderError::NotH264);
         }
         let avc = ingest::h264::parse_avcc(&source.record)?;
-        let (width, height) = (avc.sps.width, avc.sps.height);
+        let size = (avc.sps.width, avc.sps.height);
+        let input = LadderInput::H264(source.clone());
+        Self::start_input(input, size, rungs, mode, tuning, policy, events)
+    }
+
+    /// A batch ladder fed decoded frames (see [`push_raw`](Self::push_raw))
+    /// with these `video/x-raw` caps; rungs as in
+    /// [`start_sized`](Self::start_sized).
+    pub fn start_raw(
+        caps: &gst::Caps,
+        rungs: Vec<(Rung, Option<u32>)>,
+        tuning: Tuning,
+        events: UnboundedSender<LadderEvent>,
+    ) -> Result<Self, LadderError> {
+        let info = gstreamer_video::VideoInfo::from_caps(caps)
+            .map_err(|e| LadderError::Init(format!("raw video caps {caps}: {e}")))?;
+        let input = LadderInput::Raw(caps.clone());
+        Self::start_input(
+            input,
+            (info.width(), info.height()),
+            rungs,
+            LadderMode::Batch,
+            tuning,
+            OverloadPolicy::default(),
+            events,
+        )
+    }
+
+    fn start_input(
+        input: LadderInput,
+        (width, height): (u32, u32),
+        rungs: Vec<(Rung, Option<u32>)>,
+        mode: LadderMode,
+        tuning: Tuning,
+        policy: OverloadPolicy,
+        events: UnboundedSender<LadderEvent>,
+    ) -> Result<Self, LadderError> {
+        crate::gst_init::init().map_err(LadderError::Init)?;
         if rungs.is_empty() {
             return Err(LadderError::NoRungs);
         }
@@ -125,7 +170,7 @@ impl LiveLadder {
         let now = Instant::now();
         let mut ladder = Self {
             mode,
-            source: source.clone(),
+            input,
             overload: Overload::new(policy.clone(), rungs.len(), now),
             feeder: Feeder::new(mode.max_lag(&policy)),
             policy,
@@ -147,9 +192,40 @@ impl LiveLadder {
     /// Feeds one source video frame (AVCC, 90 kHz). In live mode this
     /// never blocks.
     pub fn push(&mut self, frame: &Frame) {
+        let data = frame.data.clone();
+        self.push_buffer(frame.dts, frame.pts, frame.keyframe, || {
+            gst::Buffer::from_slice(data)
+        });
+    }
+
+    /// Feeds one decoded frame of a [`start_raw`](Self::start_raw) ladder,
+    /// presented at `pts` (90 kHz); every rung makes it a keyframe when
+    /// `keyframe` says. Blocks while the pipeline is full.
+    pub fn push_raw(&mut self, buffer: gst::Buffer, pts: i64, keyframe: bool) {
+        self.push_buffer(pts, pts, keyframe, || buffer);
+    }
+
+    /// Changes the caps of a [`start_raw`](Self::start_raw) ladder's
+    /// frames from the next one on (the source changed size).
+    pub fn set_raw_caps(&mut self, caps: &gst::Caps) {
+        if let LadderInput::Raw(known) = &mut self.input {
+            *known = caps.clone();
+            if let Some(pipeline) = &self.pipeline {
+                pipeline.set_caps(caps);
+            }
+        }
+    }
+
+    fn push_buffer(
+        &mut self,
+        dts: i64,
+        pts: i64,
+        keyframe: bool,
+        buffer: impl FnOnce() -> gst::Buffer,
+    ) {
         let now = Instant::now();
         self.check_health(now);
-        if self.pipeline.is_none() && self.mode == LadderMode::Live && frame.keyframe {
+        if self.pipeline.is_none() && self.mode == LadderMode::Live && keyframe {
             self.rebuild(now);
         }
         let Some(pipeline) = &self.pipeline else {
@@ -167,27 +243,26 @@ impl LiveLadder {
             self.control_load(now, backlog);
         }
         let wanted = self.rungs.iter().any(|r| r.control.enabled());
-        let Admit::Push { discont } = self.feeder.admit(frame.keyframe, backlog, wanted) else {
+        let Admit::Push { discont } = self.feeder.admit(keyframe, backlog, wanted) else {
             return;
         };
         let timebase = *self
             .shared
             .timebase
-            .get_or_init(|| TimeBase::starting_at(frame.dts, frame.pts));
-        let (Some(pts), Some(dts)) = (timebase.to_clock(frame.pts), timebase.to_clock(frame.dts))
+            .get_or_init(|| TimeBase::starting_at(dts, pts));
+        let (Some(clock_pts), Some(clock_dts)) = (timebase.to_clock(pts), timebase.to_clock(dts))
         else {
-            tracing::debug!(
-                pts = frame.pts,
-                "ladder: frame before the stream's start, skipped"
-            );
+            tracing::debug!(pts, "ladder: frame before the stream's start, skipped");
             return;
         };
-        let mut buffer = gst::Buffer::from_slice(frame.data.clone());
-        if let Some(buffer) = buffer.get_mut() {
-            buffer.set_pts(pts);
-            buffer.set_dts(dts);
+        let mut buffer = buffer();
+        {
+            // Shares the frame's memory when another holds the buffer.
+            let buffer = buffer.make_mut();
+            buffer.set_pts(clock_pts);
+            buffer.set_dts(clock_dts);
             let mut flags = gst::BufferFlags::empty();
-            if !frame.keyframe {
+            if !keyframe {
                 flags |= gst::BufferFlags::DELTA_UNIT;
             }
             if discont {
@@ -201,10 +276,10 @@ impl LiveLadder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .record(Pushed {
-                dts: frame.dts,
-                pts: frame.pts,
+                dts,
+                pts,
                 at: now,
-                keyframe: frame.keyframe,
+                keyframe,
             });
         if let Some(pipeline) = &self.pipeline
             && let Err(flow) = pipeline.push(buffer)
@@ -267,7 +342,7 @@ impl LiveLadder {
 
     fn build(&self) -> Result<Pipeline, LadderError> {
         Pipeline::build(&Spec {
-            source: &self.source,
+            input: &self.input,
             rungs: &self.rungs,
             tuning: &self.tuning,
             max_lag: self.mode.max_lag(&self.policy),

@@ -1,5 +1,6 @@
-//! One ladder pipeline: `appsrc ! h264parse ! avdec_h264`, then per rung a
-//! scaler and an x264 encoder ending in an `appsink`. With
+//! One ladder pipeline: `appsrc ! h264parse ! avdec_h264` (or an `appsrc`
+//! of decoded frames), then per rung a scaler and an x264 encoder ending in
+//! an `appsink`. With
 //! [`Tuning::cascade`] each rung is scaled from the next larger one:
 //!
 //! ```text
@@ -20,12 +21,12 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
-use ingest::VideoConfig;
 
 use super::branches::Branches;
 use super::colorimetry;
 use super::error::LadderError;
 use super::health::Health;
+use super::live_ladder::LadderInput;
 use super::push_log::PushLog;
 use super::shared::{RungPlan, Shared};
 use super::timebase::TimeBase;
@@ -33,7 +34,7 @@ use super::tuning::Tuning;
 /// Consecutive undecodable frames after which the decoder fails (and a
 /// live ladder rebuilds its pipeline) instead of skipping them forever.
 const DECODE_ERRORS_TO_FAIL: i32 = 30;
-/// Compressed frames queued in the appsrc in batch mode before push blocks.
+/// Frames queued in the appsrc in batch mode before push blocks.
 const BATCH_QUEUE_BYTES: u64 = 4 << 20;
 
 /// A running pipeline; dropping it stops it.
@@ -48,7 +49,7 @@ pub(crate) struct Pipeline {
 
 /// What [`Pipeline::build`] puts together.
 pub(crate) struct Spec<'a> {
-    pub(crate) source: &'a VideoConfig,
+    pub(crate) input: &'a LadderInput,
     pub(crate) rungs: &'a [RungPlan],
     pub(crate) tuning: &'a Tuning,
     /// `Some(max_lag)` in live mode.
@@ -61,14 +62,14 @@ impl Pipeline {
     pub(crate) fn build(spec: &Spec<'_>) -> Result<Self, LadderError> {
         let live = spec.max_lag.is_some();
         let pipeline = gst::Pipeline::new();
-        let caps = gst::Caps::builder("video/x-h264")
-            .field("stream-format", "avc")
-            .field("alignment", "au")
-            .field(
-                "codec_data",
-                gst::Buffer::from_slice(spec.source.record.clone()),
-            )
-            .build();
+        let caps = match spec.input {
+            LadderInput::H264(source) => gst::Caps::builder("video/x-h264")
+                .field("stream-format", "avc")
+                .field("alignment", "au")
+                .field("codec_data", gst::Buffer::from_slice(source.record.clone()))
+                .build(),
+            LadderInput::Raw(caps) => caps.clone(),
+        };
         let appsrc = gst_app::AppSrc::builder()
             .caps(&caps)
             .format(gst::Format::Time)
@@ -77,24 +78,10 @@ impl Pipeline {
             .block(!live)
             .max_bytes(if live { 0 } else { BATCH_QUEUE_BYTES })
             .build();
-        let parse = gst::ElementFactory::make("h264parse").build()?;
-        let decode = gst::ElementFactory::make("avdec_h264")
-            .property("max-errors", DECODE_ERRORS_TO_FAIL)
-            .property(
-                "max-threads",
-                spec.tuning.decoder_threads(spec.source.height),
-            )
-            .build()?;
-        pipeline.add_many([appsrc.upcast_ref(), &parse, &decode])?;
-        gst::Element::link_many([appsrc.upcast_ref(), &parse, &decode])?;
-        if let Some(pad) = decode.static_pad("src") {
-            colorimetry::make_explicit(&pad);
-        }
-
-        let decoded = if spec.tuning.eight_bit {
-            eight_bit(&pipeline, &decode)?
-        } else {
-            decode
+        pipeline.add(&appsrc)?;
+        let decoded = match spec.input {
+            LadderInput::H264(source) => decoder(&pipeline, &appsrc, source.height, spec.tuning)?,
+            LadderInput::Raw(_) => appsrc.clone().upcast(),
         };
         let branches = Branches {
             pipeline: &pipeline,
@@ -129,6 +116,11 @@ impl Pipeline {
         Ok(started)
     }
 
+    /// The caps of the frames pushed from now on.
+    pub(crate) fn set_caps(&self, caps: &gst::Caps) {
+        self.appsrc.set_caps(Some(caps));
+    }
+
     /// Queues a source frame (blocks in batch mode while the queue is full).
     pub(crate) fn push(&self, buffer: gst::Buffer) -> Result<(), gst::FlowError> {
         self.appsrc.push_buffer(buffer).map(|_| ())
@@ -157,6 +149,31 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+/// `h264parse ! avdec_h264` after `appsrc`, and [`eight_bit`] when the
+/// tuning says: the element decoded frames leave.
+fn decoder(
+    pipeline: &gst::Pipeline,
+    appsrc: &gst_app::AppSrc,
+    height: u32,
+    tuning: &Tuning,
+) -> Result<gst::Element, LadderError> {
+    let parse = gst::ElementFactory::make("h264parse").build()?;
+    let decode = gst::ElementFactory::make("avdec_h264")
+        .property("max-errors", DECODE_ERRORS_TO_FAIL)
+        .property("max-threads", tuning.decoder_threads(height))
+        .build()?;
+    pipeline.add_many([&parse, &decode])?;
+    gst::Element::link_many([appsrc.upcast_ref(), &parse, &decode])?;
+    if let Some(pad) = decode.static_pad("src") {
+        colorimetry::make_explicit(&pad);
+    }
+    if tuning.eight_bit {
+        eight_bit(pipeline, &decode)
+    } else {
+        Ok(decode)
     }
 }
 

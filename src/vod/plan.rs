@@ -1,10 +1,12 @@
 //! Which renditions an asset gets, and in which jobs, decided from its probe.
 //!
-//! - `first`: playable in seconds. An H.264 source that needs no fixing
-//!   (8-bit 4:2:0, upright, at most `max_fps`) is repackaged as is; any
-//!   other gets the lowest rung encoded. With the audio renditions.
-//! - `ladder`: the other rungs up to `split_above` in one decode, their
-//!   keyframes where `first` put them.
+//! - `first`: playable in seconds, with the audio renditions. An H.264
+//!   source that needs no fixing (8-bit 4:2:0, upright, at most `max_fps`)
+//!   is repackaged as is. Any other is decoded once into every rung up to
+//!   `split_above`, the lowest published segment by segment as it is made
+//!   (so it plays after its first segments) and the others when done.
+//! - `ladder` (repackaged sources): the rungs up to `split_above` in one
+//!   decode, their keyframes at the source's.
 //! - one job per rung above `split_above` (1440p, 2160p), after the others,
 //!   so 360p never waits for 4K.
 //!
@@ -130,16 +132,16 @@ pub fn plan(source: &SourceInfo, settings: &VodLadder) -> Result<Plan, PlanError
         if audio.is_empty() {
             return Err(PlanError::NoStreams);
         }
-        return Ok(Plan {
-            jobs: vec![job(
-                FIRST,
-                FIRST_PRIORITY,
-                Vec::new(),
-                audio,
-                Keyframes::Source,
-                settings,
-            )],
-        });
+        let mut first = job(
+            FIRST,
+            FIRST_PRIORITY,
+            Vec::new(),
+            audio,
+            Keyframes::Source,
+            settings,
+        );
+        publish_early(&mut first.spec);
+        return Ok(Plan { jobs: vec![first] });
     };
     let (width, height) = video.upright();
     if !(MIN_SIDE..=MAX_SIDE).contains(&width) || !(MIN_SIDE..=MAX_SIDE).contains(&height) {
@@ -152,55 +154,72 @@ pub fn plan(source: &SourceInfo, settings: &VodLadder) -> Result<Plan, PlanError
         height: rung.height,
         bitrate_kbps: rung.bitrate_kbps,
     };
-    let (first, rest, keyframes): (VideoOut, Vec<&Rung>, Keyframes) =
-        if repackageable(video, settings) {
-            // Which rung the source stands for, if it may stand for one.
-            let standing = rungs.iter().position(|rung| {
-                rung.height == height
-                    && video.bitrate.is_some_and(|bps| {
-                        f64::from(bps)
-                            <= f64::from(rung.bitrate_kbps) * 1000.0 * settings.copy_max_ratio
-                    })
-            });
-            let name = standing.map_or(TEMPORARY.to_owned(), |i| rungs[i].name.clone());
-            let rest = rungs
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| Some(i) != standing)
-                .map(|(_, rung)| rung)
-                .collect();
-            (VideoOut::Copy { name }, rest, Keyframes::Source)
-        } else {
-            let keyframes = Keyframes::Every {
-                secs: settings.keyframe_secs,
-            };
-            let Some((lowest, above)) = rungs.split_last() else {
-                return Err(PlanError::Resolution(width, height));
-            };
-            (encode(lowest), above.iter().collect(), keyframes)
-        };
-    let mut jobs = vec![job(
-        FIRST,
-        FIRST_PRIORITY,
-        vec![first],
-        audio,
-        keyframes,
-        settings,
-    )];
-    let (top, ladder): (Vec<&Rung>, Vec<&Rung>) = rest
-        .into_iter()
+    let (top, below): (Vec<&Rung>, Vec<&Rung>) = rungs
+        .iter()
         .partition(|rung| rung.height > settings.split_above);
-    if !ladder.is_empty() {
-        let video = ladder.into_iter().map(encode).collect();
+    let mut jobs = Vec::new();
+    let keyframes = if repackageable(video, settings) {
+        // Which rung the source stands for, if it may stand for one.
+        let standing = rungs.iter().find(|rung| {
+            rung.height == height
+                && video.bitrate.is_some_and(|bps| {
+                    f64::from(bps)
+                        <= f64::from(rung.bitrate_kbps) * 1000.0 * settings.copy_max_ratio
+                })
+        });
+        let name = standing.map_or(TEMPORARY.to_owned(), |rung| rung.name.clone());
+        let copy = VideoOut::Copy { name };
         jobs.push(job(
-            LADDER,
-            LADDER_PRIORITY,
+            FIRST,
+            FIRST_PRIORITY,
+            vec![copy],
+            audio,
+            Keyframes::Source,
+            settings,
+        ));
+        let ladder: Vec<VideoOut> = below
+            .into_iter()
+            .filter(|rung| Some(*rung) != standing)
+            .map(encode)
+            .collect();
+        if !ladder.is_empty() {
+            jobs.push(job(
+                LADDER,
+                LADDER_PRIORITY,
+                ladder,
+                Vec::new(),
+                Keyframes::Source,
+                settings,
+            ));
+        }
+        Keyframes::Source
+    } else {
+        let keyframes = Keyframes::Every {
+            secs: settings.keyframe_secs,
+        };
+        // A source taller than `split_above` still gets its lower rungs
+        // first; one that is all top rungs gets its lowest.
+        let first = match below.is_empty() {
+            true => &top[top.len().saturating_sub(1)..],
+            false => &below[..],
+        };
+        let video = first.iter().copied().map(encode).collect();
+        jobs.push(job(
+            FIRST,
+            FIRST_PRIORITY,
             video,
-            Vec::new(),
+            audio,
             keyframes,
             settings,
         ));
-    }
+        keyframes
+    };
+    publish_early(&mut jobs[0].spec);
+    let made_first: Vec<&str> = jobs[0].spec.names().collect();
+    let top: Vec<&Rung> = top
+        .into_iter()
+        .filter(|rung| !made_first.contains(&rung.name.as_str()))
+        .collect();
     // The largest last: it takes the longest.
     for rung in top.into_iter().rev() {
         jobs.push(job(
@@ -213,6 +232,19 @@ pub fn plan(source: &SourceInfo, settings: &VodLadder) -> Result<Plan, PlanError
         ));
     }
     Ok(Plan { jobs })
+}
+
+/// The first job's smallest video rendition and its audio are published
+/// segment by segment as they are made: the asset plays after their first
+/// segments.
+fn publish_early(spec: &mut TranscodeSpec) {
+    let smallest = spec.video.last().map(VideoOut::name);
+    let audio = spec.audio.iter().map(AudioOut::name);
+    spec.early = smallest
+        .into_iter()
+        .chain(audio)
+        .map(str::to_owned)
+        .collect();
 }
 
 fn job(
@@ -233,6 +265,7 @@ fn job(
             segment_secs: settings.segment_secs,
             preset: settings.preset.clone(),
             max_fps: settings.max_fps,
+            early: Vec::new(),
         },
     }
 }
@@ -386,6 +419,8 @@ mod tests {
                 .all(|job| job.spec.keyframes == Keyframes::Source)
         );
         assert!(plan.jobs[0].priority > plan.jobs[1].priority);
+        assert_eq!(plan.jobs[0].spec.early, ["1080p", "audio"]);
+        assert!(plan.jobs[1].spec.early.is_empty());
     }
 
     #[test]
@@ -403,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn other_sources_get_the_lowest_rung_first_on_fixed_keyframes() {
+    fn other_sources_get_their_rungs_in_one_decode_the_lowest_early() {
         for fix in [
             |s: &mut SourceInfo| s.video.as_mut().unwrap().codec = "hevc".into(),
             |s: &mut SourceInfo| s.video.as_mut().unwrap().bit_depth = Some(10),
@@ -414,23 +449,46 @@ mod tests {
             let mut source = source("h264", 1920, 1080);
             fix(&mut source);
             let plan = plan(&source, &VodLadder::default()).unwrap();
-            assert_eq!(names(&plan.jobs[0]), ["360p", "audio"]);
-            assert!(matches!(
-                plan.jobs[0].spec.video[0],
-                VideoOut::Encode { .. }
-            ));
-            assert_eq!(names(&plan.jobs[1]), ["1080p", "720p", "480p"]);
-            assert_eq!(plan.jobs[1].spec.keyframes, Keyframes::Every { secs: 2.0 });
+            assert_eq!(profiles(&plan), [FIRST]);
+            let first = &plan.jobs[0].spec;
+            assert_eq!(
+                names(&plan.jobs[0]),
+                ["1080p", "720p", "480p", "360p", "audio"]
+            );
+            assert!(
+                first
+                    .video
+                    .iter()
+                    .all(|video| matches!(video, VideoOut::Encode { .. }))
+            );
+            assert_eq!(first.keyframes, Keyframes::Every { secs: 2.0 });
+            assert_eq!(first.early, ["360p", "audio"]);
         }
     }
 
     #[test]
     fn a_4k_source_gets_its_top_rungs_as_jobs_of_their_own_after_the_rest() {
         let plan = plan(&source("vp9", 3840, 2160), &VodLadder::default()).unwrap();
-        assert_eq!(profiles(&plan), [FIRST, LADDER, "1440p", "2160p"]);
-        assert_eq!(names(&plan.jobs[1]), ["1080p", "720p", "480p"]);
-        assert!(plan.jobs[2].priority < plan.jobs[1].priority);
-        assert_eq!(names(&plan.jobs[3]), ["2160p"]);
+        assert_eq!(profiles(&plan), [FIRST, "1440p", "2160p"]);
+        assert_eq!(
+            names(&plan.jobs[0]),
+            ["1080p", "720p", "480p", "360p", "audio"]
+        );
+        assert!(plan.jobs[1].priority < plan.jobs[0].priority);
+        assert_eq!(names(&plan.jobs[2]), ["2160p"]);
+        let h264 = super::plan(&source("h264", 3840, 2160), &VodLadder::default()).unwrap();
+        // Its 4 Mbit/s stand for 2160p: the copy is that rung.
+        assert_eq!(profiles(&h264), [FIRST, LADDER, "1440p"]);
+        assert_eq!(names(&h264.jobs[0]), ["2160p", "audio"]);
+        assert_eq!(names(&h264.jobs[1]), ["1080p", "720p", "480p", "360p"]);
+
+        let all_top = VodLadder {
+            split_above: 100,
+            ..VodLadder::default()
+        };
+        let plan = super::plan(&source("vp9", 3840, 2160), &all_top).unwrap();
+        assert_eq!(names(&plan.jobs[0]), ["360p", "audio"]);
+        assert_eq!(plan.jobs.len(), 6);
     }
 
     #[test]
@@ -439,9 +497,9 @@ mod tests {
         phone.video.as_mut().unwrap().rotation = 90;
         let plan = plan(&phone, &VodLadder::default()).unwrap();
         // 1080 wide, 1920 tall: every rung up to 1440p fits.
-        assert_eq!(profiles(&plan), [FIRST, LADDER, "1440p"]);
+        assert_eq!(profiles(&plan), [FIRST, "1440p"]);
         assert_eq!(
-            plan.jobs[0].spec.video[0],
+            plan.jobs[0].spec.video[3],
             VideoOut::Encode {
                 name: "360p".into(),
                 width: 202,
@@ -475,6 +533,7 @@ mod tests {
         let plan = plan(&song, &VodLadder::default()).unwrap();
         assert_eq!(profiles(&plan), [FIRST]);
         assert_eq!(names(&plan.jobs[0]), ["audio-64k", "audio-128k"]);
+        assert_eq!(plan.jobs[0].spec.early, ["audio-64k", "audio-128k"]);
         // A video's Opus track is encoded once, at the middle bitrate.
         let mut video = source("h264", 1280, 720);
         video.audio.as_mut().unwrap().codec = "opus".into();

@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use packager::vod::AssetFile;
+use packager::vod::{AssetFile, VodError};
 use storage::{AnyStore, ObjectStore, S3Store, StorageError};
 
 use super::renditions::{self, ManifestError, media_prefix};
@@ -154,10 +154,8 @@ async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {
         }
     };
     let made = match file {
-        AssetFile::MasterPlaylist => {
-            renditions::manifests(&published).map(|(master, _)| (master, HLS))
-        }
-        AssetFile::Mpd => renditions::manifests(&published).map(|(_, mpd)| (mpd, DASH)),
+        AssetFile::MasterPlaylist => renditions::master(&published).map(|text| (text, HLS)),
+        AssetFile::Mpd => renditions::dash_manifest(&published).map(|text| (text, DASH)),
         AssetFile::MediaPlaylist(name) => match renditions::rendition_playlist(&published, name) {
             Some(playlist) => playlist.map(|text| (text, HLS)),
             None => return not_found(),
@@ -176,8 +174,8 @@ async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {
             )
                 .into_response()
         }
-        // Nothing plays yet.
-        Err(ManifestError::Nothing) => not_found(),
+        // Nothing plays yet; or the MPD, while the first rendition grows.
+        Err(ManifestError::Nothing | ManifestError::Vod(VodError::Incomplete(_))) => not_found(),
         Err(e) => {
             tracing::error!(video = id, "vod manifest: {e}");
             text(

@@ -1,6 +1,7 @@
-//! A finished VOD rendition as JSON: what the transcode child reports to its
-//! worker and what the database keeps, so that the manifests can be written
-//! again from the renditions published so far as each new one lands.
+//! A VOD rendition as JSON, finished or written so far: what the transcode
+//! child reports to its worker and what the database keeps, so that the
+//! manifests can be written again from the renditions published so far as
+//! each new one lands.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -32,6 +33,17 @@ pub struct RenditionRecord {
     pub language: Option<String>,
     /// `[start, duration, size]` per segment, in the track's timescale.
     pub segments: Vec<[u64; 3]>,
+    /// False while segments are still to come.
+    #[serde(default = "finished", skip_serializing_if = "is_finished")]
+    pub complete: bool,
+}
+
+fn finished() -> bool {
+    true
+}
+
+fn is_finished(complete: &bool) -> bool {
+    *complete
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,7 +65,7 @@ pub enum RecordError {
 }
 
 impl RenditionRecord {
-    /// The record of a finished rendition.
+    /// The record of a rendition, finished or not.
     pub fn of(rendition: &Rendition) -> RenditionRecord {
         let config = rendition.config();
         RenditionRecord {
@@ -75,10 +87,11 @@ impl RenditionRecord {
                 .iter()
                 .map(|s| [s.start, s.duration, s.size])
                 .collect(),
+            complete: rendition.is_complete(),
         }
     }
 
-    /// The finished rendition this record describes.
+    /// The rendition this record describes (finished when it says).
     pub fn rendition(&self) -> Result<Rendition, RecordError> {
         let record = STANDARD
             .decode(&self.record)
@@ -111,7 +124,9 @@ impl RenditionRecord {
                 size,
             })?;
         }
-        rendition.finish()?;
+        if self.complete {
+            rendition.finish()?;
+        }
         Ok(rendition)
     }
 
@@ -151,6 +166,7 @@ mod tests {
             frame_rate: None,
             language: Some("en".into()),
             segments: vec![[0, 192_000, 64_000], [192_000, 96_000, 32_000]],
+            complete: true,
         }
     }
 
@@ -167,6 +183,16 @@ mod tests {
             record
         );
         assert!((record.duration_secs() - 6.0).abs() < 1e-9);
+        assert!(!json.contains("complete"));
+
+        let growing = RenditionRecord {
+            complete: false,
+            ..record
+        };
+        let json = serde_json::to_string(&growing).unwrap();
+        let read: RenditionRecord = serde_json::from_str(&json).unwrap();
+        assert!(!read.rendition().unwrap().is_complete());
+        assert_eq!(RenditionRecord::of(&read.rendition().unwrap()), growing);
     }
 
     #[test]

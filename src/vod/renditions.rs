@@ -1,8 +1,12 @@
 //! An asset's published renditions (rows of `video_renditions`) and the
-//! manifests written from them. A rendition's row is inserted only once its
-//! every file is in storage, so a manifest never names a missing file; the
-//! manifests are made from the rows on request, so two jobs ending at once
-//! can never overwrite each other's.
+//! manifests written from them. A rendition's row is written only once the
+//! files it lists are in storage, so a manifest never names a missing file;
+//! the manifests are made from the rows on request, so two jobs ending at
+//! once can never overwrite each other's.
+//!
+//! A growing rendition (`complete = 0`, published segment by segment while
+//! its job runs) is listed in the HLS master with an `EVENT` playlist; the
+//! MPD waits for it to be complete.
 
 use chrono::Utc;
 use packager::vod::{Presentation, Rendition, VodError, master_playlist, media_playlist, mpd};
@@ -31,6 +35,9 @@ pub struct Published {
     pub bitrate: i64,
     #[serde(skip)]
     pub temporary: bool,
+    /// False while its job still writes it.
+    #[serde(skip)]
+    pub complete: bool,
     #[serde(skip)]
     pub record: RenditionRecord,
 }
@@ -51,7 +58,9 @@ pub enum ManifestError {
     Database(#[from] sqlx::Error),
 }
 
-/// Publishes `record` (again, if a retried job made it anew).
+/// Publishes `record` (again, if a retried job made it anew). A growing
+/// record never replaces a complete one, nor one that lists more segments
+/// (a retried job starts its rendition again from the first segment).
 pub async fn publish(
     conn: &mut AnyConnection,
     video_id: &str,
@@ -60,11 +69,13 @@ pub async fn publish(
 ) -> sqlx::Result<()> {
     let json = serde_json::to_string(record).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let kind = if record.is_video() { "video" } else { "audio" };
+    let segments = i64::try_from(record.segments.len()).unwrap_or(i64::MAX);
     sqlx::query(
         "INSERT INTO video_renditions (video_id, name, kind, width, height, bitrate, temporary, \
-         record, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         record, created_at, complete, segments) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (video_id, name) DO UPDATE SET kind = $3, width = $4, height = $5, \
-         bitrate = $6, temporary = $7, record = $8",
+         bitrate = $6, temporary = $7, record = $8, complete = $10, segments = $11 \
+         WHERE $10 = 1 OR (video_renditions.complete = 0 AND video_renditions.segments <= $11)",
     )
     .bind(video_id)
     .bind(&record.name)
@@ -75,8 +86,29 @@ pub async fn publish(
     .bind(i64::from(temporary))
     .bind(json)
     .bind(timestamp(Utc::now()))
+    .bind(i64::from(record.complete))
+    .bind(segments)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Withdraws those of `names` that are still growing (their job failed for
+/// good).
+pub async fn withdraw_growing(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    names: &[String],
+) -> sqlx::Result<()> {
+    for name in names {
+        sqlx::query(
+            "DELETE FROM video_renditions WHERE video_id = $1 AND name = $2 AND complete = 0",
+        )
+        .bind(video_id)
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(())
 }
 
@@ -102,7 +134,7 @@ pub async fn count(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<i64
 /// ladder is complete). Video tallest first, then audio.
 pub async fn listed(db: &Db, video_id: &str, ready: bool) -> sqlx::Result<Vec<Published>> {
     let rows = sqlx::query(
-        "SELECT name, kind, width, height, bitrate, temporary, record FROM video_renditions \
+        "SELECT name, kind, width, height, bitrate, temporary, complete, record FROM video_renditions \
          WHERE video_id = $1 ORDER BY kind DESC, height DESC, bitrate DESC, name",
     )
     .bind(video_id)
@@ -122,6 +154,7 @@ pub async fn listed(db: &Db, video_id: &str, ready: bool) -> sqlx::Result<Vec<Pu
 fn published_row(row: &AnyRow) -> sqlx::Result<Published> {
     let record: String = row.try_get("record")?;
     let temporary: i64 = row.try_get("temporary")?;
+    let complete: i64 = row.try_get("complete")?;
     Ok(Published {
         name: row.try_get("name")?,
         kind: row.try_get("kind")?,
@@ -129,21 +162,31 @@ fn published_row(row: &AnyRow) -> sqlx::Result<Published> {
         height: row.try_get("height")?,
         bitrate: row.try_get("bitrate")?,
         temporary: temporary != 0,
+        complete: complete != 0,
         record: serde_json::from_str(&record).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
     })
 }
 
-/// The multivariant playlist and the MPD of `published`.
-pub fn manifests(published: &[Published]) -> Result<(String, String), ManifestError> {
+/// The multivariant playlist of `published`.
+pub fn master(published: &[Published]) -> Result<String, ManifestError> {
+    let renditions = renditions(published)?;
+    Ok(master_playlist(&Presentation::growing(&renditions)?))
+}
+
+/// The MPD of `published`: refused while one is growing.
+pub fn dash_manifest(published: &[Published]) -> Result<String, ManifestError> {
+    let renditions = renditions(published)?;
+    Ok(mpd(&Presentation::new(&renditions)?)?)
+}
+
+fn renditions(published: &[Published]) -> Result<Vec<Rendition>, ManifestError> {
     if published.is_empty() {
         return Err(ManifestError::Nothing);
     }
-    let renditions = published
+    Ok(published
         .iter()
         .map(|p| p.record.rendition())
-        .collect::<Result<Vec<Rendition>, _>>()?;
-    let presentation = Presentation::new(&renditions)?;
-    Ok((master_playlist(&presentation), mpd(&presentation)))
+        .collect::<Result<Vec<Rendition>, _>>()?)
 }
 
 /// The media playlist of the published rendition `name`.

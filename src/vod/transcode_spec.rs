@@ -22,6 +22,11 @@ pub struct TranscodeSpec {
     pub preset: String,
     /// Encoded renditions run at the source's frame rate up to this.
     pub max_fps: u32,
+    /// Renditions published segment by segment as they are made (the
+    /// child reports each [`TranscodeEvent::Made`]); the others when the
+    /// job ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub early: Vec<String>,
 }
 
 /// A video rendition.
@@ -94,6 +99,11 @@ impl AudioOut {
 pub enum TranscodeEvent {
     /// Seconds of the source done so far (by the slowest rendition).
     Progress { done_secs: f64 },
+    /// An early rendition so far: its init segment and `segments` are
+    /// written.
+    Made {
+        rendition: super::rendition_record::RenditionRecord,
+    },
     /// Every rendition, finished, its files in the output directory.
     Done {
         renditions: Vec<super::rendition_record::RenditionRecord>,

@@ -279,7 +279,9 @@ async fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Result<Va
                 None => base_url(state, headers),
             };
             view["hls_url"] = json!(format!("{base}{}", playback::hls_path(&row.id)));
-            view["dash_url"] = json!(format!("{base}{}", playback::dash_path(&row.id)));
+            if published.iter().all(|p| p.complete) {
+                view["dash_url"] = json!(format!("{base}{}", playback::dash_path(&row.id)));
+            }
             view["duration"] = json!(renditions::duration_secs(&published));
             view["renditions"] = json!(published);
             if row.thumbnails.is_some() {

@@ -7,6 +7,7 @@ use super::layout::{DASH_INITIALIZATION, DASH_MEDIA, FIRST_SEGMENT_NUMBER};
 use super::presentation::Presentation;
 use super::rendition::Rendition;
 use super::xml::{Attr, XmlWriter};
+use crate::error::VodError;
 
 const NAMESPACE: &str = "urn:mpeg:dash:schema:mpd:2011";
 const PROFILE: &str = "urn:mpeg:dash:profile:isoff-live:2011";
@@ -26,7 +27,13 @@ const CHANNEL_CONFIGURATION: &str = "urn:mpeg:dash:23003:3:audio_channel_configu
 /// semantics require. `mediaPresentationDuration` is the end of the rendition that ends
 /// last, rounded up to the millisecond. Video has square pixels (`sar="1:1"`): the ladder
 /// scales to square pixels.
-pub fn mpd(presentation: &Presentation<'_>) -> String {
+///
+/// Refused while a rendition is still being written ([`Presentation::growing`]): a static
+/// MPD describes finished media.
+pub fn mpd(presentation: &Presentation<'_>) -> Result<String, VodError> {
+    if let Some(name) = presentation.incomplete() {
+        return Err(VodError::Incomplete(name.to_owned()));
+    }
     let mut xml = XmlWriter::new();
     xml.start(
         "MPD",
@@ -54,7 +61,7 @@ pub fn mpd(presentation: &Presentation<'_>) -> String {
         audio_set(&mut xml, set_id, audio);
         set_id += 1;
     }
-    xml.finish()
+    Ok(xml.finish())
 }
 
 fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
@@ -273,7 +280,7 @@ mod tests {
         let (hd, sd, audio) = ladder();
         let presentation = Presentation::new([&hd, &sd, &audio]).unwrap();
         assert_eq!(
-            mpd(&presentation),
+            mpd(&presentation).unwrap(),
             r#"<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT14.022S" minBufferTime="PT4.011S">
   <Period id="0" start="PT0S">
@@ -316,7 +323,7 @@ mod tests {
             Rendition::video("360p", config, FrameRate::new(30_000, 1001).unwrap()).unwrap(),
             segments(&[360_000, 360_000, 360_000, 183_003], 300_000),
         );
-        let text = mpd(&Presentation::new([&hd, &sd]).unwrap());
+        let text = mpd(&Presentation::new([&hd, &sd]).unwrap()).unwrap();
         assert!(!text.contains("contentType=\"audio\""));
         assert!(text.contains("maxFrameRate=\"30\""));
         assert!(text.contains("frameRate=\"30000/1001\" sar=\"1:1\">\n        <SegmentTemplate"));
@@ -328,7 +335,7 @@ mod tests {
     #[test]
     fn audio_only() {
         let (_, _, audio) = ladder();
-        let text = mpd(&Presentation::new([&audio]).unwrap());
+        let text = mpd(&Presentation::new([&audio]).unwrap()).unwrap();
         assert!(!text.contains("video"));
         assert!(text.contains("<AdaptationSet id=\"0\" contentType=\"audio\""));
     }

@@ -5,18 +5,22 @@ use std::time::Duration;
 use super::rendition::Rendition;
 use crate::error::{ConfigError, VodError};
 
-/// Complete renditions with checked keyframe alignment, ready for
-/// [`super::master_playlist`] and [`super::mpd`].
+/// Renditions with checked keyframe alignment, ready for [`super::master_playlist`] and
+/// [`super::mpd`].
 ///
 /// Manifests list exactly the renditions given here and nothing else: to publish part of a
-/// ladder (the rungs finished so far), pass only those. Only complete renditions are
-/// accepted, so a master playlist never lists a rendition still being written.
+/// ladder (the rungs finished so far), pass only those. [`Presentation::new`] accepts
+/// complete renditions only, so a master playlist never lists a rendition still being
+/// written; [`Presentation::growing`] is the exception made for playing an asset while its
+/// first rendition is written (HLS only: a static MPD cannot list it).
 #[derive(Debug, Clone)]
 pub struct Presentation<'a> {
     /// Lowest peak bandwidth first.
     video: Vec<&'a Rendition>,
     /// As given; the first is the default.
     audio: Vec<&'a Rendition>,
+    /// The first rendition still being written, if any.
+    incomplete: Option<&'a str>,
 }
 
 impl<'a> Presentation<'a> {
@@ -32,11 +36,25 @@ impl<'a> Presentation<'a> {
     pub fn new(
         renditions: impl IntoIterator<Item = &'a Rendition>,
     ) -> Result<Presentation<'a>, VodError> {
+        let presentation = Self::growing(renditions)?;
+        match presentation.incomplete {
+            Some(name) => Err(VodError::Incomplete(name.to_owned())),
+            None => Ok(presentation),
+        }
+    }
+
+    /// As [`Presentation::new`], but renditions may still be written: their media playlists
+    /// are `EVENT` playlists that players reload. Video renditions written at different paces
+    /// would not line up, so more than one video rendition must all be complete.
+    pub fn growing(
+        renditions: impl IntoIterator<Item = &'a Rendition>,
+    ) -> Result<Presentation<'a>, VodError> {
         let mut video: Vec<&Rendition> = Vec::new();
         let mut audio: Vec<&Rendition> = Vec::new();
+        let mut incomplete = None;
         for rendition in renditions {
             if !rendition.is_complete() {
-                return Err(VodError::Incomplete(rendition.name().to_owned()));
+                incomplete.get_or_insert(rendition.name());
             }
             if video
                 .iter()
@@ -54,9 +72,23 @@ impl<'a> Presentation<'a> {
         if video.is_empty() && audio.is_empty() {
             return Err(VodError::NoRenditions);
         }
+        if video.len() > 1
+            && let Some(writing) = video.iter().find(|r| !r.is_complete())
+        {
+            return Err(VodError::Incomplete(writing.name().to_owned()));
+        }
         check_alignment(&video)?;
         video.sort_by_cached_key(|r| r.bandwidth().peak_bps);
-        Ok(Presentation { video, audio })
+        Ok(Presentation {
+            video,
+            audio,
+            incomplete,
+        })
+    }
+
+    /// The first rendition still being written, if any.
+    pub fn incomplete(&self) -> Option<&'a str> {
+        self.incomplete
     }
 
     /// The video renditions, lowest peak bandwidth first.
@@ -157,6 +189,24 @@ mod tests {
             Presentation::new([&v, &a]).unwrap_err(),
             VodError::Config(ConfigError::DuplicateRendition("x".into()))
         );
+    }
+
+    #[test]
+    fn a_growing_presentation_takes_one_video_rendition_being_written() {
+        let mut writing = avc("360p", 640, 360);
+        writing.push_segment(segments(&[90_000], 1)[0]).unwrap();
+        let mut audio = aac("audio", None);
+        audio.push_segment(segments(&[48_000], 1)[0]).unwrap();
+        let growing = Presentation::growing([&writing, &audio]).unwrap();
+        assert_eq!(growing.incomplete(), Some("360p"));
+        assert_eq!(growing.renditions().count(), 2);
+        let done = finished(avc("720p", 1280, 720), segments(&[90_000], 1));
+        assert_eq!(
+            Presentation::growing([&done, &writing]).unwrap_err(),
+            VodError::Incomplete("360p".into())
+        );
+        let complete = Presentation::growing([&done]).unwrap();
+        assert_eq!(complete.incomplete(), None);
     }
 
     #[test]

@@ -3,16 +3,16 @@
 //! [`packager::vod::AssetFile`]).
 //!
 //! Two ways through, both ending in the live ladder in batch mode for the
-//! smaller encoded renditions, so every video rendition has its keyframes
-//! at the same presentation times:
+//! encoded renditions, so every video rendition has its keyframes at the
+//! same presentation times:
 //!
 //! - [`Keyframes::Source`] (H.264 sources): the source's access units are
 //!   demuxed; they are the `Copy` rendition and the ladder's input (which
 //!   forces a keyframe at each source keyframe).
-//! - [`Keyframes::Every`]: the source is decoded (any codec), turned
-//!   upright, converted to 8-bit 4:2:0, capped in frame rate, and the
-//!   largest `Encode` rendition is encoded with keyframes every N seconds;
-//!   its frames feed the ladder for the others.
+//! - [`Keyframes::Every`]: the source is decoded once (any codec), turned
+//!   upright, converted to 8-bit 4:2:0, capped in frame rate and scaled to
+//!   the largest rendition; the decoded frames feed the ladder, marked as
+//!   keyframes every N seconds.
 //!
 //! Segments are cut by [`cuts::SegmentCutter`] from keyframe times alone,
 //! audio at the frame boundary nearest each video cut.
@@ -33,12 +33,13 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use self::source::{AudioPlan, Failure, Msg, VideoPlan};
 use self::writer::{AudioWriter, VideoSample, VideoWriter, aac_config, h264_config};
 use super::rendition_record::RenditionRecord;
-use super::transcode_spec::{AudioOut, Keyframes, TranscodeSpec, VideoOut};
+use super::transcode_spec::{AudioOut, Keyframes, TranscodeEvent, TranscodeSpec, VideoOut};
 use crate::jobs::JobError;
 use crate::ladder::{LadderEvent, LadderMode, LiveLadder, OverloadPolicy, Rung, Tuning};
 
 /// Messages in flight from the source pipeline: it waits beyond this.
-const CHANNEL_DEPTH: usize = 64;
+/// (Decoded frames are among them: a few dozen megabytes at 1080p.)
+const CHANNEL_DEPTH: usize = 16;
 /// Progress is reported at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// How often the loop wakes to check the deadline.
@@ -70,9 +71,7 @@ struct Encoded {
 #[derive(Debug)]
 struct Plan {
     copy: Option<String>,
-    /// Decode path: encoded from the decoded source, largest first.
-    primary: Option<Encoded>,
-    /// Encoded by the ladder from the copied or primary frames.
+    /// Encoded by the ladder, largest first.
     ladder: Vec<Encoded>,
     keyframes: Keyframes,
     tuning: Tuning,
@@ -112,6 +111,13 @@ impl Plan {
             if names[..i].contains(name) {
                 return Err(bad_spec(format!("rendition name {name} used twice")));
             }
+        }
+        if let Some(unknown) = spec
+            .early
+            .iter()
+            .find(|name| !names.contains(&name.as_str()))
+        {
+            return Err(bad_spec(format!("early rendition {unknown} is not made")));
         }
         if let Keyframes::Every { secs } = spec.keyframes
             && !(secs.is_finite() && secs >= 0.1)
@@ -157,23 +163,18 @@ impl Plan {
                 }
             }
         }
-        // Largest first: the primary, and the ladder's cascade order.
+        // Largest first: the ladder's cascade order.
         encoded.sort_by_key(|e| std::cmp::Reverse(u64::from(e.width) * u64::from(e.height)));
-        let primary = match spec.keyframes {
-            Keyframes::Every { .. } if !encoded.is_empty() => Some(encoded.remove(0)),
-            _ => None,
-        };
-        if let Some(primary) = &primary
-            && let Some(taller) = encoded.iter().find(|e| e.height > primary.height)
+        if let Some((largest, smaller)) = encoded.split_first()
+            && let Some(taller) = smaller.iter().find(|e| e.height > largest.height)
         {
             return Err(bad_spec(format!(
                 "{} is taller than the largest rendition {}",
-                taller.name, primary.name
+                taller.name, largest.name
             )));
         }
         Ok(Plan {
             copy,
-            primary,
             ladder: encoded,
             keyframes: spec.keyframes,
             tuning,
@@ -181,21 +182,27 @@ impl Plan {
     }
 
     fn has_video(&self) -> bool {
-        self.copy.is_some() || self.primary.is_some() || !self.ladder.is_empty()
+        self.copy.is_some() || !self.ladder.is_empty()
     }
 
     fn video_plan(&self, max_fps: u32) -> VideoPlan {
-        match (&self.primary, self.keyframes) {
-            (Some(primary), Keyframes::Every { secs }) => VideoPlan::Encode {
-                width: primary.width,
-                height: primary.height,
-                bitrate_kbps: primary.bitrate_kbps,
+        match (self.ladder.first(), self.keyframes) {
+            (Some(largest), Keyframes::Every { .. }) => VideoPlan::Decode {
+                width: largest.width,
+                height: largest.height,
                 max_fps,
-                keyframe_secs: secs,
-                tuning: self.tuning.clone(),
+                scale: self.tuning.scale,
             },
             _ if self.has_video() => VideoPlan::Demux,
             _ => VideoPlan::None,
+        }
+    }
+
+    /// Where the decoded frames get their keyframes (decode path only).
+    fn keyframe_clock(&self) -> Option<cuts::KeyframeClock> {
+        match self.keyframes {
+            Keyframes::Every { secs } => Some(cuts::KeyframeClock::new(secs)),
+            Keyframes::Source => None,
         }
     }
 }
@@ -208,11 +215,12 @@ pub struct Options<'a> {
     pub timeout: Duration,
 }
 
-/// Runs the job: renditions written under `out`, progress (seconds of
-/// the source done) reported through `progress`.
+/// Runs the job: renditions written under `out`; progress (seconds of the
+/// source done) and each new segment of the spec's early renditions
+/// reported through `report` as they come.
 pub fn transcode(
     options: &Options<'_>,
-    mut progress: impl FnMut(f64),
+    mut report: impl FnMut(TranscodeEvent),
 ) -> Result<Vec<RenditionRecord>, JobError> {
     let spec = options.spec;
     let plan = Plan::of(spec)?;
@@ -227,7 +235,8 @@ pub fn transcode(
         deadline: Instant::now() + options.timeout,
         timeout: options.timeout,
         cutter: cuts::SegmentCutter::new(spec.segment_secs),
-        primary: None,
+        keyframes: plan.keyframe_clock(),
+        copy: None,
         rungs: Vec::new(),
         ladder: None,
         ladder_events: None,
@@ -236,14 +245,11 @@ pub fn transcode(
         audio: Vec::new(),
         frame_rate: None,
         streams_seen: false,
+        early: spec.early.iter().map(|name| (name.clone(), 0)).collect(),
     };
     let out = options.out;
-    if let Some(name) = plan
-        .copy
-        .as_ref()
-        .or(plan.primary.as_ref().map(|p| &p.name))
-    {
-        run.primary = Some(VideoWriter::new(out, name, spec.segment_secs).map_err(write_error)?);
+    if let Some(name) = &plan.copy {
+        run.copy = Some(VideoWriter::new(out, name, spec.segment_secs).map_err(write_error)?);
     }
     for rung in &plan.ladder {
         run.rungs
@@ -264,7 +270,7 @@ pub fn transcode(
     let (tx, rx) = sync_channel(CHANNEL_DEPTH);
     let pipeline = source::start(options.uri, plan.video_plan(spec.max_fps), audio_plans, tx)?;
     let wants = (plan.has_video(), !spec.audio.is_empty());
-    let result = run.read(&rx, wants, &mut progress);
+    let result = run.read(&rx, wants, &mut report);
     drop(rx);
     drop(pipeline);
     result?;
@@ -275,11 +281,13 @@ pub fn transcode(
 struct Run {
     deadline: Instant,
     timeout: Duration,
-    /// The cuts of every video rendition, from the source or primary
-    /// keyframes: the audio follows them.
+    /// The cuts of every video rendition, from the source's keyframes or
+    /// `keyframes`: the audio follows them.
     cutter: cuts::SegmentCutter,
-    /// The Copy rendition, or the largest encoded one (decode path).
-    primary: Option<VideoWriter>,
+    /// Decode path: which decoded frames are keyframes.
+    keyframes: Option<cuts::KeyframeClock>,
+    /// The Copy rendition.
+    copy: Option<VideoWriter>,
     /// The ladder's renditions, in the ladder's order.
     rungs: Vec<VideoWriter>,
     ladder: Option<LiveLadder>,
@@ -287,9 +295,11 @@ struct Run {
     ladder_spec: Vec<Encoded>,
     tuning: Tuning,
     audio: Vec<AudioWriter>,
-    /// The source's (or primary's) frame rate, when its caps say.
+    /// The source's frame rate (after `max_fps`), when its caps say.
     frame_rate: Option<FrameRate>,
     streams_seen: bool,
+    /// The early renditions, and how many of their segments were reported.
+    early: Vec<(String, usize)>,
 }
 
 impl Run {
@@ -298,15 +308,18 @@ impl Run {
         &mut self,
         rx: &std::sync::mpsc::Receiver<Msg>,
         (wants_video, wants_audio): (bool, bool),
-        progress: &mut impl FnMut(f64),
+        report: &mut impl FnMut(TranscodeEvent),
     ) -> Result<(), JobError> {
         let mut reported = Instant::now();
         let mut media = false;
         loop {
             self.drain_ladder()?;
+            self.report_early(report)?;
             if reported.elapsed() >= PROGRESS_EVERY && media {
                 reported = Instant::now();
-                progress(self.done_secs());
+                report(TranscodeEvent::Progress {
+                    done_secs: self.done_secs(),
+                });
             }
             if Instant::now() >= self.deadline {
                 return Err(job_error(
@@ -336,6 +349,11 @@ impl Run {
                     }
                 }
                 Msg::VideoCaps { record, frame_rate } => self.video_caps(record, frame_rate)?,
+                Msg::RawCaps(caps) => self.raw_caps(&caps)?,
+                Msg::Raw { pts, buffer } => {
+                    media = true;
+                    self.raw(pts, buffer)?;
+                }
                 Msg::Video {
                     pts,
                     dts,
@@ -393,9 +411,8 @@ impl Run {
         if self.frame_rate.is_none() {
             self.frame_rate = frame_rate;
         }
-        if let Some(primary) = &mut self.primary {
-            primary
-                .configure(config.clone(), self.frame_rate)
+        if let Some(copy) = &mut self.copy {
+            copy.configure(config.clone(), self.frame_rate)
                 .map_err(worker)?;
         }
         if self.ladder.is_none() && !self.ladder_spec.is_empty() {
@@ -406,43 +423,86 @@ impl Run {
                 height: config.height,
                 codec_string: config.codec_string.clone(),
             };
-            let rungs = self
-                .ladder_spec
-                .iter()
-                .map(|e| {
-                    let rung = Rung {
-                        name: e.name.clone(),
-                        height: e.height,
-                        bitrate_kbps: e.bitrate_kbps,
-                    };
-                    (rung, Some(e.width))
-                })
-                .collect();
             let (events, received) = unbounded_channel();
             let ladder = LiveLadder::start_sized(
                 &source,
-                rungs,
+                self.ladder_rungs(),
                 LadderMode::Batch,
                 self.tuning.clone(),
                 OverloadPolicy::default(),
                 events,
-            )
-            .map_err(|e| match e {
-                crate::ladder::LadderError::InvalidRung { .. } => bad_spec(e.to_string()),
-                other => job_error("encode_error", other.to_string()),
-            })?;
-            self.ladder = Some(ladder);
+            );
+            self.ladder = Some(ladder.map_err(ladder_error)?);
             self.ladder_events = Some(received);
         }
         Ok(())
     }
 
-    fn video(&mut self, pts: i64, dts: i64, keyframe: bool, data: Bytes) -> Result<(), JobError> {
+    /// The decoded frames' caps: the ladder starts on the first.
+    fn raw_caps(&mut self, caps: &gstreamer::Caps) -> Result<(), JobError> {
+        if let Some(ladder) = &mut self.ladder {
+            ladder.set_raw_caps(caps);
+            return Ok(());
+        }
+        if self.frame_rate.is_none() {
+            self.frame_rate = caps
+                .structure(0)
+                .and_then(|s| s.get::<gstreamer::Fraction>("framerate").ok())
+                .and_then(|f| {
+                    let num = u32::try_from(f.numer()).ok()?;
+                    let den = u32::try_from(f.denom()).ok()?;
+                    FrameRate::new(num, den).ok()
+                });
+        }
+        let (events, received) = unbounded_channel();
+        let ladder = LiveLadder::start_raw(caps, self.ladder_rungs(), self.tuning.clone(), events);
+        self.ladder = Some(ladder.map_err(ladder_error)?);
+        self.ladder_events = Some(received);
+        Ok(())
+    }
+
+    fn ladder_rungs(&self) -> Vec<(Rung, Option<u32>)> {
+        self.ladder_spec
+            .iter()
+            .map(|e| {
+                let rung = Rung {
+                    name: e.name.clone(),
+                    height: e.height,
+                    bitrate_kbps: e.bitrate_kbps,
+                };
+                (rung, Some(e.width))
+            })
+            .collect()
+    }
+
+    /// One decoded frame: a keyframe of every rendition when the clock
+    /// says, and where a segment may start.
+    fn raw(&mut self, pts: i64, buffer: gstreamer::Buffer) -> Result<(), JobError> {
+        let keyframe = self
+            .keyframes
+            .as_mut()
+            .is_some_and(|clock| clock.is_keyframe(pts));
+        let ticks = ns_to_ticks(pts);
+        self.cut_at(ticks, keyframe)?;
+        if let Some(ladder) = &mut self.ladder {
+            ladder.push_raw(buffer, ticks, keyframe);
+        }
+        Ok(())
+    }
+
+    /// A keyframe at `pts` (ticks) may start a segment: the audio is cut
+    /// near it when it does.
+    fn cut_at(&mut self, pts: i64, keyframe: bool) -> Result<(), JobError> {
         if keyframe && pts >= 0 && self.cutter.keyframe(pts as u64) {
             for audio in &mut self.audio {
                 audio.cut_near(pts as u64).map_err(worker)?;
             }
         }
+        Ok(())
+    }
+
+    fn video(&mut self, pts: i64, dts: i64, keyframe: bool, data: Bytes) -> Result<(), JobError> {
+        self.cut_at(pts, keyframe)?;
         if let Some(ladder) = &mut self.ladder {
             ladder.push(&Frame {
                 kind: TrackKind::Video,
@@ -452,15 +512,14 @@ impl Run {
                 data: data.clone(),
             });
         }
-        if let Some(primary) = &mut self.primary {
-            primary
-                .push(VideoSample {
-                    pts,
-                    dts,
-                    keyframe,
-                    data,
-                })
-                .map_err(worker)?;
+        if let Some(copy) = &mut self.copy {
+            copy.push(VideoSample {
+                pts,
+                dts,
+                keyframe,
+                data,
+            })
+            .map_err(worker)?;
         }
         Ok(())
     }
@@ -497,10 +556,41 @@ impl Run {
         Ok(())
     }
 
+    /// Reports each early rendition that has written a segment since.
+    fn report_early(&mut self, report: &mut impl FnMut(TranscodeEvent)) -> Result<(), JobError> {
+        for (name, reported) in &mut self.early {
+            let video = self
+                .copy
+                .iter()
+                .chain(&self.rungs)
+                .find(|w| w.name() == name);
+            let audio = self.audio.iter().find(|w| w.name() == name);
+            let written = match (video, audio) {
+                (Some(video), _) => video.segments_written(),
+                (None, Some(audio)) => audio.segments_written(),
+                (None, None) => continue,
+            };
+            if written <= *reported {
+                continue;
+            }
+            let so_far = match video {
+                Some(video) => video.so_far(),
+                None => audio.map_or(Ok(None), AudioWriter::so_far),
+            };
+            if let Some(rendition) = so_far.map_err(worker)? {
+                *reported = written;
+                report(TranscodeEvent::Made {
+                    rendition: RenditionRecord::of(&rendition),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Seconds done by the slowest rendition.
     fn done_secs(&self) -> f64 {
         let video = self
-            .primary
+            .copy
             .iter()
             .chain(&self.rungs)
             .map(VideoWriter::done_secs);
@@ -525,13 +615,20 @@ impl Run {
             other => worker(other),
         };
         let mut records = Vec::new();
-        for writer in self.primary.into_iter().chain(self.rungs) {
+        for writer in self.copy.into_iter().chain(self.rungs) {
             records.push(RenditionRecord::of(&writer.finish().map_err(empty)?));
         }
         for writer in self.audio {
             records.push(RenditionRecord::of(&writer.finish().map_err(empty)?));
         }
         Ok(records)
+    }
+}
+
+fn ladder_error(e: crate::ladder::LadderError) -> JobError {
+    match e {
+        crate::ladder::LadderError::InvalidRung { .. } => bad_spec(e.to_string()),
+        other => job_error("encode_error", other.to_string()),
     }
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! urisourcebin ! parsebin ─┬─ video: queue ! h264parse ! appsink                  (H.264 as it is)
 //!                          │     or: queue ! decodebin ! videoflip ! videoconvert
-//!                          │         ! videoscale ! videorate ! I420 WxH ! x264enc ! appsink
+//!                          │         ! videoscale ! videorate ! I420 WxH ! appsink    (decoded)
 //!                          ├─ audio: queue ! tee ─┬─ queue ! aacparse ! appsink    (AAC as it is)
 //!                          │                      └─ queue ! decodebin ! audioconvert
 //!                          │                         ! audioresample ! avenc_aac ! appsink
@@ -22,10 +22,8 @@ use bytes::Bytes;
 use gst::prelude::*;
 use gstreamer as gst;
 use gstreamer_app as gst_app;
-use gstreamer_video as gst_video;
 
-use super::cuts::KeyframeClock;
-use crate::ladder::{Tuning, x264_encoder};
+use crate::ladder::ScaleMethod;
 
 /// What the pipeline tells the thread that writes the renditions.
 #[derive(Debug)]
@@ -34,6 +32,13 @@ pub enum Msg {
     VideoCaps {
         record: Bytes,
         frame_rate: Option<(u32, u32)>,
+    },
+    /// The caps of the decoded frames from now on.
+    RawCaps(gst::Caps),
+    /// One decoded frame, presented at `pts` (ns of running time).
+    Raw {
+        pts: i64,
+        buffer: gst::Buffer,
     },
     /// One H.264 access unit (AVCC), times in ns of running time.
     Video {
@@ -86,15 +91,13 @@ pub enum VideoPlan {
     None,
     /// The H.264 access units as they are (anything else is `unsupported`).
     Demux,
-    /// Decoded, turned upright, 8-bit 4:2:0, capped at `max_fps`, scaled
-    /// and encoded with keyframes every `keyframe_secs`.
-    Encode {
+    /// Decoded, turned upright, 8-bit 4:2:0, capped at `max_fps` and
+    /// scaled to `width`×`height` with `scale`.
+    Decode {
         width: u32,
         height: u32,
-        bitrate_kbps: u32,
         max_fps: u32,
-        keyframe_secs: f64,
-        tuning: Tuning,
+        scale: ScaleMethod,
     },
 }
 
@@ -266,7 +269,6 @@ impl Context {
     }
 
     fn video_branch(&self, pad: &gst::Pad, name: &str) -> Result<(), Failure> {
-        let sink = self.video_sink();
         let chain = match &self.video {
             VideoPlan::None => return self.discard(pad),
             VideoPlan::Demux => {
@@ -281,16 +283,14 @@ impl Context {
                     self.queue()?,
                     self.make("h264parse")?,
                     self.caps_filter("video/x-h264,stream-format=avc,alignment=au")?,
-                    sink.upcast(),
+                    self.video_sink().upcast(),
                 ]
             }
-            VideoPlan::Encode {
+            VideoPlan::Decode {
                 width,
                 height,
-                bitrate_kbps,
                 max_fps,
-                keyframe_secs,
-                tuning,
+                scale,
             } => {
                 let flip = gst::ElementFactory::make("videoflip")
                     .property_from_str("video-direction", "auto")
@@ -304,11 +304,8 @@ impl Context {
                 let size = self.caps_filter(&format!(
                     "video/x-raw,format=I420,width={width},height={height},pixel-aspect-ratio=1/1"
                 ))?;
-                force_keyframes(&size, *keyframe_secs);
-                let encoder = x264_encoder(tuning, "x264enc-vod", *bitrate_kbps, *height)
-                    .map_err(|e| Failure::new("worker_error", format!("x264enc: {e}")))?;
                 let scale = gst::ElementFactory::make("videoscale")
-                    .property_from_str("method", tuning.scale.gst_nick())
+                    .property_from_str("method", scale.gst_nick())
                     .build()
                     .map_err(|e| Failure::new("worker_error", format!("videoscale: {e}")))?;
                 vec![
@@ -319,9 +316,7 @@ impl Context {
                     scale,
                     rate,
                     size,
-                    encoder,
-                    self.caps_filter("video/x-h264,stream-format=avc,alignment=au")?,
-                    sink.upcast(),
+                    self.raw_sink().upcast(),
                 ]
             }
         };
@@ -375,6 +370,42 @@ impl Context {
                         data,
                     })
                     .map_err(|_| gst::FlowError::Flushing)?;
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        sink
+    }
+
+    /// Hands out decoded frames as they are (their memory is not copied).
+    fn raw_sink(&self) -> gst_app::AppSink {
+        let sink = gst_app::AppSink::builder()
+            .sync(false)
+            .property("enable-last-sample", false)
+            .build();
+        let tx = self.tx.clone();
+        let mut last_caps: Option<gst::Caps> = None;
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer_owned()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    if last_caps
+                        .as_ref()
+                        .is_none_or(|known| known.as_ref() != caps)
+                    {
+                        last_caps = Some(caps.to_owned());
+                        tx.send(Msg::RawCaps(caps.to_owned()))
+                            .map_err(|_| gst::FlowError::Flushing)?;
+                    }
+                    let Some(pts) = running_time(&sample, buffer.pts()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    drop(sample);
+                    tx.send(Msg::Raw { pts, buffer })
+                        .map_err(|_| gst::FlowError::Flushing)?;
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
@@ -591,35 +622,6 @@ fn no_frames_past_the_end(videorate: &gst::Element) {
         } else {
             gst::PadProbeReturn::Ok
         }
-    });
-}
-
-/// Forces a keyframe on the frames leaving `element` every `secs` of pts
-/// from the first (see [`KeyframeClock`]).
-fn force_keyframes(element: &gst::Element, secs: f64) {
-    let Some(pad) = element.static_pad("src") else {
-        return;
-    };
-    let clock = Mutex::new(KeyframeClock::new(secs));
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(pts) = info
-            .buffer()
-            .and_then(|b| b.pts())
-            .and_then(|pts| i64::try_from(pts.nseconds()).ok())
-        else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let key = clock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_keyframe(pts);
-        if key {
-            let force = gst_video::DownstreamForceKeyUnitEvent::builder()
-                .all_headers(true)
-                .build();
-            pad.push_event(force);
-        }
-        gst::PadProbeReturn::Ok
     });
 }
 

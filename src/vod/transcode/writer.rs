@@ -95,13 +95,19 @@ impl Files {
         Ok(())
     }
 
-    /// The finished rendition; its media playlist is written.
-    fn finish(&self, mut rendition: Rendition) -> Result<Rendition, WriteError> {
+    /// `rendition` with the segments written so far.
+    fn with_segments(&self, mut rendition: Rendition) -> Result<Rendition, WriteError> {
         for segment in &self.segments {
             rendition
                 .push_segment(*segment)
                 .map_err(|e| invalid(&self.name, e))?;
         }
+        Ok(rendition)
+    }
+
+    /// The finished rendition; its media playlist is written.
+    fn finish(&self, rendition: Rendition) -> Result<Rendition, WriteError> {
+        let mut rendition = self.with_segments(rendition)?;
         rendition.finish().map_err(|e| invalid(&self.name, e))?;
         let playlist = media_playlist(&rendition).map_err(|e| invalid(&self.name, e))?;
         write_file(
@@ -260,6 +266,22 @@ impl VideoWriter {
         )
     }
 
+    /// Segment files written so far.
+    pub fn segments_written(&self) -> usize {
+        self.files.segments.len()
+    }
+
+    /// The rendition as written so far (not finished), once it has a segment.
+    pub fn so_far(&self) -> Result<Option<Rendition>, WriteError> {
+        match &self.config {
+            Some(config) if !self.files.segments.is_empty() => {
+                let rendition = self.rendition(config.clone())?;
+                self.files.with_segments(rendition).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Writes the last segment and the media playlist.
     pub fn finish(mut self) -> Result<Rendition, WriteError> {
         self.flush(None)?;
@@ -269,15 +291,20 @@ impl VideoWriter {
         if self.files.segments.is_empty() {
             return Err(WriteError::Empty(self.files.name.clone()));
         }
+        let rendition = self.rendition(config)?;
+        self.files.finish(rendition)
+    }
+
+    /// A rendition of this track without segments.
+    fn rendition(&self, config: TrackConfig) -> Result<Rendition, WriteError> {
         let frame_rate = match self.frame_rate {
             Some(rate) => rate,
             None => self
                 .measured_frame_rate()
                 .map_err(|e| invalid(&self.files.name, e))?,
         };
-        let rendition = Rendition::video(&self.files.name, config, frame_rate)
-            .map_err(|e| invalid(&self.files.name, e))?;
-        self.files.finish(rendition)
+        Rendition::video(&self.files.name, config, frame_rate)
+            .map_err(|e| invalid(&self.files.name, e))
     }
 
     /// Frames per second over the frames written, in thousandths (30 when
@@ -449,6 +476,22 @@ impl AudioWriter {
             .map_or(0.0, |end| end as f64 / self.rate() as f64)
     }
 
+    /// Segment files written so far.
+    pub fn segments_written(&self) -> usize {
+        self.files.segments.len()
+    }
+
+    /// The rendition as written so far (not finished), once it has a segment.
+    pub fn so_far(&self) -> Result<Option<Rendition>, WriteError> {
+        match &self.config {
+            Some(config) if !self.files.segments.is_empty() => {
+                let rendition = self.rendition(config.clone())?;
+                self.files.with_segments(rendition).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Writes the last segment and the media playlist.
     pub fn finish(mut self) -> Result<Rendition, WriteError> {
         let frames = std::mem::take(&mut self.pending);
@@ -459,9 +502,13 @@ impl AudioWriter {
         if self.files.segments.is_empty() {
             return Err(WriteError::Empty(self.files.name.clone()));
         }
-        let rendition = Rendition::audio(&self.files.name, config, self.language.as_deref())
-            .map_err(|e| invalid(&self.files.name, e))?;
+        let rendition = self.rendition(config)?;
         self.files.finish(rendition)
+    }
+
+    fn rendition(&self, config: TrackConfig) -> Result<Rendition, WriteError> {
+        Rendition::audio(&self.files.name, config, self.language.as_deref())
+            .map_err(|e| invalid(&self.files.name, e))
     }
 }
 
