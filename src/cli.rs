@@ -60,11 +60,11 @@ pub enum Command {
         /// Seconds.
         #[arg(long)]
         duration: f64,
-        /// The picture's upright size.
-        #[arg(long)]
-        width: u32,
-        #[arg(long)]
-        height: u32,
+        /// The picture's upright size; without it the source is audio.
+        #[arg(long, requires = "height")]
+        width: Option<u32>,
+        #[arg(long, requires = "width")]
+        height: Option<u32>,
     },
     /// Write a source's renditions as CMAF files, printing progress and
     /// then the renditions as JSON lines (the workers' media task).
@@ -86,16 +86,17 @@ pub enum Command {
 
 /// `thumbnails-source`: what was made on stdout and exit 0, or why not
 /// (`{"code", "message"}`) and exit 2.
+/// Without `width` and `height`, the source is audio: a poster only.
 pub fn thumbnails_source(
     source: &str,
     out: &Path,
     duration: f64,
-    width: u32,
-    height: u32,
+    size: Option<(u32, u32)>,
 ) -> std::process::ExitCode {
-    print_answer(crate::vod::thumbnails::make(
-        source, out, duration, width, height,
-    ))
+    print_answer(match size {
+        Some((width, height)) => crate::vod::thumbnails::make(source, out, duration, width, height),
+        None => crate::vod::thumbnails::make_audio(source, out),
+    })
 }
 
 /// The answer of a media task: its JSON on stdout; exit 2 for an error.
@@ -121,10 +122,27 @@ fn print_answer<T: serde::Serialize>(
 /// `probe-source`: the source's description on stdout and exit 0, or the
 /// reason it is not usable (`{"code", "message"}`) on stdout and exit 2.
 pub fn probe_source(uri: &str, timeout_secs: u64) -> std::process::ExitCode {
-    print_answer(crate::media_probe::probe(
-        uri,
-        std::time::Duration::from_secs(timeout_secs),
-    ))
+    let timeout = std::time::Duration::from_secs(timeout_secs);
+    let probed = crate::media_probe::probe(uri, timeout).map(|mut info| {
+        if let Some(video) = &mut info.video
+            && video.codec == "h264"
+            && video.rotation == 0
+        {
+            video.keyframe_gap = keyframe_gap(uri, timeout);
+        }
+        info
+    });
+    print_answer(probed)
+}
+
+/// The source's longest keyframe gap in its first seconds; `None` (and a
+/// log line) when it cannot be read.
+fn keyframe_gap(uri: &str, timeout: std::time::Duration) -> Option<f64> {
+    const WINDOW: std::time::Duration = std::time::Duration::from_secs(30);
+    crate::vod::transcode::gop::longest_keyframe_gap(uri, WINDOW, timeout)
+        .inspect_err(|e| tracing::warn!("reading the keyframes: {}: {}", e.code, e.message))
+        .ok()
+        .flatten()
 }
 
 /// `transcode-source`: `{"event":"progress",…}` lines, then

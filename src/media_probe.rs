@@ -38,6 +38,10 @@ pub struct VideoInfo {
     pub chroma_format: Option<String>,
     /// Bits per second, when the container says.
     pub bitrate: Option<u32>,
+    /// H.264 only: the longest gap between keyframes in the first 30 s, in
+    /// seconds (see [`crate::vod::transcode::gop`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_gap: Option<f64>,
 }
 
 impl VideoInfo {
@@ -126,6 +130,7 @@ fn describe(info: &DiscovererInfo) -> Result<SourceInfo, JobError> {
                 .or_else(|| (stream.depth() > 0).then(|| stream.depth())),
             chroma_format: structure.and_then(|s| s.get::<String>("chroma-format").ok()),
             bitrate: nonzero(stream.bitrate()).or_else(|| nonzero(stream.max_bitrate())),
+            keyframe_gap: None,
         }
     });
     let audio = audio.map(|stream| AudioInfo {

@@ -26,8 +26,12 @@ struct Fixtures {
     hevc_portrait: PathBuf,
     /// HEVC 1280x720 30 fps + AAC; 12 s.
     hevc_720p: PathBuf,
-    /// MP3 only, 128 kbit/s, 6 s.
+    /// H.264 640x360 + AAC with one keyframe every 10 s; 12 s.
+    sparse_keyframes: PathBuf,
+    /// MP3 only, 128 kbit/s, 6 s, with a 320x320 cover picture.
     song: PathBuf,
+    /// AAC only, mono, 4 s, no picture.
+    podcast: PathBuf,
     /// The first half of a 6 s H.264 + AAC MPEG-TS.
     truncated: PathBuf,
 }
@@ -116,21 +120,67 @@ fn fixtures() -> &'static Fixtures {
         args.extend(["-c:v", "libx265", "-preset", "ultrafast", "-c:a", "aac"].map(String::from));
         args.push(hevc_720p.to_str().unwrap().into());
         ffmpeg("ffmpeg", &args);
+        let sparse_keyframes = dir.0.join("sparse-keyframes.mp4");
+        let mut args = source("640x360", "12");
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-g",
+                "300",
+                "-keyint_min",
+                "300",
+                "-sc_threshold",
+                "0",
+                "-c:a",
+                "aac",
+            ]
+            .map(String::from),
+        );
+        args.push(sparse_keyframes.to_str().unwrap().into());
+        ffmpeg("ffmpeg", &args);
         let song = dir.0.join("song.mp3");
         let args = [
             "-f",
             "lavfi",
             "-i",
-            "sine=frequency=330:sample_rate=44100",
-            "-t",
-            "6",
+            "sine=frequency=330:sample_rate=44100:duration=6",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:size=320x320:duration=1",
+            "-map",
+            "0:a",
+            "-map",
+            "1:v",
             "-ac",
             "2",
             "-c:a",
             "libmp3lame",
             "-b:a",
             "128k",
+            "-c:v",
+            "mjpeg",
+            "-frames:v",
+            "1",
+            "-disposition:v",
+            "attached_pic",
+            "-id3v2_version",
+            "3",
             song.to_str().unwrap(),
+        ];
+        ffmpeg("ffmpeg", &args.map(String::from));
+        let podcast = dir.0.join("podcast.m4a");
+        let args = [
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:sample_rate=48000:duration=4",
+            "-c:a",
+            "aac",
+            podcast.to_str().unwrap(),
         ];
         ffmpeg("ffmpeg", &args.map(String::from));
         let ts = dir.0.join("whole.ts");
@@ -158,7 +208,9 @@ fn fixtures() -> &'static Fixtures {
             h264,
             hevc_portrait,
             hevc_720p,
+            sparse_keyframes,
             song,
+            podcast,
             truncated,
         }
     })
@@ -273,6 +325,8 @@ async fn an_h264_upload_is_repackaged_laddered_and_plays(extra: &[&str]) {
     // The repackaged source plays while the ladder is encoded.
     assert_eq!(video["status"], "partially_ready", "{video}");
     assert_eq!(renditions(&video)[0].0, "1080p", "{video}");
+    let gap = video["source"]["video"]["keyframe_gap"].as_f64().unwrap();
+    assert!((gap - 2.0).abs() < 0.05, "{video}");
     let (status, early) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
     assert_eq!(status, 200);
     assert!(
@@ -726,13 +780,53 @@ async fn an_hevc_upload_plays_while_its_rungs_are_encoded() {
     );
 }
 
-/// A song gets the audio ladder (never above its own bitrate) and plays;
-/// a file cut in half plays what it holds.
+/// An H.264 file with keyframes 10 s apart is encoded, not repackaged:
+/// its segments would be as long as its gaps.
+#[tokio::test]
+async fn an_h264_upload_with_keyframes_far_apart_is_encoded() {
+    let fixtures = fixtures();
+    let server = Server::start(&[]).await;
+    let id = upload(&server, "screen recording", &fixtures.sparse_keyframes).await;
+    let video = server.wait_video(&id, &["ready", "failed"], TIMEOUT).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let gap = video["source"]["video"]["keyframe_gap"].as_f64().unwrap();
+    assert!((gap - 10.0).abs() < 0.1, "{video}");
+    assert_eq!(
+        renditions(&video),
+        [("360p".into(), 640, 360), ("audio".into(), 0, 0)],
+        "{video}"
+    );
+    let (_, playlist) = server.get_text(&format!("/vod/{id}/360p/index.m3u8")).await;
+    assert_eq!(
+        extinfs(&playlist),
+        ["4.00000,", "4.00000,", "4.00000,"],
+        "{playlist}"
+    );
+}
+
+/// The width and height of an image the server serves.
+async fn image_size(server: &Server, url: &str, dir: &Path) -> (u64, u64) {
+    let response = get(server, path_of(url), None).await;
+    assert_eq!(response.status(), 200, "{url}");
+    assert_eq!(header(&response, "content-type"), "image/jpeg");
+    let file = dir.join("image.jpg");
+    std::fs::write(&file, response.bytes().await.unwrap()).unwrap();
+    let stream = &ffprobe(&file)["streams"][0];
+    (
+        stream["width"].as_u64().unwrap(),
+        stream["height"].as_u64().unwrap(),
+    )
+}
+
+/// A song gets the audio ladder (never above its own bitrate), its cover as
+/// its poster, and plays; a podcast without a picture gets its waveform as
+/// its poster; a file cut in half plays what it holds.
 #[tokio::test]
 async fn audio_only_and_truncated_uploads() {
     let fixtures = fixtures();
     let server = Server::start(&[]).await;
     let song = upload(&server, "song", &fixtures.song).await;
+    let podcast = upload(&server, "podcast", &fixtures.podcast).await;
     let truncated = upload(&server, "cut", &fixtures.truncated).await;
 
     let video = server
@@ -744,14 +838,22 @@ async fn audio_only_and_truncated_uploads() {
         [("audio-128k".into(), 0, 0), ("audio-64k".into(), 0, 0)],
         "{video}"
     );
-    assert_eq!(video["thumbnail_url"], Value::Null, "{video}");
+    assert_eq!(video["storyboard_url"], Value::Null, "{video}");
+    let probe_dir = TempDir::new("vod-song");
+    let poster = video["thumbnail_url"].as_str().expect("a poster");
+    assert_eq!(image_size(&server, poster, &probe_dir.0).await, (320, 320));
+    let video = server
+        .wait_video(&podcast, &["ready", "failed"], TIMEOUT)
+        .await;
+    assert_eq!(video["status"], "ready", "{video}");
+    let poster = video["thumbnail_url"].as_str().expect("a waveform");
+    assert_eq!(image_size(&server, poster, &probe_dir.0).await, (1280, 720));
     let (status, master) = server.get_text(&format!("/vod/{song}/master.m3u8")).await;
     assert_eq!(status, 200);
     assert!(
         !master.contains("RESOLUTION") && master.contains("mp4a.40.2"),
         "{master}"
     );
-    let probe_dir = TempDir::new("vod-song");
     let audio = probe_rendition(&server, &format!("/vod/{song}/"), "audio-64k", &probe_dir.0).await;
     assert_eq!(audio["codec_name"], "aac", "{audio}");
     let bitrate: f64 = audio["bit_rate"].as_str().unwrap_or("0").parse().unwrap();

@@ -95,7 +95,9 @@
   });
 
   if (window.Hls && Hls.isSupported()) {
-    hls = new Hls({ capLevelToPlayerSize: true });
+    // A video still being encoded plays from an EVENT playlist: from its
+    // start, not from its newest segment as a live stream would.
+    hls = new Hls({ capLevelToPlayerSize: true, startPosition: 0 });
     hls.on(Hls.Events.MANIFEST_PARSED, (_, data) => fillQualities(data.levels));
     hls.on(Hls.Events.ERROR, (_, data) => {
       errors.push({ type: data.type, details: data.details, fatal: data.fatal });
@@ -108,6 +110,7 @@
     hls.attachMedia(video);
   } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
     quality.parentElement.hidden = true;
+    video.addEventListener('loadedmetadata', () => { video.currentTime = 0; }, { once: true });
     video.src = master;
   } else {
     fail('This browser cannot play HLS.');

@@ -22,7 +22,7 @@ pub const PROBE: &str = "probe";
 /// Tries of a job before it fails for good (a retry from the API adds as many).
 pub const ATTEMPTS: i64 = 3;
 const PROBE_PRIORITY: i64 = 100;
-/// The poster and storyboard of a video; after its first rendition.
+/// The poster (and a video's storyboard); after its first rendition.
 pub const THUMBNAILS: &str = "thumbnails";
 const THUMBNAILS_PRIORITY: i64 = 85;
 
@@ -115,7 +115,8 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
     match output {
         Output::Probed { details, jobs } => {
             videos::add_source_details(&mut tx, &claim.video_id, details).await?;
-            if details.get("video").is_some_and(|v| !v.is_null()) {
+            // Planned jobs mean something plays: it gets a poster.
+            if !jobs.is_empty() {
                 queue_work(
                     &mut tx,
                     &NewJob {

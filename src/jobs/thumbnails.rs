@@ -1,7 +1,8 @@
-//! The thumbnails job: the poster, sprite sheet and storyboard of a video,
-//! made by the `tributary thumbnails-source` child from the source in
-//! storage, then uploaded beside the renditions. A source whose frames
-//! cannot be grabbed ends the job without thumbnails: the video still plays.
+//! The thumbnails job: the poster, sprite sheet and storyboard of a video
+//! (the poster only of an audio file), made by the `tributary
+//! thumbnails-source` child from the source in storage, then uploaded
+//! beside the renditions. A source whose pictures cannot be made ends the
+//! job without thumbnails: the video still plays.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use super::work_dir::WorkDir;
 use super::worker::WorkContext;
 use crate::media_probe::SourceInfo;
 use crate::vod::renditions::media_prefix;
-use crate::vod::thumbnails::{FILES, Thumbnails};
+use crate::vod::thumbnails::Thumbnails;
 use crate::vod::{source_key, videos};
 
 /// At most 100 key-unit seeks, each decoding one frame.
@@ -29,11 +30,9 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let Some((source, video)) = source.and_then(|s| s.video.clone().map(|v| (s, v))) else {
+    let Some(source) = source else {
         return Ok(Output::Thumbnails(None));
     };
-    let (width, height) = video.upright();
-    let duration = source.duration;
     let url = ctx
         .store
         .read_url(&source_key(&claim.video_id), TIMEOUT * 2)
@@ -41,26 +40,24 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
     let out = WorkDir::create(&ctx.work_dir, claim).await?;
     let out_arg = out.path().to_string_lossy().into_owned();
-    let (duration, width, height) = (duration.to_string(), width.to_string(), height.to_string());
-    let answer = media_task::run(
-        &ctx.exe,
-        &[
-            "thumbnails-source",
-            "--source",
-            &url,
-            "--out",
-            &out_arg,
-            "--duration",
-            &duration,
-            "--width",
-            &width,
-            "--height",
-            &height,
-        ],
-        TIMEOUT,
-        |_| {},
-    )
-    .await;
+    let duration = source.duration.to_string();
+    let mut args = vec![
+        "thumbnails-source",
+        "--source",
+        &url,
+        "--out",
+        &out_arg,
+        "--duration",
+        &duration,
+    ];
+    let size = source.video.as_ref().map(|video| {
+        let (width, height) = video.upright();
+        (width.to_string(), height.to_string())
+    });
+    if let Some((width, height)) = &size {
+        args.extend(["--width", width, "--height", height]);
+    }
+    let answer = media_task::run(&ctx.exe, &args, TIMEOUT, |_| {}).await;
     let made: Thumbnails = match answer {
         Ok(answer) => serde_json::from_slice(&answer).map_err(|e| {
             Failure::transient(
@@ -75,7 +72,7 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         Err(failure) => return Err(failure),
     };
     let prefix = media_prefix(&claim.video_id);
-    for file in FILES {
+    for file in made.files() {
         let body = Body::from_file(out.path().join(file))
             .await
             .map_err(|e| Failure::transient("worker_error", e.to_string()))?;

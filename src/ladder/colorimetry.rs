@@ -1,11 +1,12 @@
 //! Makes the decoder's colorimetry explicit in its caps.
 //!
-//! Caps without `colorimetry` are read with a size-dependent default (BT.709
-//! from 720 lines up, BT.601 below), so a scaler from 720p to 480p would see
-//! two different colorimetries and convert between them: a colour shift,
-//! and extra work in every scaler. Written out once, the colorimetry is
-//! carried unchanged through every scaler down to the encoders (and their
-//! VUI).
+//! Caps without `colorimetry`, or with parts of it unknown (HEVC decoders
+//! say `2:0:0:0` for a stream that does not tell), are read with a
+//! size-dependent default (BT.709 from 720 lines up, BT.601 below), so a
+//! scaler from 1080p or 720p to 480p would see two different colorimetries
+//! and convert between them: a colour and luma shift, and extra work in
+//! every scaler. Written out once, the colorimetry is carried unchanged
+//! through every scaler down to the encoders (and their VUI).
 
 use gst::prelude::*;
 use gstreamer as gst;
@@ -28,19 +29,66 @@ pub(crate) fn make_explicit(pad: &gst::Pad) {
     });
 }
 
-/// `caps` with the colorimetry they imply written out; `None` when they
-/// already name one (or are not raw video).
+/// `caps` with the colorimetry they imply written out, unknown parts filled
+/// with the default for their size; `None` when they already name all of
+/// it (or are not raw video).
 fn explicit(caps: &gst::CapsRef) -> Option<gst::Caps> {
-    if caps.structure(0)?.has_field("colorimetry") {
+    // As written: reading caps fills unknown parts with the defaults.
+    let given = caps
+        .structure(0)?
+        .get::<String>("colorimetry")
+        .ok()
+        .and_then(|text| text.parse::<gst_video::VideoColorimetry>().ok());
+    if given.as_ref().is_some_and(|given| !has_unknown(given)) {
         return None;
     }
-    let info = gst_video::VideoInfo::from_caps(caps).ok()?;
     let mut explicit = caps.to_owned();
     explicit
         .make_mut()
         .structure_mut(0)?
-        .set("colorimetry", info.colorimetry().to_string());
+        .remove_field("colorimetry");
+    let default = gst_video::VideoInfo::from_caps(&explicit)
+        .ok()?
+        .colorimetry();
+    let given = given.unwrap_or(default);
+    let filled = gst_video::VideoColorimetry::new(
+        known_or(
+            given.range(),
+            default.range(),
+            gst_video::VideoColorRange::Unknown,
+        ),
+        known_or(
+            given.matrix(),
+            default.matrix(),
+            gst_video::VideoColorMatrix::Unknown,
+        ),
+        known_or(
+            given.transfer(),
+            default.transfer(),
+            gst_video::VideoTransferFunction::Unknown,
+        ),
+        known_or(
+            given.primaries(),
+            default.primaries(),
+            gst_video::VideoColorPrimaries::Unknown,
+        ),
+    );
+    explicit
+        .make_mut()
+        .structure_mut(0)?
+        .set("colorimetry", filled.to_string());
     Some(explicit)
+}
+
+fn has_unknown(colorimetry: &gst_video::VideoColorimetry) -> bool {
+    colorimetry.range() == gst_video::VideoColorRange::Unknown
+        || colorimetry.matrix() == gst_video::VideoColorMatrix::Unknown
+        || colorimetry.transfer() == gst_video::VideoTransferFunction::Unknown
+        || colorimetry.primaries() == gst_video::VideoColorPrimaries::Unknown
+}
+
+fn known_or<T: PartialEq>(given: T, default: T, unknown: T) -> T {
+    if given == unknown { default } else { given }
 }
 
 #[cfg(test)]
@@ -68,5 +116,14 @@ mod tests {
         let sd = explicit(&caps(480)).expect("rewritten");
         assert_eq!(colorimetry(&sd).as_deref(), Some("bt601"));
         assert!(explicit(&sd).is_none(), "already explicit");
+        // An HEVC decoder's "limited range, nothing else known".
+        let mut unknown = caps(1080);
+        unknown
+            .make_mut()
+            .structure_mut(0)
+            .unwrap()
+            .set("colorimetry", "2:0:0:0");
+        let filled = explicit(&unknown).expect("rewritten");
+        assert_eq!(colorimetry(&filled).as_deref(), Some("bt709"));
     }
 }

@@ -15,7 +15,7 @@
 //! resumes at the next source keyframe.
 
 mod branches;
-mod colorimetry;
+pub(crate) mod colorimetry;
 mod error;
 mod event;
 mod feeder;

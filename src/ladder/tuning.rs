@@ -102,6 +102,7 @@ impl Tuning {
             vbv_ms: 2000,
             eight_bit: true,
             scale: ScaleMethod::AreaBilinear,
+            encoder_single_thread_max_height: 0,
             ..Self::default()
         })
     }

@@ -48,6 +48,9 @@ pub struct VodLadder {
     /// A repackaged source is a permanent rung up to this multiple of the
     /// rung's bitrate.
     pub copy_max_ratio: f64,
+    /// An H.264 source is repackaged only when its keyframes are at most
+    /// this far apart (its segments are cut at them).
+    pub copy_max_keyframe_gap_secs: f64,
 }
 
 impl Default for VodLadder {
@@ -73,6 +76,7 @@ impl Default for VodLadder {
             audio_kbps: vec![64, 128, 192],
             split_above: 1080,
             copy_max_ratio: 1.5,
+            copy_max_keyframe_gap_secs: 6.0,
         }
     }
 }
@@ -297,10 +301,14 @@ fn rungs_for(settings: &VodLadder, height: u32) -> Vec<Rung> {
     rungs
 }
 
-/// H.264 players take as it is: 8-bit 4:2:0, upright, at most `max_fps`.
+/// H.264 players take as it is: 8-bit 4:2:0, upright, at most `max_fps`,
+/// keyframes close enough to cut segments at.
 fn repackageable(video: &VideoInfo, settings: &VodLadder) -> bool {
     video.codec == "h264"
         && video.rotation == 0
+        && video
+            .keyframe_gap
+            .is_none_or(|gap| gap <= settings.copy_max_keyframe_gap_secs + 0.01)
         && video.bit_depth.is_none_or(|depth| depth == 8)
         && video
             .chroma_format
@@ -339,7 +347,9 @@ fn audio_renditions(source: &SourceInfo, settings: &VodLadder) -> Vec<AudioOut> 
         .map(|&kbps| capped(kbps, audio))
         .collect();
     kbps.sort_unstable();
-    kbps.dedup();
+    // A rung capped at the source's bitrate just above another (128 and a
+    // source of 129) would be the same thing twice.
+    kbps.dedup_by(|higher, lower| u64::from(*higher) * 10 <= u64::from(*lower) * 11);
     kbps.into_iter()
         .map(|bitrate_kbps| AudioOut::Encode {
             name: format!("audio-{bitrate_kbps}k"),
@@ -373,6 +383,7 @@ mod tests {
                 bit_depth: Some(8),
                 chroma_format: Some("4:2:0".into()),
                 bitrate: Some(4_000_000),
+                keyframe_gap: Some(2.0),
             }),
             audio: Some(AudioInfo {
                 codec: "aac".into(),
@@ -445,6 +456,7 @@ mod tests {
             |s: &mut SourceInfo| s.video.as_mut().unwrap().chroma_format = Some("4:2:2".into()),
             |s: &mut SourceInfo| s.video.as_mut().unwrap().fps = Some(120.0),
             |s: &mut SourceInfo| s.video.as_mut().unwrap().rotation = 180,
+            |s: &mut SourceInfo| s.video.as_mut().unwrap().keyframe_gap = Some(10.0),
         ] {
             let mut source = source("h264", 1920, 1080);
             fix(&mut source);
@@ -534,6 +546,9 @@ mod tests {
         assert_eq!(profiles(&plan), [FIRST]);
         assert_eq!(names(&plan.jobs[0]), ["audio-64k", "audio-128k"]);
         assert_eq!(plan.jobs[0].spec.early, ["audio-64k", "audio-128k"]);
+        song.audio.as_mut().unwrap().bitrate = Some(131_000);
+        let plan = super::plan(&song, &VodLadder::default()).unwrap();
+        assert_eq!(names(&plan.jobs[0]), ["audio-64k", "audio-128k"]);
         // A video's Opus track is encoded once, at the middle bitrate.
         let mut video = source("h264", 1280, 720);
         video.audio.as_mut().unwrap().codec = "opus".into();

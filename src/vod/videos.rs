@@ -284,10 +284,16 @@ async fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Result<Va
             }
             view["duration"] = json!(renditions::duration_secs(&published));
             view["renditions"] = json!(published);
-            if row.thumbnails.is_some() {
+            let made = row
+                .thumbnails
+                .as_deref()
+                .and_then(|json| serde_json::from_str::<thumbnails::Thumbnails>(json).ok());
+            if let Some(made) = made {
                 let media = format!("{base}/vod/{}/", row.id);
                 view["thumbnail_url"] = json!(format!("{media}{}", thumbnails::POSTER));
-                view["storyboard_url"] = json!(format!("{media}{}", thumbnails::STORYBOARD));
+                if made.has_storyboard() {
+                    view["storyboard_url"] = json!(format!("{media}{}", thumbnails::STORYBOARD));
+                }
             }
         }
     }

@@ -103,28 +103,7 @@ impl Grabber {
             .sink
             .try_pull_preroll(SEEK_TIMEOUT)
             .ok_or(GrabError::Timeout(SEEK_TIMEOUT))?;
-        let caps = sample
-            .caps()
-            .and_then(|caps| caps.structure(0).map(|s| s.to_owned()));
-        let (Some(caps), Some(buffer)) = (caps, sample.buffer()) else {
-            return Err(GrabError::Read("a frame without caps or data".into()));
-        };
-        let width = caps.get::<i32>("width").unwrap_or(0).max(0) as u32;
-        let height = caps.get::<i32>("height").unwrap_or(0).max(0) as u32;
-        let map = buffer
-            .map_readable()
-            .map_err(|e| GrabError::Read(e.to_string()))?;
-        // Rows are padded to 4 bytes.
-        let stride = (width as usize * 3).div_ceil(4) * 4;
-        let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
-        for row in 0..height as usize {
-            let start = row * stride;
-            let Some(line) = map.get(start..start + width as usize * 3) else {
-                return Err(GrabError::Read("a frame shorter than its size".into()));
-            };
-            rgb.extend_from_slice(line);
-        }
-        Ok(Picture { width, height, rgb })
+        picture_of(&sample)
     }
 
     /// Waits for the pipeline to settle in PAUSED (after opening or a seek).
@@ -150,6 +129,32 @@ impl Drop for Grabber {
     fn drop(&mut self) {
         let _ = self.playbin.set_state(gst::State::Null);
     }
+}
+
+/// The RGB picture of a sample of `video/x-raw,format=RGB`.
+pub fn picture_of(sample: &gst::Sample) -> Result<Picture, GrabError> {
+    let caps = sample
+        .caps()
+        .and_then(|caps| caps.structure(0).map(|s| s.to_owned()));
+    let (Some(caps), Some(buffer)) = (caps, sample.buffer()) else {
+        return Err(GrabError::Read("a frame without caps or data".into()));
+    };
+    let width = caps.get::<i32>("width").unwrap_or(0).max(0) as u32;
+    let height = caps.get::<i32>("height").unwrap_or(0).max(0) as u32;
+    let map = buffer
+        .map_readable()
+        .map_err(|e| GrabError::Read(e.to_string()))?;
+    // Rows are padded to 4 bytes.
+    let stride = (width as usize * 3).div_ceil(4) * 4;
+    let mut rgb = Vec::with_capacity(width as usize * height as usize * 3);
+    for row in 0..height as usize {
+        let start = row * stride;
+        let Some(line) = map.get(start..start + width as usize * 3) else {
+            return Err(GrabError::Read("a frame shorter than its size".into()));
+        };
+        rgb.extend_from_slice(line);
+    }
+    Ok(Picture { width, height, rgb })
 }
 
 /// A JPEG of an RGB picture.

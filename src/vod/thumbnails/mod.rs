@@ -3,10 +3,13 @@
 //! 100), each decoding a single keyframe, so a long video costs about as
 //! little as a short one. Writes `poster.jpg`, `sprite.jpg` (tiles in rows
 //! of ten) and `storyboard.vtt` (each interval to its tile, as
-//! `sprite.jpg#xywh=x,y,w,h`).
+//! `sprite.jpg#xywh=x,y,w,h`). An audio file gets a poster only: its cover
+//! art, else its waveform.
 
+mod cover;
 mod grab;
 pub mod storyboard;
+mod waveform;
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,9 +34,21 @@ const TILE_MAX: u32 = 160;
 pub struct Thumbnails {
     pub poster: [u32; 2],
     pub tile: [u32; 2],
+    /// 0 for an audio file: a poster only.
     pub tiles: usize,
     /// Seconds each tile stands for.
     pub interval: f64,
+}
+
+impl Thumbnails {
+    /// The files made: the poster, and the storyboard when there are tiles.
+    pub fn files(&self) -> &'static [&'static str] {
+        if self.tiles == 0 { &FILES[..1] } else { &FILES }
+    }
+
+    pub fn has_storyboard(&self) -> bool {
+        self.tiles > 0
+    }
 }
 
 fn failure(message: impl Into<String>) -> JobError {
@@ -41,6 +56,20 @@ fn failure(message: impl Into<String>) -> JobError {
         code: "thumbnail_error".into(),
         message: message.into(),
     }
+}
+
+/// Makes the poster of the audio file at `uri` into `out`.
+pub fn make_audio(uri: &str, out: &Path) -> Result<Thumbnails, JobError> {
+    let poster = cover::audio_poster(uri, POSTER_MAX).map_err(|e| failure(e.to_string()))?;
+    let jpeg = grab::jpeg(&poster, 85).map_err(|e| failure(e.to_string()))?;
+    std::fs::write(out.join(POSTER), jpeg)
+        .map_err(|e| failure(format!("writing {POSTER}: {e}")))?;
+    Ok(Thumbnails {
+        poster: [poster.width, poster.height],
+        tile: [0, 0],
+        tiles: 0,
+        interval: 0.0,
+    })
 }
 
 /// Makes the thumbnails of the `duration`-second video at `uri`, whose

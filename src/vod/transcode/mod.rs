@@ -18,6 +18,7 @@
 //! audio at the frame boundary nearest each video cut.
 
 pub mod cuts;
+pub mod gop;
 mod source;
 mod writer;
 

@@ -24,6 +24,7 @@ use gstreamer as gst;
 use gstreamer_app as gst_app;
 
 use crate::ladder::ScaleMethod;
+use crate::ladder::colorimetry;
 
 /// What the pipeline tells the thread that writes the renditions.
 #[derive(Debug)]
@@ -296,6 +297,10 @@ impl Context {
                     .property_from_str("video-direction", "auto")
                     .build()
                     .map_err(|e| Failure::new("worker_error", format!("videoflip: {e}")))?;
+                // Else scaling below 720 lines would convert to BT.601.
+                if let Some(pad) = flip.static_pad("sink") {
+                    colorimetry::make_explicit(&pad);
+                }
                 let rate = gst::ElementFactory::make("videorate")
                     .property("max-rate", i32::try_from(*max_fps).unwrap_or(i32::MAX))
                     .build()
