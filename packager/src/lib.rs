@@ -27,6 +27,8 @@ pub mod vod;
 mod wallclock;
 
 pub use error::{ActivationError, ConfigError, PushError, VodError};
-pub use live::{BlockDecision, LiveOptions, LivePackager, Position, SegmentData, Skip};
+pub use live::{
+    BlockDecision, CompletedSegment, LiveOptions, LivePackager, Position, SegmentData, Skip,
+};
 pub use resource::Resource;
 pub use track::{AAC_FRAME_SAMPLES, Codec, RenditionId, Sample, TIMESCALE, TrackConfig};

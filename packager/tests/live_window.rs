@@ -593,3 +593,60 @@ fn the_live_edge_is_the_newest_sample_on_the_program_date_time_clock() {
     packager.end_publish();
     assert_eq!(packager.live_edge_unix_ms(), None);
 }
+
+/// What an archive takes while the stream runs: every segment once, with its place on the
+/// timeline, its publish, its init and its bytes; an audio gap as a gap.
+#[test]
+fn completed_segments_are_handed_out_once_for_archiving() {
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    packager.begin_publish(wallclock(1_000));
+    let video_in = video_samples(93, Clock::Rtmp, 0);
+    let audio_in = audio_samples(135, Clock::Rtmp, 3000);
+    push_all(
+        &mut packager,
+        [video, audio],
+        interleave(&video_in, &audio_in, 0),
+    );
+    let mut taken = packager.take_completed();
+    assert!(
+        !taken.is_empty(),
+        "segments complete while the publish goes on"
+    );
+    packager.end_publish();
+    packager.begin_publish(wallclock(2_000));
+    publish(&mut packager, [video, audio], 3);
+    packager.end_publish();
+    taken.extend(packager.take_completed());
+    assert!(packager.take_completed().is_empty());
+
+    for id in [video, audio] {
+        let mine: Vec<&packager::CompletedSegment> =
+            taken.iter().filter(|s| s.rendition == id).collect();
+        let msns: Vec<u64> = mine.iter().map(|s| s.msn).collect();
+        assert_eq!(msns, (0..msns.len() as u64).collect::<Vec<_>>(), "{id:?}");
+        for pair in mine.windows(2) {
+            assert!(
+                pair[0].start + pair[0].duration <= pair[1].start,
+                "{pair:?}"
+            );
+        }
+        for segment in &mine {
+            assert_eq!(u32::from(segment.msn >= 4), segment.discontinuity);
+            assert_eq!(segment.init, segment.discontinuity);
+            if segment.gap {
+                assert!(segment.chunks.is_empty());
+                continue;
+            }
+            let served = packager.segment(id, segment.msn).unwrap();
+            assert_eq!(segment.chunks, served.chunks);
+            assert_eq!(segment.len, served.len);
+        }
+        assert_eq!(mine[4].pdt_ms, 2_000_000, "{id:?}");
+    }
+    let gaps: Vec<(RenditionId, u64)> = taken
+        .iter()
+        .filter(|s| s.gap)
+        .map(|s| (s.rendition, s.msn))
+        .collect();
+    assert_eq!(gaps, [(audio, 3)]);
+}

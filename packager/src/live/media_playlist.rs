@@ -197,6 +197,7 @@ mod tests {
             discontinuity,
             init: discontinuity,
             timescale: 48_000,
+            start: msn * 48_000,
             pdt_ms: msn as i64 * 1000,
         };
         for msn in 0..2 {

@@ -46,6 +46,28 @@ pub struct SegmentData {
     pub len: u64,
 }
 
+/// A segment that became complete, for archiving: where it sits on its rendition's
+/// timeline and its media (the parts' chunks, shared, not copied).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedSegment {
+    pub rendition: RenditionId,
+    pub msn: u64,
+    /// The publish (0 for the first, then one more per reconnect) it belongs to.
+    pub discontinuity: u32,
+    /// The init segment its media needs ([`LivePackager::init`]).
+    pub init: u32,
+    pub timescale: u32,
+    /// Presentation time of its first sample, in `timescale` ticks.
+    pub start: u64,
+    pub duration: u64,
+    /// EXT-X-PROGRAM-DATE-TIME, in milliseconds since the Unix epoch.
+    pub pdt_ms: i64,
+    /// No media for it (a rung shed or not started): `chunks` is empty.
+    pub gap: bool,
+    pub chunks: Vec<Bytes>,
+    pub len: u64,
+}
+
 /// The publish in progress.
 #[derive(Debug)]
 struct Publish {
@@ -459,6 +481,31 @@ impl LivePackager {
     /// One part, while it is listed in the playlist.
     pub fn part(&self, id: RenditionId, msn: u64, part: u32) -> Option<Bytes> {
         self.renditions.get(id.0)?.window.part(msn, part).cloned()
+    }
+
+    /// The segments of every rendition completed since the last call (each once, in
+    /// completion order per rendition), while they are in the DVR window: an archive
+    /// that takes them at least once per window loses none.
+    pub fn take_completed(&mut self) -> Vec<CompletedSegment> {
+        let mut completed = Vec::new();
+        for (index, rendition) in self.renditions.iter_mut().enumerate() {
+            completed.extend(rendition.window.take_completed().into_iter().map(|s| {
+                CompletedSegment {
+                    rendition: RenditionId(index),
+                    msn: s.msn,
+                    discontinuity: s.discontinuity,
+                    init: s.init,
+                    timescale: s.timescale,
+                    start: s.start,
+                    duration: s.duration,
+                    pdt_ms: s.pdt_ms,
+                    gap: s.gap,
+                    chunks: s.chunks.clone(),
+                    len: s.len,
+                }
+            }));
+        }
+        completed
     }
 
     /// A complete segment, while it is in the window.

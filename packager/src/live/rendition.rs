@@ -333,6 +333,7 @@ impl Rendition {
             discontinuity: ctx.discontinuity,
             init: self.current_init(),
             timescale: self.timescale,
+            start: u64::try_from(first_pts).unwrap_or(0),
             pdt_ms: ctx.pdt_ms(pts_90k),
         });
     }
@@ -357,6 +358,11 @@ impl Rendition {
                 (None, None) => ctx.wall_ms,
             };
             let duration = rescale(duration_90k as i64, TIMESCALE, self.timescale).max(1) as u64;
+            let start = match (cut, self.window.last()) {
+                (Some(cut), _) => rescale(cut.pts_90k, TIMESCALE, self.timescale),
+                (None, Some(last)) => (last.start + last.duration) as i64,
+                (None, None) => 0,
+            };
             // A gap keeps the init in force: a changed one is announced with media.
             let init = match self.window.last() {
                 Some(last) if last.discontinuity == ctx.discontinuity => last.init,
@@ -367,6 +373,7 @@ impl Rendition {
                 discontinuity: ctx.discontinuity,
                 init,
                 timescale: self.timescale,
+                start: u64::try_from(start).unwrap_or(0),
                 pdt_ms,
             };
             let part = ticks(self.options.part_target, self.timescale);

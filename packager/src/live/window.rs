@@ -30,6 +30,9 @@ pub(crate) struct Segment {
     /// Number of the init segment (EXT-X-MAP) its media needs.
     pub init: u32,
     pub timescale: u32,
+    /// Presentation time of its first sample (for a gap: of the leader's segment), in
+    /// `timescale` ticks.
+    pub start: u64,
     /// Sum of the part durations (for a gap: the leader's duration), in `timescale` ticks.
     pub duration: u64,
     pub duration_ns: u64,
@@ -52,6 +55,7 @@ pub(crate) struct SegmentHeader {
     pub discontinuity: u32,
     pub init: u32,
     pub timescale: u32,
+    pub start: u64,
     pub pdt_ms: i64,
 }
 
@@ -75,6 +79,9 @@ pub(crate) struct Window {
     parts_kept_from: u64,
     /// Longest complete segment in the window.
     longest_ns: u64,
+    /// Segments completed since [`Window::take_completed`] last ran, oldest first (only
+    /// those still in the window).
+    completed: VecDeque<u64>,
 }
 
 impl Window {
@@ -122,6 +129,7 @@ impl Window {
             discontinuity: header.discontinuity,
             init: header.init,
             timescale: header.timescale,
+            start: header.start,
             duration: 0,
             duration_ns: 0,
             pdt_ms: header.pdt_ms,
@@ -156,6 +164,7 @@ impl Window {
             }
             gap.gap = true;
             gap.complete = true;
+            self.completed.push_back(gap.msn);
             gap.duration = duration;
             gap.duration_ns = nanos(duration, header.timescale);
             self.total_ns += gap.duration_ns;
@@ -198,8 +207,21 @@ impl Window {
             } else {
                 segment.complete = true;
                 self.longest_ns = self.longest_ns.max(segment.duration_ns);
+                self.completed.push_back(segment.msn);
             }
         }
+    }
+
+    /// The segments completed since the last call, oldest first; those already dropped
+    /// from the window are not.
+    pub(crate) fn take_completed(&mut self) -> Vec<&Segment> {
+        let first = self.first_msn();
+        let msns: Vec<u64> = self
+            .completed
+            .drain(..)
+            .filter(|msn| *msn >= first)
+            .collect();
+        msns.into_iter().filter_map(|msn| self.get(msn)).collect()
     }
 
     /// The longest complete segment rounded to whole seconds, at least `min_secs`.
@@ -216,6 +238,15 @@ impl Window {
     /// Drops segments that ended more than `dvr_ns` before the live edge, and the part bytes
     /// of segments that ended more than `parts_ns` before it (their parts are no longer listed).
     pub(crate) fn trim(&mut self, dvr_ns: u64, parts_ns: u64) {
+        self.trim_segments(dvr_ns);
+        let first = self.first_msn();
+        while self.completed.front().is_some_and(|msn| *msn < first) {
+            self.completed.pop_front();
+        }
+        self.trim_parts(parts_ns);
+    }
+
+    fn trim_segments(&mut self, dvr_ns: u64) {
         while let Some(front) = self.segments.front() {
             let ended_ago = self.total_ns - front.duration_ns;
             if !front.complete || ended_ago <= dvr_ns {
@@ -234,6 +265,9 @@ impl Window {
                     .unwrap_or(0);
             }
         }
+    }
+
+    fn trim_parts(&mut self, parts_ns: u64) {
         let mut ended_ago = 0;
         let mut keep_from = self.first_msn();
         for segment in self.segments.iter().rev() {
@@ -360,6 +394,7 @@ mod tests {
             discontinuity: 0,
             init: 0,
             timescale: 1000,
+            start: msn * 1000,
             pdt_ms: 0,
         }
     }
@@ -390,6 +425,28 @@ mod tests {
         assert_eq!(w.position(), Some(Position { msn: 1, part: 4 }));
         assert_eq!(w.target_duration(1), 1);
         assert_eq!(w.target_duration(2), 2);
+    }
+
+    #[test]
+    fn completed_segments_are_taken_once_while_in_the_window() {
+        let mut w = window(3);
+        let taken: Vec<(u64, u64, bool)> = w
+            .take_completed()
+            .iter()
+            .map(|s| (s.msn, s.start, s.gap))
+            .collect();
+        // The third is still open.
+        assert_eq!(taken, [(0, 0, false), (1, 1000, false)]);
+        assert!(w.take_completed().is_empty());
+        w.push_gap(header(3), 1000, 200);
+        let taken: Vec<(u64, bool)> = w.take_completed().iter().map(|s| (s.msn, s.gap)).collect();
+        assert_eq!(taken, [(2, false), (3, true)]);
+        // Completed, then dropped by the DVR window before anyone took them.
+        let mut w = window(20);
+        w.close();
+        w.trim(5_000_000_000, 1_000_000_000);
+        let first = w.take_completed().first().map(|s| s.msn);
+        assert_eq!(first, Some(w.first_msn()));
     }
 
     #[test]
