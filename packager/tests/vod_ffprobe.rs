@@ -109,7 +109,7 @@ fn video_rendition(dir: &Path, name: &str, width: u32, height: u32) -> Rendition
         channels: 0,
         codec_string: format!("avc1.{:02x}{:02x}{:02x}", sps[1], sps[2], sps[3]),
     };
-    write(dir, AssetFile::Init(name), &init_segment(&config));
+    write(dir, AssetFile::Init(name, 0), &init_segment(&config));
     let mut rendition = Rendition::video(name, config, FrameRate::new(FPS, 1).unwrap()).unwrap();
 
     let starts: Vec<usize> = (0..units.len()).filter(|&i| units[i].keyframe).collect();
@@ -192,7 +192,7 @@ fn audio_rendition(dir: &Path, video: &Rendition) -> Rendition {
         channels: 2,
         codec_string: "mp4a.40.2".into(),
     };
-    write(dir, AssetFile::Init("audio"), &init_segment(&config));
+    write(dir, AssetFile::Init("audio", 0), &init_segment(&config));
     let mut rendition = Rendition::audio("audio", config, Some("en")).unwrap();
     let mut cuts: Vec<usize> = video.segments()[1..]
         .iter()
@@ -370,8 +370,8 @@ fn ffprobe_reads_the_hls_master_and_the_mpd() {
     let mut partial = Rendition::audio("partial", audio.config().clone(), None).unwrap();
     write(
         &dir,
-        AssetFile::Init("partial"),
-        &std::fs::read(dir.join(AssetFile::Init("audio").to_string())).unwrap(),
+        AssetFile::Init("partial", 0),
+        &std::fs::read(dir.join(AssetFile::Init("audio", 0).to_string())).unwrap(),
     );
     for (number, segment) in audio.numbered_segments().take(2) {
         let bytes =

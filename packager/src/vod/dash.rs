@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::layout::{DASH_INITIALIZATION, DASH_MEDIA, FIRST_SEGMENT_NUMBER};
-use super::presentation::Presentation;
-use super::rendition::Rendition;
+use super::layout::{DASH_MEDIA, dash_initialization};
+use super::presentation::{Presentation, nanos_ceil};
+use super::rendition::{Part, Rendition, Segment};
 use super::xml::{Attr, XmlWriter};
 use crate::error::VodError;
 
@@ -15,7 +15,16 @@ const CHANNEL_CONFIGURATION: &str = "urn:mpeg:dash:23003:3:audio_channel_configu
 
 /// The MPD of `presentation`, written to [`super::AssetFile::Mpd`].
 ///
-/// A static presentation with one Period from media time zero. Video renditions share one
+/// A static presentation with one Period from media time zero, and one more after each
+/// discontinuity (every rendition has the same ones, [`Presentation::new`] checks). A later
+/// Period starts when its earliest first segment does, in seconds from media time zero as
+/// the first Period's times are; each SegmentTemplate in it has that rendition's first
+/// segment start as `presentationTimeOffset`, the Period's init segment as
+/// `initialization` and its first segment's number as `startNumber`, and lists the
+/// Period's segments only. Representations describe the Period's track (codecs,
+/// dimensions, sample rate) and keep the bandwidth measured over the whole rendition.
+///
+/// Video renditions share one
 /// AdaptationSet (lowest bandwidth first); each audio rendition is an AdaptationSet of its
 /// own, as each is an alternative track (a language), not a bitrate of one track. Segments
 /// are addressed with a SegmentTemplate whose names are those of [`super::AssetFile`] and a
@@ -51,23 +60,64 @@ pub fn mpd(presentation: &Presentation<'_>) -> Result<String, VodError> {
             ),
         ],
     );
-    xml.start("Period", &[("id", &0), ("start", &"PT0S")]);
-    let mut set_id = 0;
-    if !presentation.video().is_empty() {
-        video_set(&mut xml, set_id, presentation.video());
-        set_id += 1;
-    }
-    for audio in presentation.audio() {
-        audio_set(&mut xml, set_id, audio);
-        set_id += 1;
+    let period_count = presentation
+        .renditions()
+        .map(|r| r.parts().count())
+        .max()
+        .unwrap_or(0);
+    for period in 0..period_count {
+        write_period(&mut xml, presentation, period);
     }
     Ok(xml.finish())
 }
 
-fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
-    let max_width = renditions.iter().map(|r| r.config().width).max();
-    let max_height = renditions.iter().map(|r| r.config().height).max();
-    let max_frame_rate = renditions.iter().filter_map(|r| r.frame_rate()).max();
+/// A rendition with its segments of one Period.
+type PeriodPart<'a> = (&'a Rendition, Part<'a>);
+
+/// The parts of `renditions` in Period `period` (the `period`th part of each).
+fn parts_of<'a>(renditions: &[&'a Rendition], period: usize) -> Vec<PeriodPart<'a>> {
+    renditions
+        .iter()
+        .filter_map(|r| Some((*r, r.parts().nth(period)?)))
+        .collect()
+}
+
+fn write_period(xml: &mut XmlWriter, presentation: &Presentation<'_>, period: usize) {
+    let video = parts_of(presentation.video(), period);
+    let audio = parts_of(presentation.audio(), period);
+    let start = if period == 0 {
+        Duration::ZERO
+    } else {
+        period_start(video.iter().chain(&audio))
+    };
+    xml.start("Period", &[("id", &period), ("start", &IsoDuration(start))]);
+    let mut set_id = 0;
+    if !video.is_empty() {
+        video_set(xml, set_id, &video);
+        set_id += 1;
+    }
+    for audio in &audio {
+        audio_set(xml, set_id, audio);
+        set_id += 1;
+    }
+    xml.end();
+}
+
+/// When the earliest first segment of a Period starts, from media time zero.
+fn period_start<'a>(parts: impl Iterator<Item = &'a PeriodPart<'a>>) -> Duration {
+    parts
+        .filter_map(|(rendition, part)| {
+            let first = part.segments.first()?;
+            Some(nanos_ceil(u128::from(first.start), rendition.timescale()))
+        })
+        .min()
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+fn video_set(xml: &mut XmlWriter, id: usize, parts: &[PeriodPart<'_>]) {
+    let max_width = parts.iter().map(|(_, p)| p.config.width).max();
+    let max_height = parts.iter().map(|(_, p)| p.config.height).max();
+    let max_frame_rate = parts.iter().filter_map(|(r, _)| r.frame_rate()).max();
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"video"),
@@ -83,9 +133,9 @@ fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
         attrs.push(("maxFrameRate", rate));
     }
     xml.start("AdaptationSet", &attrs);
-    let shared = shared_template(xml, renditions);
-    for rendition in renditions {
-        let config = rendition.config();
+    let shared = shared_template(xml, parts);
+    for (rendition, part) in parts {
+        let config = part.config;
         let name = rendition.name();
         let bandwidth = rendition.bandwidth().peak_bps;
         let mut attrs: Vec<Attr<'_>> = vec![
@@ -104,14 +154,15 @@ fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
             xml.empty("Representation", &attrs);
         } else {
             xml.start("Representation", &attrs);
-            segment_template(xml, rendition.timescale(), &timeline(rendition));
+            segment_template(xml, rendition.timescale(), part);
             xml.end();
         }
     }
     xml.end();
 }
 
-fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
+fn audio_set(xml: &mut XmlWriter, id: usize, period_part: &PeriodPart<'_>) {
+    let (rendition, part) = period_part;
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"audio"),
@@ -124,8 +175,8 @@ fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
         attrs.push(("lang", language));
     }
     xml.start("AdaptationSet", &attrs);
-    shared_template(xml, &[rendition]);
-    let config = rendition.config();
+    shared_template(xml, std::slice::from_ref(period_part));
+    let config = part.config;
     xml.start(
         "Representation",
         &[
@@ -148,32 +199,34 @@ fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
 
 /// Writes the SegmentTemplate every rendition of the set shares, if they share one, and
 /// says whether it did.
-fn shared_template(xml: &mut XmlWriter, renditions: &[&Rendition]) -> bool {
-    let Some((first, others)) = renditions.split_first() else {
+fn shared_template(xml: &mut XmlWriter, parts: &[PeriodPart<'_>]) -> bool {
+    let Some(((first, reference), others)) = parts.split_first() else {
         return false;
     };
-    let reference = timeline(first);
-    let shared = others
-        .iter()
-        .all(|r| r.timescale() == first.timescale() && timeline(r) == reference);
+    let reference_timeline = timeline(reference.segments);
+    let shared = others.iter().all(|(r, part)| {
+        r.timescale() == first.timescale() && timeline(part.segments) == reference_timeline
+    });
     if shared {
-        segment_template(xml, first.timescale(), &reference);
+        segment_template(xml, first.timescale(), reference);
     }
     shared
 }
 
-fn segment_template(xml: &mut XmlWriter, timescale: u32, timeline: &[S]) {
-    xml.start(
-        "SegmentTemplate",
-        &[
-            ("timescale", &timescale),
-            ("initialization", &DASH_INITIALIZATION),
-            ("media", &DASH_MEDIA),
-            ("startNumber", &FIRST_SEGMENT_NUMBER),
-        ],
-    );
+fn segment_template(xml: &mut XmlWriter, timescale: u32, part: &Part<'_>) {
+    let initialization = dash_initialization(part.init);
+    let offset = part.segments.first().map_or(0, |s| s.start);
+    let mut attrs: Vec<Attr<'_>> = vec![("timescale", &timescale)];
+    // The first Period maps media time zero to its start; a later one its first segment.
+    if part.init > 0 {
+        attrs.push(("presentationTimeOffset", &offset));
+    }
+    attrs.push(("initialization", &initialization));
+    attrs.push(("media", &DASH_MEDIA));
+    attrs.push(("startNumber", &part.first_number));
+    xml.start("SegmentTemplate", &attrs);
     xml.start("SegmentTimeline", &[]);
-    for s in timeline {
+    for s in timeline(part.segments) {
         let mut attrs: Vec<Attr<'_>> = Vec::with_capacity(3);
         if let Some(t) = &s.t {
             attrs.push(("t", t));
@@ -197,12 +250,12 @@ struct S {
     r: u64,
 }
 
-/// The rendition's segments, consecutive equal durations run-length compressed; `t` is
-/// written for the first segment and after a gap.
-fn timeline(rendition: &Rendition) -> Vec<S> {
+/// The segments, consecutive equal durations run-length compressed; `t` is written for the
+/// first segment and after a gap.
+fn timeline(segments: &[Segment]) -> Vec<S> {
     let mut timeline: Vec<S> = Vec::new();
     let mut end = None;
-    for segment in rendition.segments() {
+    for segment in segments {
         let contiguous = end == Some(u128::from(segment.start));
         match timeline.last_mut() {
             Some(last) if contiguous && last.d == segment.duration => last.r += 1,
@@ -358,7 +411,7 @@ mod tests {
             .unwrap();
         }
         assert_eq!(
-            timeline(&r),
+            timeline(r.segments()),
             [
                 S {
                     t: Some(3000),

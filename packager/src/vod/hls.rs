@@ -18,6 +18,11 @@ const EXTINF_PLACES: u32 = 5;
 /// The media playlist of `rendition`, written to [`AssetFile::MediaPlaylist`]: URIs are file
 /// names in the rendition's folder.
 ///
+/// Each discontinuity ([`Rendition::begin_discontinuity`]) is an `#EXT-X-DISCONTINUITY`
+/// followed by the `#EXT-X-MAP` of its init segment, before the first segment after it.
+/// Every rendition of a presentation has the same discontinuities, so a VOD playlist needs
+/// no `#EXT-X-DISCONTINUITY-SEQUENCE`.
+///
 /// A complete rendition gets `#EXT-X-PLAYLIST-TYPE:VOD` and `#EXT-X-ENDLIST`; one still being
 /// written gets `EVENT` and no end, so players reload it and pick up new segments. Refused
 /// without segments.
@@ -49,18 +54,23 @@ fn write_media_playlist(out: &mut String, rendition: &Rendition) -> fmt::Result 
         "#EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-INDEPENDENT-SEGMENTS"
     )?;
     let name = rendition.name();
-    writeln!(
-        out,
-        "#EXT-X-MAP:URI=\"{}\"",
-        AssetFile::Init(name).file_name()
-    )?;
-    for (number, segment) in rendition.numbered_segments() {
+    for part in rendition.parts() {
+        if part.init > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
         writeln!(
             out,
-            "#EXTINF:{},\n{}",
-            Decimal::seconds(segment.duration, timescale, EXTINF_PLACES),
-            AssetFile::Segment(name, number).file_name()
+            "#EXT-X-MAP:URI=\"{}\"",
+            AssetFile::Init(name, part.init).file_name()
         )?;
+        for (number, segment) in (part.first_number..).zip(part.segments) {
+            writeln!(
+                out,
+                "#EXTINF:{},\n{}",
+                Decimal::seconds(segment.duration, timescale, EXTINF_PLACES),
+                AssetFile::Segment(name, number).file_name()
+            )?;
+        }
     }
     if rendition.is_complete() {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -85,6 +95,10 @@ fn target_duration(longest: u64, timescale: u32) -> u64 {
 /// rendition is a variant, lowest peak bandwidth first, whose `BANDWIDTH` and
 /// `AVERAGE-BANDWIDTH` add the most demanding audio rendition's. Without video, the audio
 /// renditions are the variants (`CODECS` only, no `RESOLUTION`).
+///
+/// `CODECS` and `RESOLUTION` describe a rendition's first init segment ([`Rendition::config`]):
+/// a variant has one of each, and after a discontinuity the track may differ (a publisher
+/// reconnecting with other settings) without the variant changing.
 pub fn master_playlist(presentation: &Presentation<'_>) -> String {
     let uri = |r: &Rendition| AssetFile::MediaPlaylist(r.name()).to_string();
     let audio: Vec<AudioEntry<'_>> = presentation

@@ -27,7 +27,9 @@ impl<'a> Presentation<'a> {
     /// Checks the renditions: at least one; each complete (so with segments) and with its
     /// own name; every video rendition with the segment start times of the first one (the
     /// ladder cuts every rung at the same keyframes, so a difference is a bug upstream).
-    /// Audio is cut at its own frame boundaries and is not compared.
+    /// Audio is cut at its own frame boundaries and is not compared. Every rendition, audio
+    /// too, has its discontinuities before the same segment numbers as the first one: the
+    /// MPD makes one Period of the segments between two discontinuities.
     ///
     /// Video variants are ordered lowest peak bandwidth first (ties keep the given order):
     /// players start with the first variant listed, so playback starts quickly on any
@@ -78,6 +80,8 @@ impl<'a> Presentation<'a> {
             return Err(VodError::Incomplete(writing.name().to_owned()));
         }
         check_alignment(&video)?;
+        let given: Vec<&Rendition> = video.iter().chain(&audio).copied().collect();
+        check_discontinuities(&given)?;
         video.sort_by_cached_key(|r| r.bandwidth().peak_bps);
         Ok(Presentation {
             video,
@@ -124,7 +128,7 @@ impl<'a> Presentation<'a> {
     }
 }
 
-fn nanos_ceil(ticks: u128, timescale: u32) -> u64 {
+pub(super) fn nanos_ceil(ticks: u128, timescale: u32) -> u64 {
     let nanos = ticks
         .saturating_mul(1_000_000_000)
         .div_ceil(u128::from(timescale.max(1)));
@@ -166,6 +170,53 @@ fn check_alignment(video: &[&Rendition]) -> Result<(), VodError> {
         }
     }
     Ok(())
+}
+
+/// Every rendition has its discontinuities before the segment numbers the first one has
+/// them. A rendition still being written is compared over the segments both have so far.
+fn check_discontinuities(renditions: &[&Rendition]) -> Result<(), VodError> {
+    let Some((reference, others)) = renditions.split_first() else {
+        return Ok(());
+    };
+    for rendition in others {
+        let bound = if rendition.is_complete() && reference.is_complete() {
+            u64::MAX
+        } else {
+            rendition.next_number().min(reference.next_number())
+        };
+        let difference = first_difference(
+            discontinuities_before(rendition, bound),
+            discontinuities_before(reference, bound),
+        );
+        if let Some(number) = difference {
+            return Err(VodError::DiscontinuityMismatch {
+                rendition: rendition.name().to_owned(),
+                reference: reference.name().to_owned(),
+                number,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn discontinuities_before(rendition: &Rendition, bound: u64) -> impl Iterator<Item = u64> {
+    rendition
+        .discontinuities()
+        .take_while(move |&number| number < bound)
+}
+
+/// The first number that only one of two increasing sequences has.
+fn first_difference(
+    mut a: impl Iterator<Item = u64>,
+    mut b: impl Iterator<Item = u64>,
+) -> Option<u64> {
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => return Some(x.min(y)),
+            (x, y) => return x.or(y),
+        }
+    }
 }
 
 #[cfg(test)]

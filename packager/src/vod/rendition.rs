@@ -96,6 +96,29 @@ impl Segment {
     }
 }
 
+/// A new init segment, used from one segment on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Discontinuity {
+    /// The init segment's number: 1 for the first discontinuity, then 2…
+    init: u32,
+    /// Index in [`Rendition::segments`] of the first segment after it.
+    first: usize,
+    config: TrackConfig,
+}
+
+/// The segments of a rendition that use one init segment: all of them without
+/// discontinuities, else those between two discontinuities.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Part<'a> {
+    /// Its init segment's number ([`AssetFile::Init`]).
+    pub(crate) init: u32,
+    pub(crate) config: &'a TrackConfig,
+    /// The number of its first segment.
+    pub(crate) first_number: u64,
+    /// At least one.
+    pub(crate) segments: &'a [Segment],
+}
+
 /// What only one kind of rendition has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Detail {
@@ -111,13 +134,17 @@ enum Detail {
 /// dimensions, sample rate and channel count come from its [`TrackConfig`], the same value
 /// its init segment is written from.
 ///
-/// Segments are added as they are written; [`Rendition::finish`] marks the rendition
+/// Segments are added as they are written; [`Rendition::begin_discontinuity`] starts a new
+/// init segment for the segments after it; [`Rendition::finish`] marks the rendition
 /// complete. Until then its media playlist is an `EVENT` playlist, and no
 /// [`super::Presentation`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     name: String,
+    /// The track of init segment 0, used from the first segment on.
     config: TrackConfig,
+    /// In order.
+    discontinuities: Vec<Discontinuity>,
     detail: Detail,
     segments: Vec<Segment>,
     complete: bool,
@@ -160,6 +187,7 @@ impl Rendition {
         Ok(Rendition {
             name: name.to_owned(),
             config,
+            discontinuities: Vec::new(),
             detail,
             segments: Vec::new(),
             complete: false,
@@ -197,12 +225,72 @@ impl Rendition {
         Ok(number)
     }
 
-    /// The rendition is complete: its media playlist becomes a `VOD` playlist and a
-    /// [`super::Presentation`] may list it. Refused while it has no segments.
-    pub fn finish(&mut self) -> Result<(), VodError> {
-        if self.segments.is_empty() {
-            return Err(VodError::NoSegments(self.name.clone()));
+    /// The next segments follow a discontinuity (a reconnect: their timeline may jump and
+    /// their track change) and use a new init segment, written from `config` to
+    /// [`AssetFile::Init`] with the number returned: 1 for the first discontinuity, then 2…
+    ///
+    /// `config` is checked as the first one was, and must be of the same kind (video or
+    /// audio) and have the same timescale. Refused after [`Rendition::finish`] and while no
+    /// segment uses the current init segment (before any segment, or twice in a row).
+    pub fn begin_discontinuity(&mut self, config: TrackConfig) -> Result<u32, VodError> {
+        if self.complete {
+            return Err(VodError::Finished(self.name.clone()));
         }
+        self.check_latest_init_used()?;
+        self.check_same_kind(&config)?;
+        config.validate()?;
+        if config.timescale() != self.timescale() {
+            return Err(VodError::TimescaleChange {
+                rendition: self.name.clone(),
+                timescale: config.timescale(),
+                expected: self.timescale(),
+            });
+        }
+        let init = self
+            .latest_init()
+            .0
+            .checked_add(1)
+            .ok_or_else(|| VodError::TooManyInits(self.name.clone()))?;
+        self.discontinuities.push(Discontinuity {
+            init,
+            first: self.segments.len(),
+            config,
+        });
+        Ok(init)
+    }
+
+    fn check_same_kind(&self, config: &TrackConfig) -> Result<(), VodError> {
+        match (self.is_video(), config.codec.is_video()) {
+            (true, false) => Err(VodError::NotVideo(self.name.clone())),
+            (false, true) => Err(VodError::NotAudio(self.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The number of the latest init segment and the index of its first segment.
+    fn latest_init(&self) -> (u32, usize) {
+        self.discontinuities
+            .last()
+            .map_or((0, 0), |d| (d.init, d.first))
+    }
+
+    /// Some segment uses the latest init segment.
+    fn check_latest_init_used(&self) -> Result<(), VodError> {
+        match self.latest_init() {
+            (_, first) if first < self.segments.len() => Ok(()),
+            (0, _) => Err(VodError::NoSegments(self.name.clone())),
+            (init, _) => Err(VodError::EmptyInit {
+                rendition: self.name.clone(),
+                init,
+            }),
+        }
+    }
+
+    /// The rendition is complete: its media playlist becomes a `VOD` playlist and a
+    /// [`super::Presentation`] may list it. Refused while it has no segments, or none since
+    /// the last discontinuity.
+    pub fn finish(&mut self) -> Result<(), VodError> {
+        self.check_latest_init_used()?;
         self.complete = true;
         Ok(())
     }
@@ -212,8 +300,9 @@ impl Rendition {
         AssetFile::Segment(&self.name, self.next_number())
     }
 
-    fn next_number(&self) -> u64 {
-        FIRST_SEGMENT_NUMBER + self.segments.len() as u64
+    /// The number the next segment gets.
+    pub(crate) fn next_number(&self) -> u64 {
+        index_to_number(self.segments.len())
     }
 
     /// Its folder and DASH Representation id.
@@ -221,9 +310,57 @@ impl Rendition {
         &self.name
     }
 
-    /// The track, as its init segment describes it.
+    /// The track, as its first init segment describes it.
     pub fn config(&self) -> &TrackConfig {
         &self.config
+    }
+
+    /// The track of every init segment: init segment N is the Nth (from 0).
+    pub fn configs(&self) -> impl Iterator<Item = &TrackConfig> {
+        std::iter::once(&self.config).chain(self.discontinuities.iter().map(|d| &d.config))
+    }
+
+    /// The number of the init segment that segment `number` uses, if it exists.
+    pub fn init_of(&self, number: u64) -> Option<u32> {
+        let index = usize::try_from(number.checked_sub(FIRST_SEGMENT_NUMBER)?).ok()?;
+        if index >= self.segments.len() {
+            return None;
+        }
+        let latest_before = self.discontinuities.iter().rev().find(|d| d.first <= index);
+        Some(latest_before.map_or(0, |d| d.init))
+    }
+
+    /// The numbers of the segments that follow a discontinuity, in order (the segments
+    /// written so far).
+    pub fn discontinuities(&self) -> impl Iterator<Item = u64> {
+        self.discontinuities
+            .iter()
+            .filter(|d| d.first < self.segments.len())
+            .map(|d| index_to_number(d.first))
+    }
+
+    /// The segments in runs that use one init segment, in order. An init segment that no
+    /// segment uses yet (a discontinuity just begun) is left out.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        let starts = std::iter::once((0, 0, &self.config)).chain(
+            self.discontinuities
+                .iter()
+                .map(|d| (d.init, d.first, &d.config)),
+        );
+        let ends = self
+            .discontinuities
+            .iter()
+            .map(|d| d.first)
+            .chain(std::iter::once(self.segments.len()));
+        starts
+            .zip(ends)
+            .filter(|((_, first, _), end)| first < end)
+            .map(|((init, first, config), end)| Part {
+                init,
+                config,
+                first_number: index_to_number(first),
+                segments: &self.segments[first..end],
+            })
     }
 
     /// True for video.
@@ -296,6 +433,11 @@ impl Rendition {
             average_bps: bits_per_second(size, duration, timescale),
         }
     }
+}
+
+/// The number of the segment at `index` in [`Rendition::segments`].
+fn index_to_number(index: usize) -> u64 {
+    FIRST_SEGMENT_NUMBER + index as u64
 }
 
 /// A BCP 47 language tag as far as manifests care: a 2 to 8 letter primary subtag, then
