@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::layout::{DASH_MEDIA, dash_initialization};
-use super::presentation::{Presentation, nanos_ceil};
+use super::presentation::Presentation;
 use super::rendition::{Part, Rendition, Segment};
 use super::xml::{Attr, XmlWriter};
 use crate::error::VodError;
@@ -17,12 +17,13 @@ const CHANNEL_CONFIGURATION: &str = "urn:mpeg:dash:23003:3:audio_channel_configu
 ///
 /// A static presentation with one Period from media time zero, and one more after each
 /// discontinuity (every rendition has the same ones, [`Presentation::new`] checks). A later
-/// Period starts when its earliest first segment does, in seconds from media time zero as
-/// the first Period's times are; each SegmentTemplate in it has that rendition's first
-/// segment start as `presentationTimeOffset`, the Period's init segment as
-/// `initialization` and its first segment's number as `startNumber`, and lists the
-/// Period's segments only. Representations describe the Period's track (codecs,
-/// dimensions, sample rate) and keep the bandwidth measured over the whole rendition.
+/// Period starts when its earliest first segment does (to the millisecond, from media
+/// time zero); each SegmentTemplate in it has the Period's start in its timescale as
+/// `presentationTimeOffset`, so media times keep meaning what they mean in the first Period
+/// and audio stays in sync with video; the Period's init segment as `initialization`; its
+/// first segment's number as `startNumber`; and the Period's segments only. Representations
+/// describe the Period's track (codecs, dimensions, sample rate) and keep the bandwidth
+/// measured over the whole rendition.
 ///
 /// Video renditions share one
 /// AdaptationSet (lowest bandwidth first); each audio rendition is an AdaptationSet of its
@@ -71,53 +72,87 @@ pub fn mpd(presentation: &Presentation<'_>) -> Result<String, VodError> {
     Ok(xml.finish())
 }
 
-/// A rendition with its segments of one Period.
-type PeriodPart<'a> = (&'a Rendition, Part<'a>);
+/// A rendition's segments in one Period.
+struct Track<'a> {
+    rendition: &'a Rendition,
+    part: Part<'a>,
+    /// `presentationTimeOffset`: the Period's start in the rendition's timescale.
+    offset: u64,
+}
 
-/// The parts of `renditions` in Period `period` (the `period`th part of each).
-fn parts_of<'a>(renditions: &[&'a Rendition], period: usize) -> Vec<PeriodPart<'a>> {
+/// A rendition with one of its parts.
+type RenditionPart<'a> = (&'a Rendition, Part<'a>);
+
+/// The `period`th part of each rendition.
+fn parts_of<'a>(renditions: &[&'a Rendition], period: usize) -> Vec<RenditionPart<'a>> {
     renditions
         .iter()
         .filter_map(|r| Some((*r, r.parts().nth(period)?)))
         .collect()
 }
 
+fn tracks(parts: Vec<RenditionPart<'_>>, start_ms: u64) -> Vec<Track<'_>> {
+    parts
+        .into_iter()
+        .map(|(rendition, part)| Track {
+            rendition,
+            part,
+            offset: ms_to_ticks(start_ms, rendition.timescale()),
+        })
+        .collect()
+}
+
+/// Where a later Period starts, in milliseconds from media time zero (the precision of
+/// `Period@start`): when its earliest first segment does, rounded down so that no segment
+/// starts before its Period.
+fn period_start_ms<'a>(parts: impl Iterator<Item = &'a RenditionPart<'a>>) -> u64 {
+    let first_start_ms = |(rendition, part): &RenditionPart<'_>| {
+        let start = part.segments.first().map_or(0, |s| s.start);
+        u128::from(start) * 1000 / u128::from(rendition.timescale().max(1))
+    };
+    let earliest = parts.map(first_start_ms).min().unwrap_or(0);
+    u64::try_from(earliest).unwrap_or(u64::MAX)
+}
+
+/// `ms` in ticks of `timescale`, rounded down.
+fn ms_to_ticks(ms: u64, timescale: u32) -> u64 {
+    let ticks = u128::from(ms) * u128::from(timescale) / 1000;
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
 fn write_period(xml: &mut XmlWriter, presentation: &Presentation<'_>, period: usize) {
     let video = parts_of(presentation.video(), period);
     let audio = parts_of(presentation.audio(), period);
-    let start = if period == 0 {
-        Duration::ZERO
+    // The first Period starts at media time zero, like the timeline of each rendition; the
+    // offsets keep later ones on that timeline, so audio and video stay in sync.
+    let start_ms = if period == 0 {
+        0
     } else {
-        period_start(video.iter().chain(&audio))
+        period_start_ms(video.iter().chain(&audio))
     };
-    xml.start("Period", &[("id", &period), ("start", &IsoDuration(start))]);
+    xml.start(
+        "Period",
+        &[
+            ("id", &period),
+            ("start", &IsoDuration(Duration::from_millis(start_ms))),
+        ],
+    );
     let mut set_id = 0;
     if !video.is_empty() {
-        video_set(xml, set_id, &video);
+        video_set(xml, set_id, &tracks(video, start_ms));
         set_id += 1;
     }
-    for audio in &audio {
-        audio_set(xml, set_id, audio);
+    for audio in tracks(audio, start_ms) {
+        audio_set(xml, set_id, &audio);
         set_id += 1;
     }
     xml.end();
 }
 
-/// When the earliest first segment of a Period starts, from media time zero.
-fn period_start<'a>(parts: impl Iterator<Item = &'a PeriodPart<'a>>) -> Duration {
-    parts
-        .filter_map(|(rendition, part)| {
-            let first = part.segments.first()?;
-            Some(nanos_ceil(u128::from(first.start), rendition.timescale()))
-        })
-        .min()
-        .map_or(Duration::ZERO, Duration::from_nanos)
-}
-
-fn video_set(xml: &mut XmlWriter, id: usize, parts: &[PeriodPart<'_>]) {
-    let max_width = parts.iter().map(|(_, p)| p.config.width).max();
-    let max_height = parts.iter().map(|(_, p)| p.config.height).max();
-    let max_frame_rate = parts.iter().filter_map(|(r, _)| r.frame_rate()).max();
+fn video_set(xml: &mut XmlWriter, id: usize, tracks: &[Track<'_>]) {
+    let max_width = tracks.iter().map(|t| t.part.config.width).max();
+    let max_height = tracks.iter().map(|t| t.part.config.height).max();
+    let max_frame_rate = tracks.iter().filter_map(|t| t.rendition.frame_rate()).max();
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"video"),
@@ -133,9 +168,9 @@ fn video_set(xml: &mut XmlWriter, id: usize, parts: &[PeriodPart<'_>]) {
         attrs.push(("maxFrameRate", rate));
     }
     xml.start("AdaptationSet", &attrs);
-    let shared = shared_template(xml, parts);
-    for (rendition, part) in parts {
-        let config = part.config;
+    let shared = shared_template(xml, tracks);
+    for track in tracks {
+        let (rendition, config) = (track.rendition, track.part.config);
         let name = rendition.name();
         let bandwidth = rendition.bandwidth().peak_bps;
         let mut attrs: Vec<Attr<'_>> = vec![
@@ -154,15 +189,15 @@ fn video_set(xml: &mut XmlWriter, id: usize, parts: &[PeriodPart<'_>]) {
             xml.empty("Representation", &attrs);
         } else {
             xml.start("Representation", &attrs);
-            segment_template(xml, rendition.timescale(), part);
+            segment_template(xml, track);
             xml.end();
         }
     }
     xml.end();
 }
 
-fn audio_set(xml: &mut XmlWriter, id: usize, period_part: &PeriodPart<'_>) {
-    let (rendition, part) = period_part;
+fn audio_set(xml: &mut XmlWriter, id: usize, track: &Track<'_>) {
+    let rendition = track.rendition;
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"audio"),
@@ -175,8 +210,8 @@ fn audio_set(xml: &mut XmlWriter, id: usize, period_part: &PeriodPart<'_>) {
         attrs.push(("lang", language));
     }
     xml.start("AdaptationSet", &attrs);
-    shared_template(xml, std::slice::from_ref(period_part));
-    let config = part.config;
+    shared_template(xml, std::slice::from_ref(track));
+    let config = track.part.config;
     xml.start(
         "Representation",
         &[
@@ -199,27 +234,28 @@ fn audio_set(xml: &mut XmlWriter, id: usize, period_part: &PeriodPart<'_>) {
 
 /// Writes the SegmentTemplate every rendition of the set shares, if they share one, and
 /// says whether it did.
-fn shared_template(xml: &mut XmlWriter, parts: &[PeriodPart<'_>]) -> bool {
-    let Some(((first, reference), others)) = parts.split_first() else {
+fn shared_template(xml: &mut XmlWriter, tracks: &[Track<'_>]) -> bool {
+    let Some((reference, others)) = tracks.split_first() else {
         return false;
     };
-    let reference_timeline = timeline(reference.segments);
-    let shared = others.iter().all(|(r, part)| {
-        r.timescale() == first.timescale() && timeline(part.segments) == reference_timeline
+    let reference_timeline = timeline(reference.part.segments);
+    let shared = others.iter().all(|t| {
+        t.rendition.timescale() == reference.rendition.timescale()
+            && timeline(t.part.segments) == reference_timeline
     });
     if shared {
-        segment_template(xml, first.timescale(), reference);
+        segment_template(xml, reference);
     }
     shared
 }
 
-fn segment_template(xml: &mut XmlWriter, timescale: u32, part: &Part<'_>) {
+fn segment_template(xml: &mut XmlWriter, track: &Track<'_>) {
+    let part = &track.part;
+    let timescale = track.rendition.timescale();
     let initialization = dash_initialization(part.init);
-    let offset = part.segments.first().map_or(0, |s| s.start);
     let mut attrs: Vec<Attr<'_>> = vec![("timescale", &timescale)];
-    // The first Period maps media time zero to its start; a later one its first segment.
-    if part.init > 0 {
-        attrs.push(("presentationTimeOffset", &offset));
+    if track.offset > 0 {
+        attrs.push(("presentationTimeOffset", &track.offset));
     }
     attrs.push(("initialization", &initialization));
     attrs.push(("media", &DASH_MEDIA));
@@ -297,7 +333,9 @@ impl fmt::Display for IsoDuration {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from, sized_segments,
+    };
     use super::super::rendition::{FrameRate, Segment};
     use super::*;
     use crate::track::fixtures::video;
@@ -364,6 +402,129 @@ mod tests {
 </MPD>
 "#
         );
+    }
+
+    /// `ladder`'s renditions cut after 8 s, and after a reconnect 2 s later (a new init
+    /// segment, 720p now 1080p) 4 and 2 s more; audio resumes at a frame boundary 16 ms
+    /// before the video.
+    fn reconnected_ladder() -> (Rendition, Rendition, Rendition) {
+        let (hd, sd, audio) = ladder();
+        let mut fhd = hd.config().clone();
+        (fhd.width, fhd.height) = (1920, 1080);
+        fhd.codec_string = "avc1.640028".into();
+        let hd = finished_with_discontinuity(
+            avc("720p", 1280, 720),
+            hd.segments()[..2].to_vec(),
+            fhd,
+            sized_segments(&[(360_000, 2_000_000), (180_000, 500_000)])
+                .into_iter()
+                .map(|s| Segment {
+                    start: s.start + 900_000,
+                    ..s
+                })
+                .collect(),
+        );
+        let sd_config = sd.config().clone();
+        let sd = finished_with_discontinuity(
+            Rendition::video("360p", sd_config.clone(), FrameRate::new(30, 1).unwrap()).unwrap(),
+            sd.segments()[..2].to_vec(),
+            sd_config,
+            segments_from(900_000, &[360_000, 180_000], 300_000),
+        );
+        let audio_config = audio.config().clone();
+        let audio = finished_with_discontinuity(
+            aac("audio", Some("en")),
+            audio.segments()[..2].to_vec(),
+            audio_config,
+            segments_from(479_232, &[192_512, 96_256], 64_000),
+        );
+        (hd, sd, audio)
+    }
+
+    #[test]
+    fn a_period_per_discontinuity() {
+        let (hd, sd, audio) = reconnected_ladder();
+        let presentation = Presentation::new([&hd, &sd, &audio]).unwrap();
+        // Period 1 starts with the audio, 16 ms before the video; the offsets keep both on
+        // the timeline of Period 0, so they stay in sync.
+        assert_eq!(
+            mpd(&presentation).unwrap(),
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT16S" minBufferTime="PT4.011S">
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="1280" maxHeight="720" maxFrameRate="30">
+      <SegmentTemplate timescale="90000" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="1">
+        <SegmentTimeline>
+          <S t="0" d="360000" r="1"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="360p" bandwidth="1200000" codecs="avc1.64001e" width="640" height="360" frameRate="30" sar="1:1"/>
+      <Representation id="720p" bandwidth="4000000" codecs="avc1.64001f" width="1280" height="720" frameRate="30" sar="1:1"/>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="en">
+      <SegmentTemplate timescale="48000" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="1">
+        <SegmentTimeline>
+          <S t="0" d="192512"/>
+          <S d="191488"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="audio" bandwidth="255320" codecs="mp4a.40.2" audioSamplingRate="48000">
+        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+  <Period id="1" start="PT9.984S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="1920" maxHeight="1080" maxFrameRate="30">
+      <SegmentTemplate timescale="90000" presentationTimeOffset="898560" initialization="$RepresentationID$/init-1.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="3">
+        <SegmentTimeline>
+          <S t="900000" d="360000"/>
+          <S d="180000"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="360p" bandwidth="1200000" codecs="avc1.64001e" width="640" height="360" frameRate="30" sar="1:1"/>
+      <Representation id="720p" bandwidth="4000000" codecs="avc1.640028" width="1920" height="1080" frameRate="30" sar="1:1"/>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="en">
+      <SegmentTemplate timescale="48000" presentationTimeOffset="479232" initialization="$RepresentationID$/init-1.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="3">
+        <SegmentTimeline>
+          <S t="479232" d="192512"/>
+          <S d="96256"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="audio" bandwidth="255320" codecs="mp4a.40.2" audioSamplingRate="48000">
+        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"#
+        );
+    }
+
+    #[test]
+    fn a_later_period_starts_on_a_millisecond() {
+        let mut config = crate::track::fixtures::audio();
+        config.sample_rate = 44_100;
+        // The second part starts at 441050 / 44100 = 10.00113 s.
+        let audio = finished_with_discontinuity(
+            Rendition::audio("audio", config.clone(), None).unwrap(),
+            segments(&[88_200], 10),
+            config,
+            segments_from(441_050, &[88_200], 10),
+        );
+        let text = mpd(&Presentation::new([&audio]).unwrap()).unwrap();
+        assert!(
+            text.contains("<Period id=\"1\" start=\"PT10.001S\">"),
+            "{text}"
+        );
+        // 10.001 s is 441044.1 ticks: rounded down, the first segment is inside the Period.
+        assert!(
+            text.contains(
+                "presentationTimeOffset=\"441044\" initialization=\"$RepresentationID$/init-1.mp4\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("<S t=\"441050\" d=\"88200\"/>"), "{text}");
     }
 
     #[test]

@@ -130,7 +130,9 @@ pub fn master_playlist(presentation: &Presentation<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from, sized_segments,
+    };
     use super::super::rendition::FrameRate;
     use super::*;
     use crate::track::fixtures::video;
@@ -261,5 +263,53 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=160000,AVERAGE-BANDWIDTH=138667,CODECS=\"mp4a.40.2\"\n\
              audio/index.m3u8\n"
         );
+    }
+
+    #[test]
+    fn a_discontinuity_and_its_init_segment() {
+        let mut fhd = video();
+        (fhd.width, fhd.height) = (1920, 1080);
+        // A reconnect 2 s after the first publish ended, at a higher resolution.
+        let r = finished_with_discontinuity(
+            avc("720p", 1280, 720),
+            segments(&[360_000, 360_000], 1_000_000),
+            fhd,
+            segments_from(900_000, &[360_000, 180_000], 1_000_000),
+        );
+        assert_eq!(
+            media_playlist(&r).unwrap(),
+            "#EXTM3U\n\
+             #EXT-X-VERSION:7\n\
+             #EXT-X-TARGETDURATION:4\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXTINF:4.00000,\nseg-00001.m4s\n\
+             #EXTINF:4.00000,\nseg-00002.m4s\n\
+             #EXT-X-DISCONTINUITY\n\
+             #EXT-X-MAP:URI=\"init-1.mp4\"\n\
+             #EXTINF:4.00000,\nseg-00003.m4s\n\
+             #EXTINF:2.00000,\nseg-00004.m4s\n\
+             #EXT-X-ENDLIST\n"
+        );
+        // The variant is described by the first init segment.
+        let master = master_playlist(&Presentation::new([&r]).unwrap());
+        assert!(master.contains("RESOLUTION=1280x720,"), "{master}");
+    }
+
+    #[test]
+    fn a_discontinuity_without_segments_yet_is_not_listed() {
+        let mut r = aac("audio", None);
+        r.push_segment(segments(&[96_000], 1)[0]).unwrap();
+        let before = media_playlist(&r).unwrap();
+        r.begin_discontinuity(crate::track::fixtures::audio())
+            .unwrap();
+        assert_eq!(media_playlist(&r).unwrap(), before);
+        r.push_segment(segments_from(144_000, &[96_000], 1)[0])
+            .unwrap();
+        assert!(media_playlist(&r).unwrap().ends_with(
+            "seg-00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+                 #EXTINF:2.00000,\nseg-00002.m4s\n"
+        ));
     }
 }

@@ -128,7 +128,7 @@ impl<'a> Presentation<'a> {
     }
 }
 
-pub(super) fn nanos_ceil(ticks: u128, timescale: u32) -> u64 {
+fn nanos_ceil(ticks: u128, timescale: u32) -> u64 {
     let nanos = ticks
         .saturating_mul(1_000_000_000)
         .div_ceil(u128::from(timescale.max(1)));
@@ -221,7 +221,9 @@ fn first_difference(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from,
+    };
     use super::super::rendition::Segment;
     use super::*;
 
@@ -318,5 +320,79 @@ mod tests {
             presentation.longest_segment(),
             Duration::from_nanos(6_000_020_834)
         );
+    }
+
+    /// A rendition with two segments of `duration`, a 1-segment gap, a discontinuity to its
+    /// own config and one more segment.
+    fn with_a_break(rendition: Rendition, duration: u64) -> Rendition {
+        let config = rendition.config().clone();
+        finished_with_discontinuity(
+            rendition,
+            segments(&[duration; 2], 10),
+            config,
+            segments_from(3 * duration, &[duration], 10),
+        )
+    }
+
+    #[test]
+    fn every_rendition_has_the_same_discontinuities() {
+        let hd = with_a_break(avc("720p", 1280, 720), 90_000);
+        let sd = with_a_break(avc("360p", 640, 360), 90_000);
+        let audio = with_a_break(aac("audio", None), 48_000);
+        assert!(Presentation::new([&hd, &sd, &audio]).is_ok());
+
+        let mismatch = |rendition: &str, number| VodError::DiscontinuityMismatch {
+            rendition: rendition.into(),
+            reference: "720p".into(),
+            number,
+        };
+        // The first video rendition is the reference, whatever the order given.
+        let unbroken = finished(aac("audio", None), segments(&[48_000; 3], 10));
+        assert_eq!(
+            Presentation::new([&unbroken, &hd]).unwrap_err(),
+            mismatch("audio", 3)
+        );
+        // The times of `hd`, the discontinuity one segment earlier.
+        let (first, rest) = hd.segments().split_first().unwrap();
+        let early = finished_with_discontinuity(
+            avc("360p", 640, 360),
+            vec![*first],
+            hd.config().clone(),
+            rest.to_vec(),
+        );
+        assert_eq!(
+            Presentation::new([&hd, &early]).unwrap_err(),
+            mismatch("360p", 2)
+        );
+    }
+
+    #[test]
+    fn a_rendition_being_written_is_compared_over_what_it_has() {
+        let hd = with_a_break(avc("720p", 1280, 720), 90_000);
+        let mut audio = aac("audio", None);
+        for segment in segments(&[48_000; 2], 10) {
+            audio.push_segment(segment).unwrap();
+        }
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
+        let mut unbroken = audio.clone();
+        unbroken
+            .push_segment(segments_from(96_000, &[48_000], 10)[0])
+            .unwrap();
+        assert_eq!(
+            Presentation::growing([&hd, &unbroken]).unwrap_err(),
+            VodError::DiscontinuityMismatch {
+                rendition: "audio".into(),
+                reference: "720p".into(),
+                number: 3,
+            }
+        );
+        audio
+            .begin_discontinuity(aac("a", None).config().clone())
+            .unwrap();
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
+        audio
+            .push_segment(segments_from(144_000, &[48_000], 10)[0])
+            .unwrap();
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
     }
 }

@@ -587,4 +587,97 @@ mod tests {
         );
         assert_eq!(r.longest_segment(), 360_000);
     }
+
+    #[test]
+    fn a_discontinuity_starts_a_new_init_segment() {
+        let mut r = Rendition::video("v", video(), FrameRate::new(30, 1).unwrap()).unwrap();
+        r.push_segment(seg(0, 360_000, 10)).unwrap();
+        r.push_segment(seg(360_000, 360_000, 10)).unwrap();
+        let mut hd = video();
+        (hd.width, hd.height) = (1920, 1080);
+        assert_eq!(r.begin_discontinuity(hd.clone()), Ok(1));
+        // The timeline jumps 2 s; the segment numbers go on.
+        assert_eq!(r.next_segment(), AssetFile::Segment("v", 3));
+        assert_eq!(r.push_segment(seg(900_000, 360_000, 10)), Ok(3));
+        assert_eq!(r.begin_discontinuity(video()), Ok(2));
+        r.push_segment(seg(1_260_000, 90_000, 10)).unwrap();
+        r.push_segment(seg(1_350_000, 90_000, 10)).unwrap();
+        r.finish().unwrap();
+
+        assert_eq!(r.config(), &video());
+        let configs: Vec<&TrackConfig> = r.configs().collect();
+        assert_eq!(configs, [&video(), &hd, &video()]);
+        let inits: Vec<Option<u32>> = (0..=6).map(|n| r.init_of(n)).collect();
+        assert_eq!(
+            inits,
+            [None, Some(0), Some(0), Some(1), Some(2), Some(2), None]
+        );
+        assert_eq!(r.discontinuities().collect::<Vec<_>>(), [3, 4]);
+        let parts: Vec<(u32, u64, usize)> = r
+            .parts()
+            .map(|p| (p.init, p.first_number, p.segments.len()))
+            .collect();
+        assert_eq!(parts, [(0, 1, 2), (1, 3, 1), (2, 4, 2)]);
+    }
+
+    #[test]
+    fn a_discontinuity_needs_segments_on_both_sides() {
+        let mut r = Rendition::audio("aac", audio(), None).unwrap();
+        assert_eq!(
+            r.begin_discontinuity(audio()),
+            Err(VodError::NoSegments("aac".into()))
+        );
+        r.push_segment(seg(0, 96_000, 10)).unwrap();
+        assert_eq!(r.begin_discontinuity(audio()), Ok(1));
+        let empty = || VodError::EmptyInit {
+            rendition: "aac".into(),
+            init: 1,
+        };
+        assert_eq!(r.begin_discontinuity(audio()), Err(empty()));
+        assert_eq!(r.finish(), Err(empty()));
+        // Begun but not yet used: no segment follows it so far.
+        assert_eq!(r.discontinuities().count(), 0);
+        assert_eq!(r.parts().count(), 1);
+        r.push_segment(seg(144_000, 96_000, 10)).unwrap();
+        r.finish().unwrap();
+        assert_eq!(
+            r.begin_discontinuity(audio()),
+            Err(VodError::Finished("aac".into()))
+        );
+    }
+
+    #[test]
+    fn a_discontinuity_keeps_the_kind_and_timescale() {
+        let mut v = Rendition::video("v", video(), FrameRate::new(30, 1).unwrap()).unwrap();
+        v.push_segment(seg(0, 90_000, 10)).unwrap();
+        assert_eq!(
+            v.begin_discontinuity(audio()),
+            Err(VodError::NotVideo("v".into()))
+        );
+        let mut broken = video();
+        broken.codec_string = "avc1\"".into();
+        assert_eq!(
+            v.begin_discontinuity(broken),
+            Err(VodError::Config(ConfigError::CodecString("avc1\"".into())))
+        );
+        let mut a = Rendition::audio("a", audio(), None).unwrap();
+        a.push_segment(seg(0, 48_000, 10)).unwrap();
+        assert_eq!(
+            a.begin_discontinuity(video()),
+            Err(VodError::NotAudio("a".into()))
+        );
+        let mut cd = audio();
+        cd.sample_rate = 44_100;
+        assert_eq!(
+            a.begin_discontinuity(cd),
+            Err(VodError::TimescaleChange {
+                rendition: "a".into(),
+                timescale: 44_100,
+                expected: 48_000,
+            })
+        );
+        // Nothing refused was kept.
+        assert_eq!(v.configs().count(), 1);
+        assert_eq!(a.configs().count(), 1);
+    }
 }
