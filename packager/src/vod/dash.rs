@@ -15,22 +15,21 @@ const CHANNEL_CONFIGURATION: &str = "urn:mpeg:dash:23003:3:audio_channel_configu
 
 /// The MPD of `presentation`, written to [`super::AssetFile::Mpd`].
 ///
-/// A static presentation with one Period from media time zero, and one more after each
-/// discontinuity (every rendition has the same ones, [`Presentation::new`] checks). A later
-/// Period starts when its earliest first segment does (to the millisecond, from media
-/// time zero); each SegmentTemplate in it has the Period's start in its timescale as
-/// `presentationTimeOffset`, so media times keep meaning what they mean in the first Period
-/// and audio stays in sync with video; the Period's init segment as `initialization`; its
-/// first segment's number as `startNumber`; and the Period's segments only. Representations
-/// describe the Period's track (codecs, dimensions, sample rate) and keep the bandwidth
-/// measured over the whole rendition.
-///
-/// Video renditions share one
+/// A static presentation with one Period from media time zero. Video renditions share one
 /// AdaptationSet (lowest bandwidth first); each audio rendition is an AdaptationSet of its
 /// own, as each is an alternative track (a language), not a bitrate of one track. Segments
 /// are addressed with a SegmentTemplate whose names are those of [`super::AssetFile`] and a
 /// SegmentTimeline; the template sits on the AdaptationSet when every Representation has the
 /// same timeline, else on each Representation.
+///
+/// Each discontinuity starts another Period (every rendition has the same ones,
+/// [`Presentation::new`] checks). It starts when its earliest first segment does (to the
+/// millisecond, from media time zero), and each SegmentTemplate in it has: the Period's
+/// start in its timescale as `presentationTimeOffset`, so media times keep meaning what they
+/// mean in the first Period and audio stays in sync with video; the Period's init segment
+/// as `initialization`; its first segment's number as `startNumber`; the Period's segments
+/// only. Representations describe the Period's track (codecs, dimensions, sample rate) and
+/// keep the bandwidth measured over the whole rendition.
 ///
 /// `@bandwidth` is the peak segment bitrate and `minBufferTime` the longest segment, so a
 /// client receiving at `@bandwidth` after buffering `minBufferTime` never stalls, as the MPD
@@ -80,24 +79,17 @@ struct Track<'a> {
     offset: u64,
 }
 
-/// A rendition with one of its parts.
-type RenditionPart<'a> = (&'a Rendition, Part<'a>);
-
-/// The `period`th part of each rendition.
-fn parts_of<'a>(renditions: &[&'a Rendition], period: usize) -> Vec<RenditionPart<'a>> {
+/// The `period`th part of each rendition, with `presentationTimeOffset` for a Period
+/// starting at `start_ms`.
+fn tracks_of<'a>(renditions: &[&'a Rendition], period: usize, start_ms: u64) -> Vec<Track<'a>> {
     renditions
         .iter()
-        .filter_map(|r| Some((*r, r.parts().nth(period)?)))
-        .collect()
-}
-
-fn tracks(parts: Vec<RenditionPart<'_>>, start_ms: u64) -> Vec<Track<'_>> {
-    parts
-        .into_iter()
-        .map(|(rendition, part)| Track {
-            rendition,
-            part,
-            offset: ms_to_ticks(start_ms, rendition.timescale()),
+        .filter_map(|&rendition| {
+            Some(Track {
+                rendition,
+                part: rendition.parts().nth(period)?,
+                offset: ms_to_ticks(start_ms, rendition.timescale()),
+            })
         })
         .collect()
 }
@@ -105,12 +97,16 @@ fn tracks(parts: Vec<RenditionPart<'_>>, start_ms: u64) -> Vec<Track<'_>> {
 /// Where a later Period starts, in milliseconds from media time zero (the precision of
 /// `Period@start`): when its earliest first segment does, rounded down so that no segment
 /// starts before its Period.
-fn period_start_ms<'a>(parts: impl Iterator<Item = &'a RenditionPart<'a>>) -> u64 {
-    let first_start_ms = |(rendition, part): &RenditionPart<'_>| {
-        let start = part.segments.first().map_or(0, |s| s.start);
-        u128::from(start) * 1000 / u128::from(rendition.timescale().max(1))
+fn period_start_ms(presentation: &Presentation<'_>, period: usize) -> u64 {
+    let first_start_ms = |rendition: &Rendition| {
+        let first = rendition.parts().nth(period)?.segments.first()?;
+        Some(u128::from(first.start) * 1000 / u128::from(rendition.timescale().max(1)))
     };
-    let earliest = parts.map(first_start_ms).min().unwrap_or(0);
+    let earliest = presentation
+        .renditions()
+        .filter_map(first_start_ms)
+        .min()
+        .unwrap_or(0);
     u64::try_from(earliest).unwrap_or(u64::MAX)
 }
 
@@ -121,15 +117,15 @@ fn ms_to_ticks(ms: u64, timescale: u32) -> u64 {
 }
 
 fn write_period(xml: &mut XmlWriter, presentation: &Presentation<'_>, period: usize) {
-    let video = parts_of(presentation.video(), period);
-    let audio = parts_of(presentation.audio(), period);
     // The first Period starts at media time zero, like the timeline of each rendition; the
     // offsets keep later ones on that timeline, so audio and video stay in sync.
     let start_ms = if period == 0 {
         0
     } else {
-        period_start_ms(video.iter().chain(&audio))
+        period_start_ms(presentation, period)
     };
+    let video = tracks_of(presentation.video(), period, start_ms);
+    let audio = tracks_of(presentation.audio(), period, start_ms);
     xml.start(
         "Period",
         &[
@@ -139,11 +135,11 @@ fn write_period(xml: &mut XmlWriter, presentation: &Presentation<'_>, period: us
     );
     let mut set_id = 0;
     if !video.is_empty() {
-        video_set(xml, set_id, &tracks(video, start_ms));
+        video_set(xml, set_id, &video);
         set_id += 1;
     }
-    for audio in tracks(audio, start_ms) {
-        audio_set(xml, set_id, &audio);
+    for audio in &audio {
+        audio_set(xml, set_id, audio);
         set_id += 1;
     }
     xml.end();
@@ -338,7 +334,7 @@ mod tests {
     };
     use super::super::rendition::{FrameRate, Segment};
     use super::*;
-    use crate::track::fixtures::video;
+    use crate::track::fixtures::{audio, video};
 
     /// 720p and 360p cut at 0, 4, 8 and 12 s, ending at 14 s; AAC cut at the first frame
     /// boundary after each, ending at 14.0213 s.
@@ -503,7 +499,7 @@ mod tests {
 
     #[test]
     fn a_later_period_starts_on_a_millisecond() {
-        let mut config = crate::track::fixtures::audio();
+        let mut config = audio();
         config.sample_rate = 44_100;
         // The second part starts at 441050 / 44100 = 10.00113 s.
         let audio = finished_with_discontinuity(

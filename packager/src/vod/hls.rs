@@ -135,7 +135,7 @@ mod tests {
     };
     use super::super::rendition::FrameRate;
     use super::*;
-    use crate::track::fixtures::video;
+    use crate::track::fixtures::{audio, video};
 
     #[test]
     fn vod_media_playlist() {
@@ -302,8 +302,7 @@ mod tests {
         let mut r = aac("audio", None);
         r.push_segment(segments(&[96_000], 1)[0]).unwrap();
         let before = media_playlist(&r).unwrap();
-        r.begin_discontinuity(crate::track::fixtures::audio())
-            .unwrap();
+        r.begin_discontinuity(audio()).unwrap();
         assert_eq!(media_playlist(&r).unwrap(), before);
         r.push_segment(segments_from(144_000, &[96_000], 1)[0])
             .unwrap();
