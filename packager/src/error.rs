@@ -123,7 +123,43 @@ pub enum VodError {
         /// The end of the segment before it.
         previous_end: u128,
     },
-    /// A segment added after the rendition was finished.
+    /// A discontinuity or [`crate::vod::Rendition::finish`] while the current init segment
+    /// has no segments after it: nothing would use it.
+    #[error("no segment of rendition {rendition:?} uses init segment {init} yet")]
+    EmptyInit {
+        /// The rendition.
+        rendition: String,
+        /// The init segment without segments.
+        init: u32,
+    },
+    /// A discontinuity whose config has another timescale: segment times of a rendition are
+    /// all in one timescale (audio's is its sample rate).
+    #[error("rendition {rendition:?} has timescale {expected}, a new init segment {timescale}")]
+    TimescaleChange {
+        /// The rendition.
+        rendition: String,
+        /// The refused config's timescale.
+        timescale: u32,
+        /// The rendition's timescale.
+        expected: u32,
+    },
+    /// More init segments than their 32-bit numbers count.
+    #[error("rendition {0:?} has too many init segments")]
+    TooManyInits(String),
+    /// Two renditions of a presentation whose discontinuities differ: one has a discontinuity
+    /// before segment `number`, the other does not.
+    #[error(
+        "rendition {rendition:?} and {reference:?} differ in a discontinuity before segment {number}"
+    )]
+    DiscontinuityMismatch {
+        /// The rendition that differs.
+        rendition: String,
+        /// The first rendition, the reference.
+        reference: String,
+        /// The first segment where they differ.
+        number: u64,
+    },
+    /// A segment or discontinuity added after the rendition was finished.
     #[error("rendition {0:?} is finished and takes no more segments")]
     Finished(String),
     /// A rendition without segments.

@@ -94,9 +94,30 @@ fn encode(dir: &Path) {
         ]));
 }
 
-/// Cuts an H.264 rung into one segment per GOP, writes init and segments, and returns the
-/// finished rendition.
-fn video_rendition(dir: &Path, name: &str, width: u32, height: u32) -> Rendition {
+/// One GOP of a rung, ready to become a segment.
+struct Gop {
+    /// Decode time of its first sample, 90 kHz.
+    base: u64,
+    samples: Vec<FragmentSample>,
+    /// Its earliest presentation time, 90 kHz.
+    start: u64,
+    /// Up to the next GOP's start; for the last, one frame after its last picture.
+    duration: u64,
+}
+
+impl Gop {
+    /// The same GOP `by` ticks later.
+    fn delayed(self, by: u64) -> Gop {
+        Gop {
+            base: self.base + by,
+            start: self.start + by,
+            ..self
+        }
+    }
+}
+
+/// The track config of an H.264 rung and its GOPs.
+fn rung(dir: &Path, name: &str, width: u32, height: u32) -> (TrackConfig, Vec<Gop>) {
     let (units, sps, pps) = access_units(&std::fs::read(dir.join(format!("{name}.h264"))).unwrap());
     assert_eq!(units.len(), (SECONDS * FPS) as usize);
     let times = timestamps(&units);
@@ -109,50 +130,71 @@ fn video_rendition(dir: &Path, name: &str, width: u32, height: u32) -> Rendition
         channels: 0,
         codec_string: format!("avc1.{:02x}{:02x}{:02x}", sps[1], sps[2], sps[3]),
     };
-    write(dir, AssetFile::Init(name), &init_segment(&config));
-    let mut rendition = Rendition::video(name, config, FrameRate::new(FPS, 1).unwrap()).unwrap();
-
     let starts: Vec<usize> = (0..units.len()).filter(|&i| units[i].keyframe).collect();
     assert_eq!(
         starts,
         [0, GOP as usize, 2 * GOP as usize],
         "x264 keyframes"
     );
-    let gops: Vec<(usize, usize)> = starts
+    let ranges: Vec<(usize, usize)> = starts
         .iter()
         .enumerate()
         .map(|(k, &from)| (from, starts.get(k + 1).copied().unwrap_or(units.len())))
         .collect();
     // A segment starts at its earliest presentation time and lasts until the next one
     // starts; the last ends one frame after its last picture.
-    let mut bounds: Vec<i64> = gops
+    let mut bounds: Vec<i64> = ranges
         .iter()
         .map(|&(from, to)| times[from..to].iter().map(|t| t.1).min().unwrap())
         .collect();
     bounds.push(times.iter().map(|t| t.1).max().unwrap() + FRAME_90K);
-    for (k, &(from, to)) in gops.iter().enumerate() {
-        let samples: Vec<FragmentSample> = (from..to)
-            .map(|i| {
-                let (dts, pts) = times[i];
-                let data = Bytes::from(units[i].data.clone());
-                FragmentSample::new(
-                    data,
-                    FRAME_90K as u32,
-                    (pts - dts) as i32,
-                    units[i].keyframe,
-                )
-                .unwrap()
-            })
-            .collect();
-        let bytes = fragment(k as u32 + 1, times[from].0 as u64, &samples);
-        write(dir, rendition.next_segment(), &bytes);
-        rendition
-            .push_segment(Segment {
-                start: bounds[k] as u64,
-                duration: (bounds[k + 1] - bounds[k]) as u64,
-                size: bytes.len() as u64,
-            })
-            .unwrap();
+    let gops = ranges
+        .iter()
+        .enumerate()
+        .map(|(k, &(from, to))| Gop {
+            base: times[from].0 as u64,
+            samples: (from..to)
+                .map(|i| {
+                    let (dts, pts) = times[i];
+                    let data = Bytes::from(units[i].data.clone());
+                    FragmentSample::new(
+                        data,
+                        FRAME_90K as u32,
+                        (pts - dts) as i32,
+                        units[i].keyframe,
+                    )
+                    .unwrap()
+                })
+                .collect(),
+            start: bounds[k] as u64,
+            duration: (bounds[k + 1] - bounds[k]) as u64,
+        })
+        .collect();
+    (config, gops)
+}
+
+/// Writes `gop` as the next segment of `rendition` and records it.
+fn write_gop(dir: &Path, rendition: &mut Rendition, gop: &Gop) {
+    let sequence = rendition.segments().len() as u32 + 1;
+    let bytes = fragment(sequence, gop.base, &gop.samples);
+    write(dir, rendition.next_segment(), &bytes);
+    rendition
+        .push_segment(Segment {
+            start: gop.start,
+            duration: gop.duration,
+            size: bytes.len() as u64,
+        })
+        .unwrap();
+}
+
+/// Cuts an H.264 rung into one segment per GOP, writes init and segments, and returns the
+/// finished rendition.
+fn video_rendition(dir: &Path, name: &str, width: u32, height: u32) -> Rendition {
+    let (config, gops) = rung(dir, name, width, height);
+    write(dir, AssetFile::Init(name, 0), &init_segment(&config));
+    let mut rendition = Rendition::video(name, config, FrameRate::new(FPS, 1).unwrap()).unwrap();
+    for gop in &gops {
+        write_gop(dir, &mut rendition, gop);
     }
     rendition.finish().unwrap();
     rendition
@@ -192,7 +234,7 @@ fn audio_rendition(dir: &Path, video: &Rendition) -> Rendition {
         channels: 2,
         codec_string: "mp4a.40.2".into(),
     };
-    write(dir, AssetFile::Init("audio"), &init_segment(&config));
+    write(dir, AssetFile::Init("audio", 0), &init_segment(&config));
     let mut rendition = Rendition::audio("audio", config, Some("en")).unwrap();
     let mut cuts: Vec<usize> = video.segments()[1..]
         .iter()
@@ -370,8 +412,8 @@ fn ffprobe_reads_the_hls_master_and_the_mpd() {
     let mut partial = Rendition::audio("partial", audio.config().clone(), None).unwrap();
     write(
         &dir,
-        AssetFile::Init("partial"),
-        &std::fs::read(dir.join(AssetFile::Init("audio").to_string())).unwrap(),
+        AssetFile::Init("partial", 0),
+        &std::fs::read(dir.join(AssetFile::Init("audio", 0).to_string())).unwrap(),
     );
     for (number, segment) in audio.numbered_segments().take(2) {
         let bytes =
@@ -394,5 +436,72 @@ fn ffprobe_reads_the_hls_master_and_the_mpd() {
         ),
         "{streams:?}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// ffprobe's complaints while it decodes every frame of `manifest`.
+fn decode_errors(dir: &Path, manifest: AssetFile<'_>) -> String {
+    let output = Command::new("ffprobe")
+        .current_dir(dir)
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+        ])
+        .arg(manifest.to_string())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A replay of a broadcast that reconnected: the first 8 s of a rung, then 2 s later on the
+/// timeline, after a discontinuity and with an init segment of its own, its last 2 s.
+/// ffprobe reads the media playlist across the discontinuity and decodes every frame of
+/// both parts without an error.
+///
+/// Both parts have the same track: ffmpeg's mp4 demuxer skips the second init segment's
+/// moov ("Found duplicated MOOV Atom"), so it would decode a changed avcC with the first
+/// one's parameter sets.
+#[test]
+fn ffprobe_reads_a_media_playlist_with_a_discontinuity() {
+    require_tool("ffmpeg");
+    require_tool("ffprobe");
+    let dir = scratch_dir("vod-discontinuity");
+    encode(&dir);
+    let (config, gops) = rung(&dir, "hi", 320, 180);
+    let name = "replay";
+    write(&dir, AssetFile::Init(name, 0), &init_segment(&config));
+    let mut replay =
+        Rendition::video(name, config.clone(), FrameRate::new(FPS, 1).unwrap()).unwrap();
+    let mut gops = gops.into_iter();
+    for gop in gops.by_ref().take(2) {
+        write_gop(&dir, &mut replay, &gop);
+    }
+    let init = replay.begin_discontinuity(config.clone()).unwrap();
+    write(&dir, AssetFile::Init(name, init), &init_segment(&config));
+    for gop in gops {
+        write_gop(&dir, &mut replay, &gop.delayed(2 * 90_000));
+    }
+    replay.finish().unwrap();
+    assert_eq!(replay.discontinuities().collect::<Vec<_>>(), [3]);
+
+    let playlist = media_playlist(&replay).unwrap();
+    assert!(
+        playlist.contains("seg-00002.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n"),
+        "{playlist}"
+    );
+    let manifest = AssetFile::MediaPlaylist(name);
+    write(&dir, manifest, playlist.as_bytes());
+    let (streams, duration) = probe(&dir, manifest);
+    assert_eq!(
+        summary(&streams),
+        [format!("video h264 320x180 frames={}", SECONDS * FPS)]
+    );
+    // The playlist's timeline has no gap: 8 s, then 2 s.
+    assert!((duration - f64::from(SECONDS)).abs() < 0.1, "{duration} s");
+    assert_eq!(decode_errors(&dir, manifest), "");
     std::fs::remove_dir_all(&dir).ok();
 }

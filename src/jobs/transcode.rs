@@ -188,7 +188,7 @@ async fn upload(
 /// segment and the first `done` segments when `done` is known.
 fn rendition_files(record: &RenditionRecord, done: Option<usize>) -> Vec<String> {
     let name = &record.name;
-    let init = done.is_none().then(|| AssetFile::Init(name).to_string());
+    let init = done.is_none().then(|| AssetFile::Init(name, 0).to_string());
     let segments = (done.unwrap_or(0)..record.segments.len()).map(|i| {
         AssetFile::Segment(name, packager::vod::FIRST_SEGMENT_NUMBER + i as u64).to_string()
     });

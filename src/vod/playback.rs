@@ -121,7 +121,7 @@ async fn asset_file(
     request: &HeaderMap,
 ) -> Response {
     match file {
-        AssetFile::Init(_) | AssetFile::Segment(..) => {
+        AssetFile::Init(..) | AssetFile::Segment(..) => {
             let key = format!("{}{path}", media_prefix(id));
             let kind = if path.starts_with("audio") {
                 "audio/mp4"
@@ -160,7 +160,7 @@ async fn manifest(state: &ApiState, id: &str, file: AssetFile<'_>) -> Response {
             Some(playlist) => playlist.map(|text| (text, HLS)),
             None => return not_found(),
         },
-        AssetFile::Init(_) | AssetFile::Segment(..) => return not_found(),
+        AssetFile::Init(..) | AssetFile::Segment(..) => return not_found(),
     };
     match made {
         Ok((body, content_type)) => {

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::layout::{DASH_INITIALIZATION, DASH_MEDIA, FIRST_SEGMENT_NUMBER};
+use super::layout::{DASH_MEDIA, dash_initialization};
 use super::presentation::Presentation;
-use super::rendition::Rendition;
+use super::rendition::{Part, Rendition, Segment};
 use super::xml::{Attr, XmlWriter};
 use crate::error::VodError;
 
@@ -21,6 +21,15 @@ const CHANNEL_CONFIGURATION: &str = "urn:mpeg:dash:23003:3:audio_channel_configu
 /// are addressed with a SegmentTemplate whose names are those of [`super::AssetFile`] and a
 /// SegmentTimeline; the template sits on the AdaptationSet when every Representation has the
 /// same timeline, else on each Representation.
+///
+/// Each discontinuity starts another Period (every rendition has the same ones,
+/// [`Presentation::new`] checks). It starts when its earliest first segment does (to the
+/// millisecond, from media time zero), and each SegmentTemplate in it has: the Period's
+/// start in its timescale as `presentationTimeOffset`, so media times keep meaning what they
+/// mean in the first Period and audio stays in sync with video; the Period's init segment
+/// as `initialization`; its first segment's number as `startNumber`; the Period's segments
+/// only. Representations describe the Period's track (codecs, dimensions, sample rate) and
+/// keep the bandwidth measured over the whole rendition.
 ///
 /// `@bandwidth` is the peak segment bitrate and `minBufferTime` the longest segment, so a
 /// client receiving at `@bandwidth` after buffering `minBufferTime` never stalls, as the MPD
@@ -51,23 +60,95 @@ pub fn mpd(presentation: &Presentation<'_>) -> Result<String, VodError> {
             ),
         ],
     );
-    xml.start("Period", &[("id", &0), ("start", &"PT0S")]);
-    let mut set_id = 0;
-    if !presentation.video().is_empty() {
-        video_set(&mut xml, set_id, presentation.video());
-        set_id += 1;
-    }
-    for audio in presentation.audio() {
-        audio_set(&mut xml, set_id, audio);
-        set_id += 1;
+    let period_count = presentation
+        .renditions()
+        .map(|r| r.parts().count())
+        .max()
+        .unwrap_or(0);
+    for period in 0..period_count {
+        write_period(&mut xml, presentation, period);
     }
     Ok(xml.finish())
 }
 
-fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
-    let max_width = renditions.iter().map(|r| r.config().width).max();
-    let max_height = renditions.iter().map(|r| r.config().height).max();
-    let max_frame_rate = renditions.iter().filter_map(|r| r.frame_rate()).max();
+/// A rendition's segments in one Period.
+struct Track<'a> {
+    rendition: &'a Rendition,
+    part: Part<'a>,
+    /// `presentationTimeOffset`: the Period's start in the rendition's timescale.
+    offset: u64,
+}
+
+/// The `period`th part of each rendition, with `presentationTimeOffset` for a Period
+/// starting at `start_ms`.
+fn tracks_of<'a>(renditions: &[&'a Rendition], period: usize, start_ms: u64) -> Vec<Track<'a>> {
+    renditions
+        .iter()
+        .filter_map(|&rendition| {
+            Some(Track {
+                rendition,
+                part: rendition.parts().nth(period)?,
+                offset: ms_to_ticks(start_ms, rendition.timescale()),
+            })
+        })
+        .collect()
+}
+
+/// Where a later Period starts, in milliseconds from media time zero (the precision of
+/// `Period@start`): when its earliest first segment does, rounded down so that no segment
+/// starts before its Period.
+fn period_start_ms(presentation: &Presentation<'_>, period: usize) -> u64 {
+    let first_start_ms = |rendition: &Rendition| {
+        let first = rendition.parts().nth(period)?.segments.first()?;
+        Some(u128::from(first.start) * 1000 / u128::from(rendition.timescale().max(1)))
+    };
+    let earliest = presentation
+        .renditions()
+        .filter_map(first_start_ms)
+        .min()
+        .unwrap_or(0);
+    u64::try_from(earliest).unwrap_or(u64::MAX)
+}
+
+/// `ms` in ticks of `timescale`, rounded down.
+fn ms_to_ticks(ms: u64, timescale: u32) -> u64 {
+    let ticks = u128::from(ms) * u128::from(timescale) / 1000;
+    u64::try_from(ticks).unwrap_or(u64::MAX)
+}
+
+fn write_period(xml: &mut XmlWriter, presentation: &Presentation<'_>, period: usize) {
+    // The first Period starts at media time zero, like the timeline of each rendition; the
+    // offsets keep later ones on that timeline, so audio and video stay in sync.
+    let start_ms = if period == 0 {
+        0
+    } else {
+        period_start_ms(presentation, period)
+    };
+    let video = tracks_of(presentation.video(), period, start_ms);
+    let audio = tracks_of(presentation.audio(), period, start_ms);
+    xml.start(
+        "Period",
+        &[
+            ("id", &period),
+            ("start", &IsoDuration(Duration::from_millis(start_ms))),
+        ],
+    );
+    let mut set_id = 0;
+    if !video.is_empty() {
+        video_set(xml, set_id, &video);
+        set_id += 1;
+    }
+    for audio in &audio {
+        audio_set(xml, set_id, audio);
+        set_id += 1;
+    }
+    xml.end();
+}
+
+fn video_set(xml: &mut XmlWriter, id: usize, tracks: &[Track<'_>]) {
+    let max_width = tracks.iter().map(|t| t.part.config.width).max();
+    let max_height = tracks.iter().map(|t| t.part.config.height).max();
+    let max_frame_rate = tracks.iter().filter_map(|t| t.rendition.frame_rate()).max();
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"video"),
@@ -83,9 +164,9 @@ fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
         attrs.push(("maxFrameRate", rate));
     }
     xml.start("AdaptationSet", &attrs);
-    let shared = shared_template(xml, renditions);
-    for rendition in renditions {
-        let config = rendition.config();
+    let shared = shared_template(xml, tracks);
+    for track in tracks {
+        let (rendition, config) = (track.rendition, track.part.config);
         let name = rendition.name();
         let bandwidth = rendition.bandwidth().peak_bps;
         let mut attrs: Vec<Attr<'_>> = vec![
@@ -104,14 +185,15 @@ fn video_set(xml: &mut XmlWriter, id: usize, renditions: &[&Rendition]) {
             xml.empty("Representation", &attrs);
         } else {
             xml.start("Representation", &attrs);
-            segment_template(xml, rendition.timescale(), &timeline(rendition));
+            segment_template(xml, track);
             xml.end();
         }
     }
     xml.end();
 }
 
-fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
+fn audio_set(xml: &mut XmlWriter, id: usize, track: &Track<'_>) {
+    let rendition = track.rendition;
     let mut attrs: Vec<Attr<'_>> = vec![
         ("id", &id),
         ("contentType", &"audio"),
@@ -124,8 +206,8 @@ fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
         attrs.push(("lang", language));
     }
     xml.start("AdaptationSet", &attrs);
-    shared_template(xml, &[rendition]);
-    let config = rendition.config();
+    shared_template(xml, std::slice::from_ref(track));
+    let config = track.part.config;
     xml.start(
         "Representation",
         &[
@@ -148,32 +230,35 @@ fn audio_set(xml: &mut XmlWriter, id: usize, rendition: &Rendition) {
 
 /// Writes the SegmentTemplate every rendition of the set shares, if they share one, and
 /// says whether it did.
-fn shared_template(xml: &mut XmlWriter, renditions: &[&Rendition]) -> bool {
-    let Some((first, others)) = renditions.split_first() else {
+fn shared_template(xml: &mut XmlWriter, tracks: &[Track<'_>]) -> bool {
+    let Some((reference, others)) = tracks.split_first() else {
         return false;
     };
-    let reference = timeline(first);
-    let shared = others
-        .iter()
-        .all(|r| r.timescale() == first.timescale() && timeline(r) == reference);
+    let reference_timeline = timeline(reference.part.segments);
+    let shared = others.iter().all(|t| {
+        t.rendition.timescale() == reference.rendition.timescale()
+            && timeline(t.part.segments) == reference_timeline
+    });
     if shared {
-        segment_template(xml, first.timescale(), &reference);
+        segment_template(xml, reference);
     }
     shared
 }
 
-fn segment_template(xml: &mut XmlWriter, timescale: u32, timeline: &[S]) {
-    xml.start(
-        "SegmentTemplate",
-        &[
-            ("timescale", &timescale),
-            ("initialization", &DASH_INITIALIZATION),
-            ("media", &DASH_MEDIA),
-            ("startNumber", &FIRST_SEGMENT_NUMBER),
-        ],
-    );
+fn segment_template(xml: &mut XmlWriter, track: &Track<'_>) {
+    let part = &track.part;
+    let timescale = track.rendition.timescale();
+    let initialization = dash_initialization(part.init);
+    let mut attrs: Vec<Attr<'_>> = vec![("timescale", &timescale)];
+    if track.offset > 0 {
+        attrs.push(("presentationTimeOffset", &track.offset));
+    }
+    attrs.push(("initialization", &initialization));
+    attrs.push(("media", &DASH_MEDIA));
+    attrs.push(("startNumber", &part.first_number));
+    xml.start("SegmentTemplate", &attrs);
     xml.start("SegmentTimeline", &[]);
-    for s in timeline {
+    for s in timeline(part.segments) {
         let mut attrs: Vec<Attr<'_>> = Vec::with_capacity(3);
         if let Some(t) = &s.t {
             attrs.push(("t", t));
@@ -197,12 +282,12 @@ struct S {
     r: u64,
 }
 
-/// The rendition's segments, consecutive equal durations run-length compressed; `t` is
-/// written for the first segment and after a gap.
-fn timeline(rendition: &Rendition) -> Vec<S> {
+/// The segments, consecutive equal durations run-length compressed; `t` is written for the
+/// first segment and after a gap.
+fn timeline(segments: &[Segment]) -> Vec<S> {
     let mut timeline: Vec<S> = Vec::new();
     let mut end = None;
-    for segment in rendition.segments() {
+    for segment in segments {
         let contiguous = end == Some(u128::from(segment.start));
         match timeline.last_mut() {
             Some(last) if contiguous && last.d == segment.duration => last.r += 1,
@@ -244,10 +329,12 @@ impl fmt::Display for IsoDuration {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from, sized_segments,
+    };
     use super::super::rendition::{FrameRate, Segment};
     use super::*;
-    use crate::track::fixtures::video;
+    use crate::track::fixtures::{audio, video};
 
     /// 720p and 360p cut at 0, 4, 8 and 12 s, ending at 14 s; AAC cut at the first frame
     /// boundary after each, ending at 14.0213 s.
@@ -313,6 +400,129 @@ mod tests {
         );
     }
 
+    /// `ladder`'s renditions cut after 8 s, and after a reconnect 2 s later (a new init
+    /// segment, 720p now 1080p) 4 and 2 s more; audio resumes at a frame boundary 16 ms
+    /// before the video.
+    fn reconnected_ladder() -> (Rendition, Rendition, Rendition) {
+        let (hd, sd, audio) = ladder();
+        let mut fhd = hd.config().clone();
+        (fhd.width, fhd.height) = (1920, 1080);
+        fhd.codec_string = "avc1.640028".into();
+        let hd = finished_with_discontinuity(
+            avc("720p", 1280, 720),
+            hd.segments()[..2].to_vec(),
+            fhd,
+            sized_segments(&[(360_000, 2_000_000), (180_000, 500_000)])
+                .into_iter()
+                .map(|s| Segment {
+                    start: s.start + 900_000,
+                    ..s
+                })
+                .collect(),
+        );
+        let sd_config = sd.config().clone();
+        let sd = finished_with_discontinuity(
+            Rendition::video("360p", sd_config.clone(), FrameRate::new(30, 1).unwrap()).unwrap(),
+            sd.segments()[..2].to_vec(),
+            sd_config,
+            segments_from(900_000, &[360_000, 180_000], 300_000),
+        );
+        let audio_config = audio.config().clone();
+        let audio = finished_with_discontinuity(
+            aac("audio", Some("en")),
+            audio.segments()[..2].to_vec(),
+            audio_config,
+            segments_from(479_232, &[192_512, 96_256], 64_000),
+        );
+        (hd, sd, audio)
+    }
+
+    #[test]
+    fn a_period_per_discontinuity() {
+        let (hd, sd, audio) = reconnected_ladder();
+        let presentation = Presentation::new([&hd, &sd, &audio]).unwrap();
+        // Period 1 starts with the audio, 16 ms before the video; the offsets keep both on
+        // the timeline of Period 0, so they stay in sync.
+        assert_eq!(
+            mpd(&presentation).unwrap(),
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" type="static" mediaPresentationDuration="PT16S" minBufferTime="PT4.011S">
+  <Period id="0" start="PT0S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="1280" maxHeight="720" maxFrameRate="30">
+      <SegmentTemplate timescale="90000" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="1">
+        <SegmentTimeline>
+          <S t="0" d="360000" r="1"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="360p" bandwidth="1200000" codecs="avc1.64001e" width="640" height="360" frameRate="30" sar="1:1"/>
+      <Representation id="720p" bandwidth="4000000" codecs="avc1.64001f" width="1280" height="720" frameRate="30" sar="1:1"/>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="en">
+      <SegmentTemplate timescale="48000" initialization="$RepresentationID$/init.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="1">
+        <SegmentTimeline>
+          <S t="0" d="192512"/>
+          <S d="191488"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="audio" bandwidth="255320" codecs="mp4a.40.2" audioSamplingRate="48000">
+        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+  <Period id="1" start="PT9.984S">
+    <AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1" maxWidth="1920" maxHeight="1080" maxFrameRate="30">
+      <SegmentTemplate timescale="90000" presentationTimeOffset="898560" initialization="$RepresentationID$/init-1.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="3">
+        <SegmentTimeline>
+          <S t="900000" d="360000"/>
+          <S d="180000"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="360p" bandwidth="1200000" codecs="avc1.64001e" width="640" height="360" frameRate="30" sar="1:1"/>
+      <Representation id="720p" bandwidth="4000000" codecs="avc1.640028" width="1920" height="1080" frameRate="30" sar="1:1"/>
+    </AdaptationSet>
+    <AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1" lang="en">
+      <SegmentTemplate timescale="48000" presentationTimeOffset="479232" initialization="$RepresentationID$/init-1.mp4" media="$RepresentationID$/seg-$Number%05d$.m4s" startNumber="3">
+        <SegmentTimeline>
+          <S t="479232" d="192512"/>
+          <S d="96256"/>
+        </SegmentTimeline>
+      </SegmentTemplate>
+      <Representation id="audio" bandwidth="255320" codecs="mp4a.40.2" audioSamplingRate="48000">
+        <AudioChannelConfiguration schemeIdUri="urn:mpeg:dash:23003:3:audio_channel_configuration:2011" value="2"/>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"#
+        );
+    }
+
+    #[test]
+    fn a_later_period_starts_on_a_millisecond() {
+        let mut config = audio();
+        config.sample_rate = 44_100;
+        // The second part starts at 441050 / 44100 = 10.00113 s.
+        let audio = finished_with_discontinuity(
+            Rendition::audio("audio", config.clone(), None).unwrap(),
+            segments(&[88_200], 10),
+            config,
+            segments_from(441_050, &[88_200], 10),
+        );
+        let text = mpd(&Presentation::new([&audio]).unwrap()).unwrap();
+        assert!(
+            text.contains("<Period id=\"1\" start=\"PT10.001S\">"),
+            "{text}"
+        );
+        // 10.001 s is 441044.1 ticks: rounded down, the first segment is inside the Period.
+        assert!(
+            text.contains(
+                "presentationTimeOffset=\"441044\" initialization=\"$RepresentationID$/init-1.mp4\""
+            ),
+            "{text}"
+        );
+        assert!(text.contains("<S t=\"441050\" d=\"88200\"/>"), "{text}");
+    }
+
     #[test]
     fn different_timelines_get_a_template_each() {
         let (hd, _, _) = ladder();
@@ -358,7 +568,7 @@ mod tests {
             .unwrap();
         }
         assert_eq!(
-            timeline(&r),
+            timeline(r.segments()),
             [
                 S {
                     t: Some(3000),

@@ -1,6 +1,7 @@
 //! Renditions for the unit tests of this module.
 
 use super::rendition::{FrameRate, Rendition, Segment};
+use crate::track::TrackConfig;
 use crate::track::fixtures::{audio, video};
 
 /// A 30 fps H.264 rendition without segments.
@@ -46,4 +47,29 @@ pub(crate) fn finished(mut rendition: Rendition, segments: Vec<Segment>) -> Rend
     }
     rendition.finish().unwrap();
     rendition
+}
+
+/// Contiguous segments from `start` with the given durations, all of `size` bytes.
+pub(crate) fn segments_from(start: u64, durations: &[u64], size: u64) -> Vec<Segment> {
+    segments(durations, size)
+        .into_iter()
+        .map(|s| Segment {
+            start: s.start + start,
+            ..s
+        })
+        .collect()
+}
+
+/// `rendition` with `before`, a discontinuity to `config`, `after`, finished.
+pub(crate) fn finished_with_discontinuity(
+    mut rendition: Rendition,
+    before: Vec<Segment>,
+    config: TrackConfig,
+    after: Vec<Segment>,
+) -> Rendition {
+    for segment in before {
+        rendition.push_segment(segment).unwrap();
+    }
+    rendition.begin_discontinuity(config).unwrap();
+    finished(rendition, after)
 }

@@ -18,6 +18,11 @@ const EXTINF_PLACES: u32 = 5;
 /// The media playlist of `rendition`, written to [`AssetFile::MediaPlaylist`]: URIs are file
 /// names in the rendition's folder.
 ///
+/// Each discontinuity ([`Rendition::begin_discontinuity`]) is an `#EXT-X-DISCONTINUITY`
+/// followed by the `#EXT-X-MAP` of its init segment, before the first segment after it.
+/// Every rendition of a presentation has the same discontinuities, so a VOD playlist needs
+/// no `#EXT-X-DISCONTINUITY-SEQUENCE`.
+///
 /// A complete rendition gets `#EXT-X-PLAYLIST-TYPE:VOD` and `#EXT-X-ENDLIST`; one still being
 /// written gets `EVENT` and no end, so players reload it and pick up new segments. Refused
 /// without segments.
@@ -49,18 +54,23 @@ fn write_media_playlist(out: &mut String, rendition: &Rendition) -> fmt::Result 
         "#EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-INDEPENDENT-SEGMENTS"
     )?;
     let name = rendition.name();
-    writeln!(
-        out,
-        "#EXT-X-MAP:URI=\"{}\"",
-        AssetFile::Init(name).file_name()
-    )?;
-    for (number, segment) in rendition.numbered_segments() {
+    for part in rendition.parts() {
+        if part.init > 0 {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
         writeln!(
             out,
-            "#EXTINF:{},\n{}",
-            Decimal::seconds(segment.duration, timescale, EXTINF_PLACES),
-            AssetFile::Segment(name, number).file_name()
+            "#EXT-X-MAP:URI=\"{}\"",
+            AssetFile::Init(name, part.init).file_name()
         )?;
+        for (number, segment) in (part.first_number..).zip(part.segments) {
+            writeln!(
+                out,
+                "#EXTINF:{},\n{}",
+                Decimal::seconds(segment.duration, timescale, EXTINF_PLACES),
+                AssetFile::Segment(name, number).file_name()
+            )?;
+        }
     }
     if rendition.is_complete() {
         out.push_str("#EXT-X-ENDLIST\n");
@@ -85,6 +95,10 @@ fn target_duration(longest: u64, timescale: u32) -> u64 {
 /// rendition is a variant, lowest peak bandwidth first, whose `BANDWIDTH` and
 /// `AVERAGE-BANDWIDTH` add the most demanding audio rendition's. Without video, the audio
 /// renditions are the variants (`CODECS` only, no `RESOLUTION`).
+///
+/// `CODECS` and `RESOLUTION` describe a rendition's first init segment ([`Rendition::config`]):
+/// a variant has one of each, and after a discontinuity the track may differ (a publisher
+/// reconnecting with other settings) without the variant changing.
 pub fn master_playlist(presentation: &Presentation<'_>) -> String {
     let uri = |r: &Rendition| AssetFile::MediaPlaylist(r.name()).to_string();
     let audio: Vec<AudioEntry<'_>> = presentation
@@ -116,10 +130,12 @@ pub fn master_playlist(presentation: &Presentation<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments, sized_segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from, sized_segments,
+    };
     use super::super::rendition::FrameRate;
     use super::*;
-    use crate::track::fixtures::video;
+    use crate::track::fixtures::{audio, video};
 
     #[test]
     fn vod_media_playlist() {
@@ -247,5 +263,52 @@ mod tests {
              #EXT-X-STREAM-INF:BANDWIDTH=160000,AVERAGE-BANDWIDTH=138667,CODECS=\"mp4a.40.2\"\n\
              audio/index.m3u8\n"
         );
+    }
+
+    #[test]
+    fn a_discontinuity_and_its_init_segment() {
+        let mut fhd = video();
+        (fhd.width, fhd.height) = (1920, 1080);
+        // A reconnect 2 s after the first publish ended, at a higher resolution.
+        let r = finished_with_discontinuity(
+            avc("720p", 1280, 720),
+            segments(&[360_000, 360_000], 1_000_000),
+            fhd,
+            segments_from(900_000, &[360_000, 180_000], 1_000_000),
+        );
+        assert_eq!(
+            media_playlist(&r).unwrap(),
+            "#EXTM3U\n\
+             #EXT-X-VERSION:7\n\
+             #EXT-X-TARGETDURATION:4\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXTINF:4.00000,\nseg-00001.m4s\n\
+             #EXTINF:4.00000,\nseg-00002.m4s\n\
+             #EXT-X-DISCONTINUITY\n\
+             #EXT-X-MAP:URI=\"init-1.mp4\"\n\
+             #EXTINF:4.00000,\nseg-00003.m4s\n\
+             #EXTINF:2.00000,\nseg-00004.m4s\n\
+             #EXT-X-ENDLIST\n"
+        );
+        // The variant is described by the first init segment.
+        let master = master_playlist(&Presentation::new([&r]).unwrap());
+        assert!(master.contains("RESOLUTION=1280x720,"), "{master}");
+    }
+
+    #[test]
+    fn a_discontinuity_without_segments_yet_is_not_listed() {
+        let mut r = aac("audio", None);
+        r.push_segment(segments(&[96_000], 1)[0]).unwrap();
+        let before = media_playlist(&r).unwrap();
+        r.begin_discontinuity(audio()).unwrap();
+        assert_eq!(media_playlist(&r).unwrap(), before);
+        r.push_segment(segments_from(144_000, &[96_000], 1)[0])
+            .unwrap();
+        assert!(media_playlist(&r).unwrap().ends_with(
+            "seg-00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
+                 #EXTINF:2.00000,\nseg-00002.m4s\n"
+        ));
     }
 }

@@ -10,6 +10,9 @@
 //!    ([`crate::fmp4::init_segment`]).
 //! 2. Write each segment to [`Rendition::next_segment`], then record it with
 //!    [`Rendition::push_segment`] (start, duration, size). [`Rendition::finish`] when done.
+//!    Segments after a discontinuity (a live broadcast's reconnect: the timeline jumps, the
+//!    track may change) follow [`Rendition::begin_discontinuity`] and their own init
+//!    segment; HLS marks it with `#EXT-X-DISCONTINUITY`, the MPD starts a new Period.
 //! 3. [`media_playlist`] for each rendition, at any time: `EVENT` while it is being written,
 //!    `VOD` once finished.
 //! 4. [`Presentation::new`] with the finished renditions to publish (all of them, or the

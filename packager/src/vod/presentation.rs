@@ -27,7 +27,9 @@ impl<'a> Presentation<'a> {
     /// Checks the renditions: at least one; each complete (so with segments) and with its
     /// own name; every video rendition with the segment start times of the first one (the
     /// ladder cuts every rung at the same keyframes, so a difference is a bug upstream).
-    /// Audio is cut at its own frame boundaries and is not compared.
+    /// Audio is cut at its own frame boundaries and is not compared. Every rendition, audio
+    /// too, has its discontinuities before the same segment numbers as the first one: the
+    /// MPD makes one Period of the segments between two discontinuities.
     ///
     /// Video variants are ordered lowest peak bandwidth first (ties keep the given order):
     /// players start with the first variant listed, so playback starts quickly on any
@@ -78,6 +80,8 @@ impl<'a> Presentation<'a> {
             return Err(VodError::Incomplete(writing.name().to_owned()));
         }
         check_alignment(&video)?;
+        let given: Vec<&Rendition> = video.iter().chain(&audio).copied().collect();
+        check_discontinuities(&given)?;
         video.sort_by_cached_key(|r| r.bandwidth().peak_bps);
         Ok(Presentation {
             video,
@@ -168,9 +172,58 @@ fn check_alignment(video: &[&Rendition]) -> Result<(), VodError> {
     Ok(())
 }
 
+/// Every rendition has its discontinuities before the segment numbers the first one has
+/// them. A rendition still being written is compared over the segments both have so far.
+fn check_discontinuities(renditions: &[&Rendition]) -> Result<(), VodError> {
+    let Some((reference, others)) = renditions.split_first() else {
+        return Ok(());
+    };
+    for rendition in others {
+        let bound = if rendition.is_complete() && reference.is_complete() {
+            u64::MAX
+        } else {
+            rendition.next_number().min(reference.next_number())
+        };
+        let difference = first_difference(
+            discontinuities_before(rendition, bound),
+            discontinuities_before(reference, bound),
+        );
+        if let Some(number) = difference {
+            return Err(VodError::DiscontinuityMismatch {
+                rendition: rendition.name().to_owned(),
+                reference: reference.name().to_owned(),
+                number,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn discontinuities_before(rendition: &Rendition, bound: u64) -> impl Iterator<Item = u64> {
+    rendition
+        .discontinuities()
+        .take_while(move |&number| number < bound)
+}
+
+/// The first number that only one of two increasing sequences has.
+fn first_difference(
+    mut a: impl Iterator<Item = u64>,
+    mut b: impl Iterator<Item = u64>,
+) -> Option<u64> {
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => continue,
+            (Some(x), Some(y)) => return Some(x.min(y)),
+            (x, y) => return x.or(y),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{aac, avc, finished, segments};
+    use super::super::fixtures::{
+        aac, avc, finished, finished_with_discontinuity, segments, segments_from,
+    };
     use super::super::rendition::Segment;
     use super::*;
 
@@ -267,5 +320,79 @@ mod tests {
             presentation.longest_segment(),
             Duration::from_nanos(6_000_020_834)
         );
+    }
+
+    /// A rendition with two segments of `duration`, a 1-segment gap, a discontinuity to its
+    /// own config and one more segment.
+    fn with_a_break(rendition: Rendition, duration: u64) -> Rendition {
+        let config = rendition.config().clone();
+        finished_with_discontinuity(
+            rendition,
+            segments(&[duration; 2], 10),
+            config,
+            segments_from(3 * duration, &[duration], 10),
+        )
+    }
+
+    #[test]
+    fn every_rendition_has_the_same_discontinuities() {
+        let hd = with_a_break(avc("720p", 1280, 720), 90_000);
+        let sd = with_a_break(avc("360p", 640, 360), 90_000);
+        let audio = with_a_break(aac("audio", None), 48_000);
+        assert!(Presentation::new([&hd, &sd, &audio]).is_ok());
+
+        let mismatch = |rendition: &str, number| VodError::DiscontinuityMismatch {
+            rendition: rendition.into(),
+            reference: "720p".into(),
+            number,
+        };
+        // The first video rendition is the reference, whatever the order given.
+        let unbroken = finished(aac("audio", None), segments(&[48_000; 3], 10));
+        assert_eq!(
+            Presentation::new([&unbroken, &hd]).unwrap_err(),
+            mismatch("audio", 3)
+        );
+        // The times of `hd`, the discontinuity one segment earlier.
+        let (first, rest) = hd.segments().split_first().unwrap();
+        let early = finished_with_discontinuity(
+            avc("360p", 640, 360),
+            vec![*first],
+            hd.config().clone(),
+            rest.to_vec(),
+        );
+        assert_eq!(
+            Presentation::new([&hd, &early]).unwrap_err(),
+            mismatch("360p", 2)
+        );
+    }
+
+    #[test]
+    fn a_rendition_being_written_is_compared_over_what_it_has() {
+        let hd = with_a_break(avc("720p", 1280, 720), 90_000);
+        let mut audio = aac("audio", None);
+        for segment in segments(&[48_000; 2], 10) {
+            audio.push_segment(segment).unwrap();
+        }
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
+        let mut unbroken = audio.clone();
+        unbroken
+            .push_segment(segments_from(96_000, &[48_000], 10)[0])
+            .unwrap();
+        assert_eq!(
+            Presentation::growing([&hd, &unbroken]).unwrap_err(),
+            VodError::DiscontinuityMismatch {
+                rendition: "audio".into(),
+                reference: "720p".into(),
+                number: 3,
+            }
+        );
+        audio
+            .begin_discontinuity(aac("a", None).config().clone())
+            .unwrap();
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
+        audio
+            .push_segment(segments_from(144_000, &[48_000], 10)[0])
+            .unwrap();
+        assert!(Presentation::growing([&hd, &audio]).is_ok());
     }
 }

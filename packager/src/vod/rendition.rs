@@ -96,6 +96,29 @@ impl Segment {
     }
 }
 
+/// A new init segment, used from one segment on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Discontinuity {
+    /// The init segment's number: 1 for the first discontinuity, then 2…
+    init: u32,
+    /// Index in [`Rendition::segments`] of the first segment after it.
+    first: usize,
+    config: TrackConfig,
+}
+
+/// The segments of a rendition that use one init segment: all of them without
+/// discontinuities, else those between two discontinuities.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Part<'a> {
+    /// Its init segment's number ([`AssetFile::Init`]).
+    pub(crate) init: u32,
+    pub(crate) config: &'a TrackConfig,
+    /// The number of its first segment.
+    pub(crate) first_number: u64,
+    /// At least one.
+    pub(crate) segments: &'a [Segment],
+}
+
 /// What only one kind of rendition has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Detail {
@@ -111,13 +134,17 @@ enum Detail {
 /// dimensions, sample rate and channel count come from its [`TrackConfig`], the same value
 /// its init segment is written from.
 ///
-/// Segments are added as they are written; [`Rendition::finish`] marks the rendition
+/// Segments are added as they are written; [`Rendition::begin_discontinuity`] starts a new
+/// init segment for the segments after it; [`Rendition::finish`] marks the rendition
 /// complete. Until then its media playlist is an `EVENT` playlist, and no
 /// [`super::Presentation`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     name: String,
+    /// The track of init segment 0, used from the first segment on.
     config: TrackConfig,
+    /// In order.
+    discontinuities: Vec<Discontinuity>,
     detail: Detail,
     segments: Vec<Segment>,
     complete: bool,
@@ -160,6 +187,7 @@ impl Rendition {
         Ok(Rendition {
             name: name.to_owned(),
             config,
+            discontinuities: Vec::new(),
             detail,
             segments: Vec::new(),
             complete: false,
@@ -197,12 +225,72 @@ impl Rendition {
         Ok(number)
     }
 
-    /// The rendition is complete: its media playlist becomes a `VOD` playlist and a
-    /// [`super::Presentation`] may list it. Refused while it has no segments.
-    pub fn finish(&mut self) -> Result<(), VodError> {
-        if self.segments.is_empty() {
-            return Err(VodError::NoSegments(self.name.clone()));
+    /// The next segments follow a discontinuity (a reconnect: their timeline may jump and
+    /// their track change) and use a new init segment, written from `config` to
+    /// [`AssetFile::Init`] with the number returned: 1 for the first discontinuity, then 2…
+    ///
+    /// `config` is checked as the first one was, and must be of the same kind (video or
+    /// audio) and have the same timescale. Refused after [`Rendition::finish`] and while no
+    /// segment uses the current init segment (before any segment, or twice in a row).
+    pub fn begin_discontinuity(&mut self, config: TrackConfig) -> Result<u32, VodError> {
+        if self.complete {
+            return Err(VodError::Finished(self.name.clone()));
         }
+        self.check_latest_init_used()?;
+        self.check_same_kind(&config)?;
+        config.validate()?;
+        if config.timescale() != self.timescale() {
+            return Err(VodError::TimescaleChange {
+                rendition: self.name.clone(),
+                timescale: config.timescale(),
+                expected: self.timescale(),
+            });
+        }
+        let init = self
+            .latest_init()
+            .0
+            .checked_add(1)
+            .ok_or_else(|| VodError::TooManyInits(self.name.clone()))?;
+        self.discontinuities.push(Discontinuity {
+            init,
+            first: self.segments.len(),
+            config,
+        });
+        Ok(init)
+    }
+
+    fn check_same_kind(&self, config: &TrackConfig) -> Result<(), VodError> {
+        match (self.is_video(), config.codec.is_video()) {
+            (true, false) => Err(VodError::NotVideo(self.name.clone())),
+            (false, true) => Err(VodError::NotAudio(self.name.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// The number of the latest init segment and the index of its first segment.
+    fn latest_init(&self) -> (u32, usize) {
+        self.discontinuities
+            .last()
+            .map_or((0, 0), |d| (d.init, d.first))
+    }
+
+    /// Some segment uses the latest init segment.
+    fn check_latest_init_used(&self) -> Result<(), VodError> {
+        match self.latest_init() {
+            (_, first) if first < self.segments.len() => Ok(()),
+            (0, _) => Err(VodError::NoSegments(self.name.clone())),
+            (init, _) => Err(VodError::EmptyInit {
+                rendition: self.name.clone(),
+                init,
+            }),
+        }
+    }
+
+    /// The rendition is complete: its media playlist becomes a `VOD` playlist and a
+    /// [`super::Presentation`] may list it. Refused while it has no segments, or none since
+    /// the last discontinuity.
+    pub fn finish(&mut self) -> Result<(), VodError> {
+        self.check_latest_init_used()?;
         self.complete = true;
         Ok(())
     }
@@ -212,8 +300,9 @@ impl Rendition {
         AssetFile::Segment(&self.name, self.next_number())
     }
 
-    fn next_number(&self) -> u64 {
-        FIRST_SEGMENT_NUMBER + self.segments.len() as u64
+    /// The number the next segment gets.
+    pub(crate) fn next_number(&self) -> u64 {
+        index_to_number(self.segments.len())
     }
 
     /// Its folder and DASH Representation id.
@@ -221,9 +310,57 @@ impl Rendition {
         &self.name
     }
 
-    /// The track, as its init segment describes it.
+    /// The track, as its first init segment describes it.
     pub fn config(&self) -> &TrackConfig {
         &self.config
+    }
+
+    /// The track of every init segment: init segment N is the Nth (from 0).
+    pub fn configs(&self) -> impl Iterator<Item = &TrackConfig> {
+        std::iter::once(&self.config).chain(self.discontinuities.iter().map(|d| &d.config))
+    }
+
+    /// The number of the init segment that segment `number` uses, if it exists.
+    pub fn init_of(&self, number: u64) -> Option<u32> {
+        let index = usize::try_from(number.checked_sub(FIRST_SEGMENT_NUMBER)?).ok()?;
+        if index >= self.segments.len() {
+            return None;
+        }
+        let latest_before = self.discontinuities.iter().rev().find(|d| d.first <= index);
+        Some(latest_before.map_or(0, |d| d.init))
+    }
+
+    /// The numbers of the segments that follow a discontinuity, in order (the segments
+    /// written so far).
+    pub fn discontinuities(&self) -> impl Iterator<Item = u64> {
+        self.discontinuities
+            .iter()
+            .filter(|d| d.first < self.segments.len())
+            .map(|d| index_to_number(d.first))
+    }
+
+    /// The segments in runs that use one init segment, in order. An init segment that no
+    /// segment uses yet (a discontinuity just begun) is left out.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        let starts = std::iter::once((0, 0, &self.config)).chain(
+            self.discontinuities
+                .iter()
+                .map(|d| (d.init, d.first, &d.config)),
+        );
+        let ends = self
+            .discontinuities
+            .iter()
+            .map(|d| d.first)
+            .chain(std::iter::once(self.segments.len()));
+        starts
+            .zip(ends)
+            .filter(|((_, first, _), end)| first < end)
+            .map(|((init, first, config), end)| Part {
+                init,
+                config,
+                first_number: index_to_number(first),
+                segments: &self.segments[first..end],
+            })
     }
 
     /// True for video.
@@ -296,6 +433,11 @@ impl Rendition {
             average_bps: bits_per_second(size, duration, timescale),
         }
     }
+}
+
+/// The number of the segment at `index` in [`Rendition::segments`].
+fn index_to_number(index: usize) -> u64 {
+    FIRST_SEGMENT_NUMBER + index as u64
 }
 
 /// A BCP 47 language tag as far as manifests care: a 2 to 8 letter primary subtag, then
@@ -444,5 +586,98 @@ mod tests {
             }
         );
         assert_eq!(r.longest_segment(), 360_000);
+    }
+
+    #[test]
+    fn a_discontinuity_starts_a_new_init_segment() {
+        let mut r = Rendition::video("v", video(), FrameRate::new(30, 1).unwrap()).unwrap();
+        r.push_segment(seg(0, 360_000, 10)).unwrap();
+        r.push_segment(seg(360_000, 360_000, 10)).unwrap();
+        let mut hd = video();
+        (hd.width, hd.height) = (1920, 1080);
+        assert_eq!(r.begin_discontinuity(hd.clone()), Ok(1));
+        // The timeline jumps 2 s; the segment numbers go on.
+        assert_eq!(r.next_segment(), AssetFile::Segment("v", 3));
+        assert_eq!(r.push_segment(seg(900_000, 360_000, 10)), Ok(3));
+        assert_eq!(r.begin_discontinuity(video()), Ok(2));
+        r.push_segment(seg(1_260_000, 90_000, 10)).unwrap();
+        r.push_segment(seg(1_350_000, 90_000, 10)).unwrap();
+        r.finish().unwrap();
+
+        assert_eq!(r.config(), &video());
+        let configs: Vec<&TrackConfig> = r.configs().collect();
+        assert_eq!(configs, [&video(), &hd, &video()]);
+        let inits: Vec<Option<u32>> = (0..=6).map(|n| r.init_of(n)).collect();
+        assert_eq!(
+            inits,
+            [None, Some(0), Some(0), Some(1), Some(2), Some(2), None]
+        );
+        assert_eq!(r.discontinuities().collect::<Vec<_>>(), [3, 4]);
+        let parts: Vec<(u32, u64, usize)> = r
+            .parts()
+            .map(|p| (p.init, p.first_number, p.segments.len()))
+            .collect();
+        assert_eq!(parts, [(0, 1, 2), (1, 3, 1), (2, 4, 2)]);
+    }
+
+    #[test]
+    fn a_discontinuity_needs_segments_on_both_sides() {
+        let mut r = Rendition::audio("aac", audio(), None).unwrap();
+        assert_eq!(
+            r.begin_discontinuity(audio()),
+            Err(VodError::NoSegments("aac".into()))
+        );
+        r.push_segment(seg(0, 96_000, 10)).unwrap();
+        assert_eq!(r.begin_discontinuity(audio()), Ok(1));
+        let empty = || VodError::EmptyInit {
+            rendition: "aac".into(),
+            init: 1,
+        };
+        assert_eq!(r.begin_discontinuity(audio()), Err(empty()));
+        assert_eq!(r.finish(), Err(empty()));
+        // Begun but not yet used: no segment follows it so far.
+        assert_eq!(r.discontinuities().count(), 0);
+        assert_eq!(r.parts().count(), 1);
+        r.push_segment(seg(144_000, 96_000, 10)).unwrap();
+        r.finish().unwrap();
+        assert_eq!(
+            r.begin_discontinuity(audio()),
+            Err(VodError::Finished("aac".into()))
+        );
+    }
+
+    #[test]
+    fn a_discontinuity_keeps_the_kind_and_timescale() {
+        let mut v = Rendition::video("v", video(), FrameRate::new(30, 1).unwrap()).unwrap();
+        v.push_segment(seg(0, 90_000, 10)).unwrap();
+        assert_eq!(
+            v.begin_discontinuity(audio()),
+            Err(VodError::NotVideo("v".into()))
+        );
+        let mut broken = video();
+        broken.codec_string = "avc1\"".into();
+        assert_eq!(
+            v.begin_discontinuity(broken),
+            Err(VodError::Config(ConfigError::CodecString("avc1\"".into())))
+        );
+        let mut a = Rendition::audio("a", audio(), None).unwrap();
+        a.push_segment(seg(0, 48_000, 10)).unwrap();
+        assert_eq!(
+            a.begin_discontinuity(video()),
+            Err(VodError::NotAudio("a".into()))
+        );
+        let mut cd = audio();
+        cd.sample_rate = 44_100;
+        assert_eq!(
+            a.begin_discontinuity(cd),
+            Err(VodError::TimescaleChange {
+                rendition: "a".into(),
+                timescale: 44_100,
+                expected: 48_000,
+            })
+        );
+        // Nothing refused was kept.
+        assert_eq!(v.configs().count(), 1);
+        assert_eq!(a.configs().count(), 1);
     }
 }

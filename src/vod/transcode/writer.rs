@@ -69,7 +69,7 @@ impl Files {
         config.validate().map_err(|e| invalid(&self.name, e))?;
         write_file(
             &self.dir,
-            &AssetFile::Init(&self.name),
+            &AssetFile::Init(&self.name, 0),
             &init_segment(config),
         )
     }
