@@ -332,90 +332,59 @@ impl Context {
     }
 
     fn video_sink(&self) -> gst_app::AppSink {
-        let sink = gst_app::AppSink::builder()
-            .sync(false)
-            .property("enable-last-sample", false)
-            .build();
         let tx = self.tx.clone();
-        let mut last_caps: Option<gst::Caps> = None;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    if last_caps
-                        .as_ref()
-                        .is_none_or(|known| known.as_ref() != caps)
-                    {
-                        last_caps = Some(caps.to_owned());
-                        let Some(msg) = video_caps(caps) else {
-                            let _ = tx.send(Msg::Failed(Failure::new(
-                                "decode_error",
-                                "H.264 without a decoder configuration",
-                            )));
-                            return Err(gst::FlowError::Error);
-                        };
-                        tx.send(msg).map_err(|_| gst::FlowError::Flushing)?;
-                    }
-                    let Some(pts) = running_time(&sample, buffer.pts()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let dts = running_time(&sample, buffer.dts()).unwrap_or(pts);
-                    let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                    let data = buffer
-                        .map_readable()
-                        .map(|map| Bytes::copy_from_slice(&map))
-                        .map_err(|_| gst::FlowError::Error)?;
-                    tx.send(Msg::Video {
-                        pts,
-                        dts,
-                        keyframe,
-                        data,
-                    })
-                    .map_err(|_| gst::FlowError::Flushing)?;
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        sink
+        caps_watching_sink(move |sample, caps, changed| {
+            let Some(buffer) = sample.buffer() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            if changed {
+                let Some(msg) = video_caps(caps) else {
+                    let _ = tx.send(Msg::Failed(Failure::new(
+                        "decode_error",
+                        "H.264 without a decoder configuration",
+                    )));
+                    return Err(gst::FlowError::Error);
+                };
+                tx.send(msg).map_err(|_| gst::FlowError::Flushing)?;
+            }
+            let Some(pts) = running_time(sample, buffer.pts()) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            let dts = running_time(sample, buffer.dts()).unwrap_or(pts);
+            let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+            let data = buffer
+                .map_readable()
+                .map(|map| Bytes::copy_from_slice(&map))
+                .map_err(|_| gst::FlowError::Error)?;
+            tx.send(Msg::Video {
+                pts,
+                dts,
+                keyframe,
+                data,
+            })
+            .map_err(|_| gst::FlowError::Flushing)?;
+            Ok(gst::FlowSuccess::Ok)
+        })
     }
 
     /// Hands out decoded frames as they are (their memory is not copied).
     fn raw_sink(&self) -> gst_app::AppSink {
-        let sink = gst_app::AppSink::builder()
-            .sync(false)
-            .property("enable-last-sample", false)
-            .build();
         let tx = self.tx.clone();
-        let mut last_caps: Option<gst::Caps> = None;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer_owned()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    if last_caps
-                        .as_ref()
-                        .is_none_or(|known| known.as_ref() != caps)
-                    {
-                        last_caps = Some(caps.to_owned());
-                        tx.send(Msg::RawCaps(caps.to_owned()))
-                            .map_err(|_| gst::FlowError::Flushing)?;
-                    }
-                    let Some(pts) = running_time(&sample, buffer.pts()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    drop(sample);
-                    tx.send(Msg::Raw { pts, buffer })
-                        .map_err(|_| gst::FlowError::Flushing)?;
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        sink
+        caps_watching_sink(move |sample, caps, changed| {
+            let Some(buffer) = sample.buffer_owned() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            if changed {
+                tx.send(Msg::RawCaps(caps.to_owned()))
+                    .map_err(|_| gst::FlowError::Flushing)?;
+            }
+            let Some(pts) = running_time(sample, buffer.pts()) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            tx.send(Msg::Raw { pts, buffer })
+                .map_err(|_| gst::FlowError::Flushing)?;
+            Ok(gst::FlowSuccess::Ok)
+        })
     }
 
     fn audio_branch(&self, pad: &gst::Pad, caps: &gst::Caps) -> Result<(), Failure> {
@@ -477,71 +446,90 @@ impl Context {
     /// `delay`: the frames come from avenc_aac, whose priming packet is
     /// dropped and whose timestamps are one frame early.
     fn audio_sink(&self, index: usize, delay: bool) -> gst_app::AppSink {
-        let sink = gst_app::AppSink::builder()
-            .sync(false)
-            .property("enable-last-sample", false)
-            .build();
         let tx = self.tx.clone();
-        let mut last_caps: Option<gst::Caps> = None;
         let mut rate = 48_000u64;
         let mut first_pts: Option<i64> = None;
-        sink.set_callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    let (Some(caps), Some(buffer)) = (sample.caps(), sample.buffer()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    if last_caps
-                        .as_ref()
-                        .is_none_or(|known| known.as_ref() != caps)
-                    {
-                        last_caps = Some(caps.to_owned());
-                        let structure = caps.structure(0);
-                        rate = structure
-                            .and_then(|s| s.get::<i32>("rate").ok())
-                            .and_then(|r| u64::try_from(r).ok())
-                            .filter(|r| *r > 0)
-                            .unwrap_or(48_000);
-                        let Some(record) = structure
-                            .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
-                            .and_then(|b| {
-                                b.map_readable().ok().map(|m| Bytes::copy_from_slice(&m))
-                            })
-                        else {
-                            let _ = tx.send(Msg::Failed(Failure::new(
-                                "decode_error",
-                                "AAC without an AudioSpecificConfig",
-                            )));
-                            return Err(gst::FlowError::Error);
-                        };
-                        tx.send(Msg::AudioCaps { index, record })
-                            .map_err(|_| gst::FlowError::Flushing)?;
-                    }
-                    let Some(mut pts) = running_time(&sample, buffer.pts()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    if delay {
-                        // The first packet is the priming; the rest sound
-                        // one frame later than stamped.
-                        let first = *first_pts.get_or_insert(pts);
-                        pts -= (AAC_ENCODER_DELAY * 1_000_000_000 / rate) as i64;
-                        if pts < first {
-                            return Ok(gst::FlowSuccess::Ok);
-                        }
-                    }
-                    let data = buffer
-                        .map_readable()
-                        .map(|map| Bytes::copy_from_slice(&map))
-                        .map_err(|_| gst::FlowError::Error)?;
-                    tx.send(Msg::Audio { index, pts, data })
-                        .map_err(|_| gst::FlowError::Flushing)?;
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        );
-        sink
+        caps_watching_sink(move |sample, caps, changed| {
+            let Some(buffer) = sample.buffer() else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            if changed {
+                let structure = caps.structure(0);
+                rate = structure
+                    .and_then(|s| s.get::<i32>("rate").ok())
+                    .and_then(|r| u64::try_from(r).ok())
+                    .filter(|r| *r > 0)
+                    .unwrap_or(48_000);
+                let Some(record) = structure
+                    .and_then(|s| s.get::<gst::Buffer>("codec_data").ok())
+                    .and_then(|b| b.map_readable().ok().map(|m| Bytes::copy_from_slice(&m)))
+                else {
+                    let _ = tx.send(Msg::Failed(Failure::new(
+                        "decode_error",
+                        "AAC without an AudioSpecificConfig",
+                    )));
+                    return Err(gst::FlowError::Error);
+                };
+                tx.send(Msg::AudioCaps { index, record })
+                    .map_err(|_| gst::FlowError::Flushing)?;
+            }
+            let Some(mut pts) = running_time(sample, buffer.pts()) else {
+                return Ok(gst::FlowSuccess::Ok);
+            };
+            if delay {
+                // The first packet is the priming; the rest sound
+                // one frame later than stamped.
+                let first = *first_pts.get_or_insert(pts);
+                pts -= (AAC_ENCODER_DELAY * 1_000_000_000 / rate) as i64;
+                if pts < first {
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+            }
+            let data = buffer
+                .map_readable()
+                .map(|map| Bytes::copy_from_slice(&map))
+                .map_err(|_| gst::FlowError::Error)?;
+            tx.send(Msg::Audio { index, pts, data })
+                .map_err(|_| gst::FlowError::Flushing)?;
+            Ok(gst::FlowSuccess::Ok)
+        })
     }
+}
+
+/// An appsink that hands each sample with caps to `on_sample`, with whether
+/// its caps differ from the previous sample's.
+fn caps_watching_sink(
+    mut on_sample: impl FnMut(
+        &gst::Sample,
+        &gst::CapsRef,
+        bool,
+    ) -> Result<gst::FlowSuccess, gst::FlowError>
+    + Send
+    + 'static,
+) -> gst_app::AppSink {
+    let sink = gst_app::AppSink::builder()
+        .sync(false)
+        .property("enable-last-sample", false)
+        .build();
+    let mut last_caps: Option<gst::Caps> = None;
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let Some(caps) = sample.caps() else {
+                    return Ok(gst::FlowSuccess::Ok);
+                };
+                let changed = last_caps
+                    .as_ref()
+                    .is_none_or(|known| known.as_ref() != caps);
+                if changed {
+                    last_caps = Some(caps.to_owned());
+                }
+                on_sample(&sample, caps, changed)
+            })
+            .build(),
+    );
+    sink
 }
 
 /// The running time (ns) of a buffer time in its sample's segment.
