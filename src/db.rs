@@ -136,30 +136,6 @@ impl Db {
             .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    pub async fn start_broadcast(
-        &self,
-        id: &str,
-        stream_id: &str,
-        started_at: DateTime<Utc>,
-    ) -> sqlx::Result<()> {
-        sqlx::query("INSERT INTO broadcasts (id, stream_id, started_at) VALUES ($1, $2, $3)")
-            .bind(id)
-            .bind(stream_id)
-            .bind(timestamp(started_at))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn end_broadcast(&self, id: &str, ended_at: DateTime<Utc>) -> sqlx::Result<()> {
-        sqlx::query("UPDATE broadcasts SET ended_at = $1 WHERE id = $2")
-            .bind(timestamp(ended_at))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
 }
 
 /// The one text form of instants stored in the database (sorts as time does).
@@ -249,20 +225,6 @@ mod tests {
         for (kind, db) in databases().await {
             db.create_stream(&row("a", "same")).await.unwrap();
             assert!(db.create_stream(&row("b", "same")).await.is_err(), "{kind}");
-        }
-    }
-
-    #[tokio::test]
-    async fn broadcasts_start_and_end() {
-        for (kind, db) in databases().await {
-            db.create_stream(&row("a", "ka")).await.unwrap();
-            db.start_broadcast("b1", "a", Utc::now()).await.unwrap();
-            db.end_broadcast("b1", Utc::now()).await.unwrap();
-            assert!(
-                db.start_broadcast("b2", "nope", Utc::now()).await.is_err(),
-                "{kind}: a broadcast needs its stream"
-            );
-            assert!(db.delete_stream("a").await.unwrap(), "{kind}");
         }
     }
 

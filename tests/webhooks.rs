@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use support::webhooks::{
     WebhookReceiver, deliveries, subscribe, verify_signature, wait_deliveries,
 };
-use support::{Server, TOKEN, free_tcp_port, postgres_url};
+use support::{Server, TOKEN, ffmpeg_publish, free_tcp_port, postgres_url, rtmp_url};
 
 /// The first retry waits this long; later ones 3x, 6x, 30x… as much.
 const RETRY_BASE_MS: u64 = 100;
@@ -45,11 +45,18 @@ on_sqlite_and_postgres!(
     a_receiver_that_was_down_gets_the_event_later,
     pending_deliveries_survive_a_kill,
     a_slow_receiver_with_a_backlog_holds_up_no_one,
+    broadcasts_are_announced_and_listed,
 );
 
 async fn start(extra: &[&str]) -> Server {
     let base = RETRY_BASE_MS.to_string();
-    let mut flags = vec!["--webhook-retry-base-ms", &base];
+    // A publisher gone for a second has ended its broadcast.
+    let mut flags = vec![
+        "--webhook-retry-base-ms",
+        &base,
+        "--reconnect-window-secs",
+        "1",
+    ];
     flags.extend(extra);
     Server::start(&flags).await
 }
@@ -469,4 +476,65 @@ async fn two_nodes_send_each_delivery_once() {
         .map(|r| r.json()["data"]["video"]["id"].clone())
         .collect();
     assert_eq!(events.len(), EVENTS);
+}
+
+/// A broadcast sends `stream.started` when it starts and `stream.ended` once
+/// its publisher has been gone longer than the reconnect window; the stream
+/// lists it with both times.
+async fn broadcasts_are_announced_and_listed(server: Server) {
+    let receiver = WebhookReceiver::start(0);
+    let (_, secret) = subscribe(
+        &server,
+        &receiver.url(),
+        &["stream.started", "stream.ended"],
+    )
+    .await;
+    let (stream_id, key) = server.create_stream("evening show").await;
+    let mut publisher = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
+    // Connected is not started: a broadcast begins with its media.
+    receiver.wait_for(1, LONG).await;
+    publisher.kill();
+    let requests = receiver.wait_for(2, LONG).await;
+    for request in &requests {
+        let signature = request.header("tributary-signature").unwrap();
+        assert!(verify_signature(signature, &request.body, &secret));
+    }
+    let events: Vec<Value> = requests.iter().map(|r| r.json()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["stream.started", "stream.ended"], "{events:?}");
+    let stream = &events[0]["data"]["stream"];
+    assert_eq!(stream["id"], stream_id.as_str());
+    assert_eq!(stream["title"], "evening show");
+    let started = &events[0]["data"]["broadcast"];
+    let ended = &events[1]["data"]["broadcast"];
+    assert_eq!(started["id"], ended["id"]);
+    assert_eq!(started["ended_at"], Value::Null);
+    assert!(
+        ended["ended_at"].as_str() > started["started_at"].as_str(),
+        "{ended}"
+    );
+    assert_eq!(ended["replay_video_id"], Value::Null);
+
+    let (status, page) = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream_id}/broadcasts"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["broadcasts"], json!([ended]), "{page}");
+    assert_eq!(page["next_before"], Value::Null);
+    let (status, _) = server
+        .api(Method::GET, "/api/v1/streams/nope/broadcasts", None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream_id}/broadcasts?limit=x"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
 }

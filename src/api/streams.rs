@@ -1,8 +1,9 @@
 //! `/api/v1/streams`: create, list, show, rotate the key of and delete
-//! streams, and the public playback view the watch page polls.
+//! streams, list their broadcasts, and the public playback view the watch
+//! page polls.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get, routing::post};
@@ -12,6 +13,7 @@ use super::{ApiError, ApiState};
 use crate::db::{StreamRow, timestamp};
 use crate::ladder_settings::LadderSettings;
 use crate::live::LiveStatus;
+use crate::live::broadcasts::{self, BroadcastView};
 
 const MAX_TITLE: usize = 200;
 
@@ -24,6 +26,7 @@ pub fn admin_routes() -> Router<ApiState> {
             get(show).patch(update).delete(delete),
         )
         .route("/api/v1/streams/{id}/rotate-key", post(rotate_key))
+        .route("/api/v1/streams/{id}/broadcasts", get(broadcasts))
 }
 
 /// Routes anyone may call.
@@ -254,6 +257,41 @@ async fn show(
 ) -> Result<Json<StreamView>, ApiError> {
     let row = find(&state, &id).await?;
     Ok(Json(view(&state, &Urls::new(&state, &headers), row).await))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BroadcastsQuery {
+    limit: Option<u32>,
+    /// `next_before` of the previous page.
+    before: Option<String>,
+}
+
+#[derive(Serialize)]
+struct BroadcastsPage {
+    broadcasts: Vec<BroadcastView>,
+    next_before: Option<String>,
+}
+
+const MAX_BROADCASTS_PAGE: u32 = 100;
+
+/// The stream's broadcasts, newest first.
+async fn broadcasts(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    query: Result<Query<BroadcastsQuery>, QueryRejection>,
+) -> Result<Json<BroadcastsPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    find(&state, &id).await?;
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_BROADCASTS_PAGE);
+    let page = broadcasts::list(&state.db, &id, limit, query.before.as_deref()).await?;
+    let next_before = (page.len() == limit as usize)
+        .then(|| page.last().map(broadcasts::cursor))
+        .flatten();
+    Ok(Json(BroadcastsPage {
+        broadcasts: page,
+        next_before,
+    }))
 }
 
 /// A new key; a publisher using the old one is disconnected.

@@ -5,6 +5,7 @@
 
 mod aac_audio;
 mod broadcast;
+pub mod broadcasts;
 mod poster;
 mod rungs;
 mod session;
@@ -285,10 +286,13 @@ impl LiveStream {
             stream_id: self.stream_id.clone(),
             broadcast_id: broadcast.id.clone(),
         });
-        if let Err(e) = self
-            .db
-            .start_broadcast(&broadcast.id, &self.stream_id, broadcast.started_at)
-            .await
+        if let Err(e) = broadcasts::started(
+            &self.db,
+            &broadcast.id,
+            &self.stream_id,
+            broadcast.started_at,
+        )
+        .await
         {
             error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast start: {e}");
         }
@@ -296,7 +300,7 @@ impl LiveStream {
     }
 
     async fn record_end(&self, broadcast: &Broadcast) {
-        if let Err(e) = self.db.end_broadcast(&broadcast.id, Utc::now()).await {
+        if let Err(e) = broadcasts::ended(&self.db, &broadcast.id, Utc::now()).await {
             error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast end: {e}");
         }
         self.announce(LiveEvent::Ended {

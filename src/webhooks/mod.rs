@@ -1,5 +1,5 @@
 //! Outgoing webhooks: endpoints configured through `/api/v1/webhooks`, and
-//! events about VOD assets delivered to them.
+//! events about VOD assets and broadcasts delivered to them.
 //!
 //! [`emit`] writes one `webhook_deliveries` row per subscribed endpoint, in
 //! the caller's transaction, so an event exists exactly when the change that
@@ -28,6 +28,8 @@ pub const VIDEO_READY: &str = "video.ready";
 pub const VIDEO_PARTIALLY_READY: &str = "video.partially_ready";
 pub const VIDEO_FAILED: &str = "video.failed";
 pub const VIDEO_DELETED: &str = "video.deleted";
+pub const STREAM_STARTED: &str = "stream.started";
+pub const STREAM_ENDED: &str = "stream.ended";
 
 /// Every event an endpoint may subscribe to.
 pub const EVENTS: &[&str] = &[
@@ -36,6 +38,8 @@ pub const EVENTS: &[&str] = &[
     VIDEO_PARTIALLY_READY,
     VIDEO_FAILED,
     VIDEO_DELETED,
+    STREAM_STARTED,
+    STREAM_ENDED,
 ];
 
 /// Subscribes an endpoint to every event, present and future.
