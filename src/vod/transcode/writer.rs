@@ -105,9 +105,32 @@ impl Files {
         Ok(rendition)
     }
 
-    /// The finished rendition; its media playlist is written.
-    fn finish(&self, rendition: Rendition) -> Result<Rendition, WriteError> {
-        let mut rendition = self.with_segments(rendition)?;
+    /// The rendition `make` builds from `config`, with the segments written
+    /// so far (not finished), once there is one.
+    fn so_far(
+        &self,
+        config: Option<&TrackConfig>,
+        make: impl FnOnce(TrackConfig) -> Result<Rendition, WriteError>,
+    ) -> Result<Option<Rendition>, WriteError> {
+        match config {
+            Some(config) if !self.segments.is_empty() => {
+                self.with_segments(make(config.clone())?).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The rendition `make` builds from `config`, finished; its media
+    /// playlist is written. Refused without a config or a segment.
+    fn finish(
+        &self,
+        config: Option<TrackConfig>,
+        make: impl FnOnce(TrackConfig) -> Result<Rendition, WriteError>,
+    ) -> Result<Rendition, WriteError> {
+        let Some(config) = config.filter(|_| !self.segments.is_empty()) else {
+            return Err(WriteError::Empty(self.name.clone()));
+        };
+        let mut rendition = self.with_segments(make(config)?)?;
         rendition.finish().map_err(|e| invalid(&self.name, e))?;
         let playlist = media_playlist(&rendition).map_err(|e| invalid(&self.name, e))?;
         write_file(
@@ -273,26 +296,15 @@ impl VideoWriter {
 
     /// The rendition as written so far (not finished), once it has a segment.
     pub fn so_far(&self) -> Result<Option<Rendition>, WriteError> {
-        match &self.config {
-            Some(config) if !self.files.segments.is_empty() => {
-                let rendition = self.rendition(config.clone())?;
-                self.files.with_segments(rendition).map(Some)
-            }
-            _ => Ok(None),
-        }
+        self.files
+            .so_far(self.config.as_ref(), |config| self.rendition(config))
     }
 
     /// Writes the last segment and the media playlist.
     pub fn finish(mut self) -> Result<Rendition, WriteError> {
         self.flush(None)?;
-        let Some(config) = self.config.take() else {
-            return Err(WriteError::Empty(self.files.name.clone()));
-        };
-        if self.files.segments.is_empty() {
-            return Err(WriteError::Empty(self.files.name.clone()));
-        }
-        let rendition = self.rendition(config)?;
-        self.files.finish(rendition)
+        let config = self.config.take();
+        self.files.finish(config, |config| self.rendition(config))
     }
 
     /// A rendition of this track without segments.
@@ -483,27 +495,16 @@ impl AudioWriter {
 
     /// The rendition as written so far (not finished), once it has a segment.
     pub fn so_far(&self) -> Result<Option<Rendition>, WriteError> {
-        match &self.config {
-            Some(config) if !self.files.segments.is_empty() => {
-                let rendition = self.rendition(config.clone())?;
-                self.files.with_segments(rendition).map(Some)
-            }
-            _ => Ok(None),
-        }
+        self.files
+            .so_far(self.config.as_ref(), |config| self.rendition(config))
     }
 
     /// Writes the last segment and the media playlist.
     pub fn finish(mut self) -> Result<Rendition, WriteError> {
         let frames = std::mem::take(&mut self.pending);
         self.write(&frames, None)?;
-        let Some(config) = self.config.take() else {
-            return Err(WriteError::Empty(self.files.name.clone()));
-        };
-        if self.files.segments.is_empty() {
-            return Err(WriteError::Empty(self.files.name.clone()));
-        }
-        let rendition = self.rendition(config)?;
-        self.files.finish(rendition)
+        let config = self.config.take();
+        self.files.finish(config, |config| self.rendition(config))
     }
 
     fn rendition(&self, config: TrackConfig) -> Result<Rendition, WriteError> {
