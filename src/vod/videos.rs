@@ -54,10 +54,18 @@ pub struct VideoRow {
     pub updated_at: String,
     /// What `thumbnails::make` made (JSON), once it has.
     pub thumbnails: Option<String>,
+    /// `upload`, `live` (a broadcast's replay) or `clip`.
+    pub origin: String,
+    /// For a replay: the broadcast it replays.
+    pub broadcast_id: Option<String>,
 }
 
+/// Where an asset comes from.
+pub const ORIGIN_UPLOAD: &str = "upload";
+pub const ORIGIN_LIVE: &str = "live";
+
 const COLUMNS: &str = "id, title, description, status, source, error_code, error_message, \
-                       created_at, updated_at, thumbnails";
+                       created_at, updated_at, thumbnails, origin, broadcast_id";
 
 fn video_row(row: &AnyRow) -> sqlx::Result<VideoRow> {
     Ok(VideoRow {
@@ -71,6 +79,8 @@ fn video_row(row: &AnyRow) -> sqlx::Result<VideoRow> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         thumbnails: row.try_get("thumbnails")?,
+        origin: row.try_get("origin")?,
+        broadcast_id: row.try_get("broadcast_id")?,
     })
 }
 
@@ -87,6 +97,8 @@ pub async fn create(db: &Db, title: &str, description: &str) -> sqlx::Result<Vid
         created_at: now.clone(),
         updated_at: now,
         thumbnails: None,
+        origin: ORIGIN_UPLOAD.to_owned(),
+        broadcast_id: None,
     };
     sqlx::query(
         "INSERT INTO videos (id, title, description, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -255,6 +267,8 @@ pub fn representation(row: &VideoRow) -> Value {
         "title": row.title,
         "description": row.description,
         "status": row.status,
+        "origin": row.origin,
+        "broadcast_id": row.broadcast_id,
         "source": row.source.as_deref().and_then(|s| serde_json::from_str::<Value>(s).ok()),
         "error": row.error_code.as_ref().map(|code| json!({"code": code, "message": row.error_message})),
         "created_at": row.created_at,
