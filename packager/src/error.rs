@@ -146,6 +146,29 @@ pub enum VodError {
     /// More init segments than their 32-bit numbers count.
     #[error("rendition {0:?} has too many init segments")]
     TooManyInits(String),
+    /// Numbers chosen for a rendition that already has segments.
+    #[error("rendition {0:?} already has segments: its numbering is set")]
+    Renumbered(String),
+    /// A segment number that would go back.
+    #[error("rendition {rendition:?} cannot number a segment {number}: the next is {next}")]
+    NumberSkipped {
+        /// The rendition.
+        rendition: String,
+        /// The number asked for.
+        number: u64,
+        /// The lowest number allowed.
+        next: u64,
+    },
+    /// An init segment number that goes back, or the current one with another track.
+    #[error("rendition {rendition:?} cannot use init segment {init} after {latest}")]
+    InitNumber {
+        /// The rendition.
+        rendition: String,
+        /// The number asked for.
+        init: u32,
+        /// The current init segment's number.
+        latest: u32,
+    },
     /// Two renditions of a presentation whose discontinuities differ: one has a discontinuity
     /// before segment `number`, the other does not.
     #[error(

@@ -635,8 +635,12 @@ fn completed_segments_are_handed_out_once_for_archiving() {
             assert_eq!(segment.init, segment.discontinuity);
             if segment.gap {
                 assert!(segment.chunks.is_empty());
+                assert_eq!(segment.samples, 0);
                 continue;
             }
+            assert!(segment.samples > 0, "{segment:?}");
+            let config = packager.init_config(id, segment.init).unwrap();
+            assert_eq!(config.codec.is_video(), id == video);
             let served = packager.segment(id, segment.msn).unwrap();
             assert_eq!(segment.chunks, served.chunks);
             assert_eq!(segment.len, served.len);
@@ -649,4 +653,10 @@ fn completed_segments_are_handed_out_once_for_archiving() {
         .map(|s| (s.rendition, s.msn))
         .collect();
     assert_eq!(gaps, [(audio, 3)]);
+    let video_samples: u64 = taken
+        .iter()
+        .filter(|s| s.rendition == video)
+        .map(|s| s.samples)
+        .sum();
+    assert_eq!(video_samples, 93 + 3 * 30, "every video frame in one segment");
 }

@@ -66,6 +66,8 @@ pub struct CompletedSegment {
     pub gap: bool,
     pub chunks: Vec<Bytes>,
     pub len: u64,
+    /// Samples (frames) in it.
+    pub samples: u64,
 }
 
 /// The publish in progress.
@@ -478,6 +480,12 @@ impl LivePackager {
         self.renditions.get(id.0)?.init(number).cloned()
     }
 
+    /// The track init segment `number` of a rendition was written from, while it is
+    /// referenced.
+    pub fn init_config(&self, id: RenditionId, number: u32) -> Option<&TrackConfig> {
+        self.renditions.get(id.0)?.init_config(number)
+    }
+
     /// One part, while it is listed in the playlist.
     pub fn part(&self, id: RenditionId, msn: u64, part: u32) -> Option<Bytes> {
         self.renditions.get(id.0)?.window.part(msn, part).cloned()
@@ -502,6 +510,7 @@ impl LivePackager {
                     gap: s.gap,
                     chunks: s.chunks.clone(),
                     len: s.len,
+                    samples: s.samples,
                 }
             }));
         }

@@ -76,8 +76,8 @@ pub(crate) struct Rendition {
     pub options: LiveOptions,
     /// The discontinuity being written.
     discontinuity: u32,
-    /// Init segments by number, oldest first; the last one is current.
-    inits: VecDeque<(u32, Bytes)>,
+    /// Init segments, oldest first; the last one is current.
+    inits: VecDeque<Init>,
     /// In service: listed, reported and fed. Out of service it only gets gap segments.
     pub active: bool,
     pub window: Window,
@@ -99,6 +99,14 @@ pub(crate) struct Rendition {
     pub follow: FollowerState,
 }
 
+/// One init segment and the track it was written from.
+#[derive(Debug)]
+struct Init {
+    number: u32,
+    bytes: Bytes,
+    config: TrackConfig,
+}
+
 impl Rendition {
     /// A rendition whose first init segment belongs to `discontinuity` and has its number.
     pub(crate) fn new(
@@ -109,7 +117,11 @@ impl Rendition {
     ) -> Self {
         let timescale = config.timescale();
         let mut inits = VecDeque::new();
-        inits.push_back((discontinuity, init_segment(&config)));
+        inits.push_back(Init {
+            number: discontinuity,
+            bytes: init_segment(&config),
+            config: config.clone(),
+        });
         Rendition {
             name: name.to_owned(),
             codec: config.codec,
@@ -149,7 +161,7 @@ impl Rendition {
     /// init segment.
     pub(crate) fn adopt_config(&mut self) {
         let init = init_segment(&self.config);
-        if self.inits.back().is_some_and(|(_, bytes)| *bytes == init) {
+        if self.inits.back().is_some_and(|current| current.bytes == init) {
             return;
         }
         self.apply_config();
@@ -173,25 +185,39 @@ impl Rendition {
     /// to it and its number is at least `min_number`; otherwise `init` gets the next number,
     /// at least `min_number` (so numbers equal discontinuities unless a config changed
     /// within one).
-    fn install_init(&mut self, min_number: u32, init: Bytes) {
+    fn install_init(&mut self, min_number: u32, bytes: Bytes) {
         let last_used = self.window.last().map(|s| s.init);
+        let config = self.config.clone();
         match self.inits.back_mut() {
-            Some((number, bytes)) if *number >= min_number && last_used != Some(*number) => {
-                *bytes = init;
+            Some(current) if current.number >= min_number && last_used != Some(current.number) => {
+                current.bytes = bytes;
+                current.config = config;
             }
             back => {
-                let number = back.map_or(min_number, |(n, _)| min_number.max(n.saturating_add(1)));
-                self.inits.push_back((number, init));
+                let number = back.map_or(min_number, |current| {
+                    min_number.max(current.number.saturating_add(1))
+                });
+                self.inits.push_back(Init {
+                    number,
+                    bytes,
+                    config,
+                });
             }
         }
     }
 
+    fn find_init(&self, number: u32) -> Option<&Init> {
+        self.inits.iter().find(|init| init.number == number)
+    }
+
     /// Init segment number `number`, while segments refer to it.
     pub(crate) fn init(&self, number: u32) -> Option<&Bytes> {
-        self.inits
-            .iter()
-            .find(|(n, _)| *n == number)
-            .map(|(_, bytes)| bytes)
+        self.find_init(number).map(|init| &init.bytes)
+    }
+
+    /// The track init segment `number` was written from, while segments refer to it.
+    pub(crate) fn init_config(&self, number: u32) -> Option<&TrackConfig> {
+        self.find_init(number).map(|init| &init.config)
     }
 
     /// The discontinuity the next segments belong to.
@@ -201,7 +227,9 @@ impl Rendition {
 
     /// Number of the init segment the next segments refer to.
     pub(crate) fn current_init(&self) -> u32 {
-        self.inits.back().map_or(self.discontinuity, |(n, _)| *n)
+        self.inits
+            .back()
+            .map_or(self.discontinuity, |current| current.number)
     }
 
     /// End of the published timeline in 90 kHz ticks.
@@ -396,7 +424,7 @@ impl Rendition {
             target * 3 * 1_000_000_000,
         );
         if let Some(first) = self.window.first_init() {
-            while self.inits.len() > 1 && self.inits.front().is_some_and(|(n, _)| *n < first) {
+            while self.inits.len() > 1 && self.inits.front().is_some_and(|i| i.number < first) {
                 self.inits.pop_front();
             }
         }

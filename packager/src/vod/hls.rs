@@ -54,8 +54,8 @@ fn write_media_playlist(out: &mut String, rendition: &Rendition) -> fmt::Result 
         "#EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-INDEPENDENT-SEGMENTS"
     )?;
     let name = rendition.name();
-    for part in rendition.parts() {
-        if part.init > 0 {
+    for (index, part) in rendition.parts().enumerate() {
+        if index > 0 {
             out.push_str("#EXT-X-DISCONTINUITY\n");
         }
         writeln!(
@@ -310,5 +310,47 @@ mod tests {
             "seg-00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-1.mp4\"\n\
                  #EXTINF:2.00000,\nseg-00002.m4s\n"
         ));
+    }
+
+    #[test]
+    fn a_recording_numbers_its_own_segments_and_init_segments() {
+        let mut r = aac("audio", None);
+        r.number_from(2, 4).unwrap();
+        r.push_segment(segments(&[96_000], 1)[0]).unwrap();
+        assert!(matches!(r.number_from(0, 1), Err(VodError::Renumbered(_))));
+        // Segments 5 and 6 were not recorded: the same init segment goes on after a gap.
+        r.begin_discontinuity_at(audio(), 2, 7).unwrap();
+        r.push_segment(segments_from(240_000, &[96_000], 1)[0])
+            .unwrap();
+        assert!(matches!(
+            r.begin_discontinuity_at(audio(), 1, 8),
+            Err(VodError::InitNumber { init: 1, latest: 2, .. })
+        ));
+        assert!(matches!(
+            r.begin_discontinuity_at(audio(), 5, 7),
+            Err(VodError::NumberSkipped { number: 7, next: 8, .. })
+        ));
+        r.begin_discontinuity_at(audio(), 5, 8).unwrap();
+        assert_eq!(r.next_segment(), AssetFile::Segment("audio", 8));
+        r.push_segment(segments_from(336_000, &[48_000], 1)[0])
+            .unwrap();
+        r.finish().unwrap();
+        assert!(media_playlist(&r).unwrap().ends_with(
+            "#EXT-X-MAP:URI=\"init-2.mp4\"\n#EXTINF:2.00000,\nseg-00004.m4s\n\
+             #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-2.mp4\"\n#EXTINF:2.00000,\nseg-00007.m4s\n\
+             #EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"init-5.mp4\"\n#EXTINF:1.00000,\nseg-00008.m4s\n\
+             #EXT-X-ENDLIST\n"
+        ));
+        assert_eq!(r.discontinuities().collect::<Vec<_>>(), [7, 8]);
+        assert_eq!((r.init_of(4), r.init_of(5), r.init_of(8)), (Some(2), None, Some(5)));
+        let numbers: Vec<u64> = r.numbered_segments().map(|(n, _)| n).collect();
+        assert_eq!(numbers, [4, 7, 8]);
+        let mpd = crate::vod::mpd(&Presentation::new([&r]).unwrap()).unwrap();
+        for (init, start) in [("init-2", 4), ("init-2", 7), ("init-5", 8)] {
+            let template = format!(
+                "initialization=\"$RepresentationID$/{init}.mp4\" media=\"$RepresentationID$/seg-$Number%05d$.m4s\" startNumber=\"{start}\""
+            );
+            assert!(mpd.contains(&template), "{template} in {mpd}");
+        }
     }
 }

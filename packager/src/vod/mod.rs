@@ -35,4 +35,4 @@ pub use dash::mpd;
 pub use hls::{master_playlist, media_playlist};
 pub use layout::{AssetFile, FIRST_SEGMENT_NUMBER};
 pub use presentation::Presentation;
-pub use rendition::{FrameRate, Rendition, Segment};
+pub use rendition::{FrameRate, Part, Rendition, Segment};

@@ -99,24 +99,26 @@ impl Segment {
 /// A new init segment, used from one segment on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Discontinuity {
-    /// The init segment's number: 1 for the first discontinuity, then 2…
+    /// The init segment's number: 1 for the first discontinuity, then 2… unless given.
     init: u32,
     /// Index in [`Rendition::segments`] of the first segment after it.
     first: usize,
+    /// The number of that segment: the next one, unless numbers were skipped.
+    first_number: u64,
     config: TrackConfig,
 }
 
 /// The segments of a rendition that use one init segment: all of them without
 /// discontinuities, else those between two discontinuities.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Part<'a> {
+pub struct Part<'a> {
     /// Its init segment's number ([`AssetFile::Init`]).
-    pub(crate) init: u32,
-    pub(crate) config: &'a TrackConfig,
-    /// The number of its first segment.
-    pub(crate) first_number: u64,
+    pub init: u32,
+    pub config: &'a TrackConfig,
+    /// The number of its first segment; the others follow without gaps.
+    pub first_number: u64,
     /// At least one.
-    pub(crate) segments: &'a [Segment],
+    pub segments: &'a [Segment],
 }
 
 /// What only one kind of rendition has.
@@ -141,8 +143,13 @@ enum Detail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     name: String,
-    /// The track of init segment 0, used from the first segment on.
+    /// The track of the first init segment, used from the first segment on.
     config: TrackConfig,
+    /// The first init segment's number: 0 unless [`Rendition::number_from`] says.
+    init: u32,
+    /// The first segment's number: [`FIRST_SEGMENT_NUMBER`] unless [`Rendition::number_from`]
+    /// says.
+    first_number: u64,
     /// In order.
     discontinuities: Vec<Discontinuity>,
     detail: Detail,
@@ -187,11 +194,33 @@ impl Rendition {
         Ok(Rendition {
             name: name.to_owned(),
             config,
+            init: 0,
+            first_number: FIRST_SEGMENT_NUMBER,
             discontinuities: Vec::new(),
             detail,
             segments: Vec::new(),
             complete: false,
         })
+    }
+
+    /// Numbers the first init segment `init` and the first segment `first_number` instead of
+    /// 0 and [`FIRST_SEGMENT_NUMBER`]: for a rendition whose files were written under other
+    /// numbers (a live recording names them after the live playlist's). Only before the
+    /// first segment.
+    pub fn number_from(&mut self, init: u32, first_number: u64) -> Result<(), VodError> {
+        if !self.segments.is_empty() {
+            return Err(VodError::Renumbered(self.name.clone()));
+        }
+        if first_number < FIRST_SEGMENT_NUMBER {
+            return Err(VodError::NumberSkipped {
+                rendition: self.name.clone(),
+                number: first_number,
+                next: FIRST_SEGMENT_NUMBER,
+            });
+        }
+        self.init = init;
+        self.first_number = first_number;
+        Ok(())
     }
 
     /// Adds the next segment, written to [`Rendition::next_segment`], and returns its number.
@@ -254,9 +283,59 @@ impl Rendition {
         self.discontinuities.push(Discontinuity {
             init,
             first: self.segments.len(),
+            first_number: self.next_number(),
             config,
         });
         Ok(init)
+    }
+
+    /// As [`Rendition::begin_discontinuity`], with the numbers given: the next segments use
+    /// init segment `init` (a new one, or the current one again when `config` is the same)
+    /// and are numbered from `first_number` on (at least the next number; the numbers
+    /// between are skipped). For files already written under these numbers, as a live
+    /// recording's are.
+    pub fn begin_discontinuity_at(
+        &mut self,
+        config: TrackConfig,
+        init: u32,
+        first_number: u64,
+    ) -> Result<(), VodError> {
+        if self.complete {
+            return Err(VodError::Finished(self.name.clone()));
+        }
+        self.check_latest_init_used()?;
+        self.check_same_kind(&config)?;
+        config.validate()?;
+        if config.timescale() != self.timescale() {
+            return Err(VodError::TimescaleChange {
+                rendition: self.name.clone(),
+                timescale: config.timescale(),
+                expected: self.timescale(),
+            });
+        }
+        let (latest, _) = self.latest_init();
+        let latest_config = self.discontinuities.last().map_or(&self.config, |d| &d.config);
+        if init < latest || (init == latest && config != *latest_config) {
+            return Err(VodError::InitNumber {
+                rendition: self.name.clone(),
+                init,
+                latest,
+            });
+        }
+        if first_number < self.next_number() {
+            return Err(VodError::NumberSkipped {
+                rendition: self.name.clone(),
+                number: first_number,
+                next: self.next_number(),
+            });
+        }
+        self.discontinuities.push(Discontinuity {
+            init,
+            first: self.segments.len(),
+            first_number,
+            config,
+        });
+        Ok(())
     }
 
     fn check_same_kind(&self, config: &TrackConfig) -> Result<(), VodError> {
@@ -271,14 +350,14 @@ impl Rendition {
     fn latest_init(&self) -> (u32, usize) {
         self.discontinuities
             .last()
-            .map_or((0, 0), |d| (d.init, d.first))
+            .map_or((self.init, 0), |d| (d.init, d.first))
     }
 
     /// Some segment uses the latest init segment.
     fn check_latest_init_used(&self) -> Result<(), VodError> {
         match self.latest_init() {
             (_, first) if first < self.segments.len() => Ok(()),
-            (0, _) => Err(VodError::NoSegments(self.name.clone())),
+            _ if self.discontinuities.is_empty() => Err(VodError::NoSegments(self.name.clone())),
             (init, _) => Err(VodError::EmptyInit {
                 rendition: self.name.clone(),
                 init,
@@ -302,7 +381,18 @@ impl Rendition {
 
     /// The number the next segment gets.
     pub(crate) fn next_number(&self) -> u64 {
-        index_to_number(self.segments.len())
+        self.number_at(self.segments.len())
+    }
+
+    /// The number of the segment at `index` in [`Rendition::segments`] (or of the next one).
+    fn number_at(&self, index: usize) -> u64 {
+        let (first, first_number) = self
+            .discontinuities
+            .iter()
+            .rev()
+            .find(|d| d.first <= index)
+            .map_or((0, self.first_number), |d| (d.first, d.first_number));
+        first_number + (index - first) as u64
     }
 
     /// Its folder and DASH Representation id.
@@ -315,19 +405,20 @@ impl Rendition {
         &self.config
     }
 
-    /// The track of every init segment: init segment N is the Nth (from 0).
+    /// The track of every run of segments, in order: the first init segment's, then the
+    /// one of each discontinuity.
     pub fn configs(&self) -> impl Iterator<Item = &TrackConfig> {
         std::iter::once(&self.config).chain(self.discontinuities.iter().map(|d| &d.config))
     }
 
     /// The number of the init segment that segment `number` uses, if it exists.
     pub fn init_of(&self, number: u64) -> Option<u32> {
-        let index = usize::try_from(number.checked_sub(FIRST_SEGMENT_NUMBER)?).ok()?;
-        if index >= self.segments.len() {
-            return None;
-        }
-        let latest_before = self.discontinuities.iter().rev().find(|d| d.first <= index);
-        Some(latest_before.map_or(0, |d| d.init))
+        self.parts()
+            .find(|part| {
+                (part.first_number..part.first_number + part.segments.len() as u64)
+                    .contains(&number)
+            })
+            .map(|part| part.init)
     }
 
     /// The numbers of the segments that follow a discontinuity, in order (the segments
@@ -336,16 +427,16 @@ impl Rendition {
         self.discontinuities
             .iter()
             .filter(|d| d.first < self.segments.len())
-            .map(|d| index_to_number(d.first))
+            .map(|d| d.first_number)
     }
 
     /// The segments in runs that use one init segment, in order. An init segment that no
     /// segment uses yet (a discontinuity just begun) is left out.
-    pub(crate) fn parts(&self) -> impl Iterator<Item = Part<'_>> {
-        let starts = std::iter::once((0, 0, &self.config)).chain(
+    pub fn parts(&self) -> impl Iterator<Item = Part<'_>> {
+        let starts = std::iter::once((self.init, 0, self.first_number, &self.config)).chain(
             self.discontinuities
                 .iter()
-                .map(|d| (d.init, d.first, &d.config)),
+                .map(|d| (d.init, d.first, d.first_number, &d.config)),
         );
         let ends = self
             .discontinuities
@@ -354,11 +445,11 @@ impl Rendition {
             .chain(std::iter::once(self.segments.len()));
         starts
             .zip(ends)
-            .filter(|((_, first, _), end)| first < end)
-            .map(|((init, first, config), end)| Part {
+            .filter(|((_, first, _, _), end)| first < end)
+            .map(|((init, first, first_number, config), end)| Part {
                 init,
                 config,
-                first_number: index_to_number(first),
+                first_number,
                 segments: &self.segments[first..end],
             })
     }
@@ -389,14 +480,16 @@ impl Rendition {
         self.config.timescale()
     }
 
-    /// The segments in order; the first is number [`FIRST_SEGMENT_NUMBER`].
+    /// The segments in order; the first is number [`FIRST_SEGMENT_NUMBER`] unless
+    /// [`Rendition::number_from`] said otherwise.
     pub fn segments(&self) -> &[Segment] {
         &self.segments
     }
 
     /// The segments with their numbers.
     pub fn numbered_segments(&self) -> impl Iterator<Item = (u64, &Segment)> {
-        (FIRST_SEGMENT_NUMBER..).zip(&self.segments)
+        self.parts()
+            .flat_map(|part| (part.first_number..).zip(part.segments))
     }
 
     /// True once [`Rendition::finish`] was called.
@@ -433,11 +526,6 @@ impl Rendition {
             average_bps: bits_per_second(size, duration, timescale),
         }
     }
-}
-
-/// The number of the segment at `index` in [`Rendition::segments`].
-fn index_to_number(index: usize) -> u64 {
-    FIRST_SEGMENT_NUMBER + index as u64
 }
 
 /// A BCP 47 language tag as far as manifests care: a 2 to 8 letter primary subtag, then
