@@ -279,7 +279,7 @@ mod tests {
     use super::*;
     use crate::test_db::databases;
     use crate::vod::plan::{VodLadder, plan};
-    use crate::vod::rendition_record::RecordCodec;
+    use crate::vod::rendition_record::{RecordCodec, TrackRecord};
 
     const LEASE: Duration = Duration::from_secs(30);
 
@@ -305,17 +305,21 @@ mod tests {
     fn record(name: &str) -> RenditionRecord {
         RenditionRecord {
             name: name.into(),
-            codec: RecordCodec::H264,
-            record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
-            codec_string: "avc1.64001f".into(),
-            width: 640,
-            height: 360,
-            sample_rate: 0,
-            channels: 0,
+            track: TrackRecord {
+                codec: RecordCodec::H264,
+                record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
+                codec_string: "avc1.64001f".into(),
+                width: 640,
+                height: 360,
+                sample_rate: 0,
+                channels: 0,
+            },
             frame_rate: Some([30, 1]),
             language: None,
             segments: vec![[0, 540_000, 100_000]],
             complete: true,
+            numbered_from: None,
+            discontinuities: Vec::new(),
         }
     }
 
