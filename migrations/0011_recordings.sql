@@ -6,6 +6,10 @@
 -- The asset id the broadcast's recording is stored under (its replay's id
 -- once the replay exists).
 ALTER TABLE broadcasts ADD COLUMN recording_id TEXT;
+-- The server running it and when it last said so: a broadcast left open by
+-- a server that died is ended (and replayed) by the next one to notice.
+ALTER TABLE broadcasts ADD COLUMN node_id TEXT;
+ALTER TABLE broadcasts ADD COLUMN alive_at TEXT;
 
 -- Where an asset comes from: upload, live (a broadcast's replay) or clip.
 ALTER TABLE videos ADD COLUMN origin TEXT NOT NULL DEFAULT 'upload';

@@ -120,6 +120,9 @@ pub struct LiveConfig {
     pub dvr_window: Duration,
     /// How long a broadcast waits for its publisher to come back before it ends.
     pub reconnect_window: Duration,
+    /// Archive broadcasts to object storage while they go on; each becomes a
+    /// replay when it ends.
+    pub record: bool,
     /// The default ladder; streams may override it.
     pub ladder: LadderSettings,
 }
@@ -131,6 +134,7 @@ impl Default for LiveConfig {
             segment_target: Duration::from_secs(1),
             dvr_window: Duration::from_secs(300),
             reconnect_window: Duration::from_secs(15),
+            record: true,
             ladder: LadderSettings::default(),
         }
     }
@@ -173,6 +177,9 @@ pub struct ServeArgs {
     /// Make transcoded rungs for live streams (streams may override it).
     #[arg(long, env = "TRIBUTARY_TRANSCODE")]
     pub transcode: Option<bool>,
+    /// Record broadcasts to object storage, each replayed when it ends (default true).
+    #[arg(long, env = "TRIBUTARY_RECORD_BROADCASTS")]
+    pub record_broadcasts: Option<bool>,
     /// Redis for the chat of several nodes, e.g. redis://127.0.0.1:6379.
     #[arg(long, env = "TRIBUTARY_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
@@ -367,6 +374,7 @@ struct FileLiveConfig {
     dvr_window_secs: Option<u64>,
     reconnect_window_secs: Option<u64>,
     transcode: Option<bool>,
+    record: Option<bool>,
     /// The default ladder, as `[[live.rungs]]` tables.
     rungs: Option<Vec<Rung>>,
 }
@@ -422,6 +430,10 @@ impl Config {
                 file.live.reconnect_window_secs,
                 defaults.reconnect_window,
             ),
+            record: args
+                .record_broadcasts
+                .or(file.live.record)
+                .unwrap_or(defaults.record),
             ladder: LadderSettings {
                 transcode: args
                     .transcode

@@ -18,6 +18,7 @@ pub mod ladder_settings;
 pub mod live;
 pub mod media;
 pub mod media_probe;
+pub mod recording;
 pub mod server;
 #[cfg(test)]
 mod test_db;

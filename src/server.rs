@@ -28,7 +28,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             config.data_dir.join("admin_token").display()
         );
     }
-    let live = Arc::new(LiveManager::new(db.clone(), config.live.clone()));
+    let store = crate::vod::open_store(&config).await?;
+    let recordings = if config.live.record {
+        let node_id = crate::recording::node_id(&config.data_dir)?;
+        let recordings = crate::recording::Recordings::new(db.clone(), store.clone(), node_id);
+        recordings.recover().await;
+        recordings.start_upkeep();
+        Some(recordings)
+    } else {
+        None
+    };
+    let live = Arc::new(LiveManager::new(
+        db.clone(),
+        config.live.clone(),
+        recordings,
+    ));
     let chat = crate::chat::start(
         db.clone(),
         &live,
@@ -40,7 +54,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {what} on {addr}"))
     };
-    let store = crate::vod::open_store(&config).await?;
     let jobs = crate::jobs::Jobs::new(db.clone());
     jobs.start_workers(store.clone(), &config, config.jobs.workers)?;
     let vod = crate::vod::Vod::start(&config, db.clone(), store, jobs, &token).await?;

@@ -658,5 +658,9 @@ fn completed_segments_are_handed_out_once_for_archiving() {
         .filter(|s| s.rendition == video)
         .map(|s| s.samples)
         .sum();
-    assert_eq!(video_samples, 93 + 3 * 30, "every video frame in one segment");
+    assert_eq!(
+        video_samples,
+        93 + 3 * 30,
+        "every video frame in one segment"
+    );
 }

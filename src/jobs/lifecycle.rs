@@ -78,7 +78,7 @@ pub fn backoff(attempt: i64) -> Duration {
 pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
     videos::mark_uploaded(&mut tx, video_id, size, sha256).await?;
-    announce(&mut tx, video_id, webhooks::VIDEO_UPLOADED).await?;
+    videos::announce(&mut tx, video_id, webhooks::VIDEO_UPLOADED).await?;
     queue_work(
         &mut tx,
         &NewJob {
@@ -198,18 +198,18 @@ async fn settle(
     let error = error.map(|e| (e.code.as_str(), e.message.as_str()));
     if unfinished == 0 && failed == 0 {
         videos::set_status(conn, video_id, videos::READY, None).await?;
-        announce(conn, video_id, webhooks::VIDEO_READY).await
+        videos::announce(conn, video_id, webhooks::VIDEO_READY).await
     } else if playable {
         let was = videos::find_on(conn, video_id).await?.map(|row| row.status);
         videos::set_partially_ready(conn, video_id, error).await?;
         if was.as_deref() == Some(videos::PARTIALLY_READY) {
             return Ok(());
         }
-        announce(conn, video_id, webhooks::VIDEO_PARTIALLY_READY).await
+        videos::announce(conn, video_id, webhooks::VIDEO_PARTIALLY_READY).await
     } else if unfinished == 0 || error.is_some() {
         let error = error.unwrap_or(("failed", "no rendition could be made"));
         videos::set_status(conn, video_id, videos::FAILED, Some(error)).await?;
-        announce(conn, video_id, webhooks::VIDEO_FAILED).await
+        videos::announce(conn, video_id, webhooks::VIDEO_FAILED).await
     } else {
         Ok(())
     }
@@ -244,16 +244,6 @@ pub async fn failed(db: &Db, claim: &Claim, failure: &Failure) -> sqlx::Result<b
     }
     tx.commit().await?;
     Ok(true)
-}
-
-/// Queues `event` for webhook receivers with the asset as it is now, in the
-/// transaction of the change.
-async fn announce(conn: &mut AnyConnection, video_id: &str, event: &str) -> sqlx::Result<()> {
-    if let Some(row) = videos::find_on(conn, video_id).await? {
-        let data = serde_json::json!({ "video": videos::representation(&row) });
-        webhooks::emit(conn, event, data).await?;
-    }
-    Ok(())
 }
 
 /// Queues an asset's failed jobs again; false when it had none. A playable

@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use packager::{BlockDecision, ConfigError, LiveOptions, LivePackager, RenditionId, TrackConfig};
 use tokio::sync::watch;
 
+use crate::recording::plan;
+use crate::recording::recorder::Recorder;
+
 /// Complete segments a broadcast needs before players are sent to it.
 const PLAYABLE_SEGMENTS: u64 = 2;
 
@@ -25,6 +28,8 @@ pub struct Broadcast {
     published: watch::Sender<u64>,
     finished: AtomicBool,
     playable: AtomicBool,
+    /// Archives its segments, when broadcasts are recorded.
+    recorder: Option<Recorder>,
 }
 
 /// Why a blocking request did not get what it waited for.
@@ -39,19 +44,21 @@ pub enum WaitError {
 }
 
 impl Broadcast {
-    /// A broadcast carrying the given tracks, renditions named `source` and `audio`.
+    /// A broadcast carrying the given tracks, renditions named `source` and
+    /// `audio`, archived by `recorder` if there is one.
     pub fn new(
         id: String,
         options: LiveOptions,
         video: Option<TrackConfig>,
         audio: Option<TrackConfig>,
+        recorder: Option<Recorder>,
     ) -> Result<Broadcast, ConfigError> {
         let mut packager = LivePackager::new(options);
         let video = video
-            .map(|config| packager.add_rendition("source", config))
+            .map(|config| packager.add_rendition(plan::SOURCE, config))
             .transpose()?;
         let audio = audio
-            .map(|config| packager.add_rendition("audio", config))
+            .map(|config| packager.add_rendition(plan::AUDIO, config))
             .transpose()?;
         Ok(Broadcast {
             id,
@@ -62,6 +69,7 @@ impl Broadcast {
             published: watch::Sender::new(0),
             finished: false.into(),
             playable: false.into(),
+            recorder,
         })
     }
 
@@ -73,9 +81,15 @@ impl Broadcast {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on the packager and wakes blocked readers if it published.
+    /// Runs `f` on the packager, hands what it completed to the recorder and
+    /// wakes blocked readers if it published.
     pub fn publish(&self, f: impl FnOnce(&mut LivePackager) -> bool) {
-        let published = f(&mut self.packager());
+        let mut packager = self.packager();
+        let published = f(&mut packager);
+        if let (true, Some(recorder)) = (published, &self.recorder) {
+            recorder.offer(&mut packager);
+        }
+        drop(packager);
         if published {
             self.published.send_modify(|n| *n += 1);
         }
@@ -83,9 +97,19 @@ impl Broadcast {
 
     /// Ends the broadcast for good: playlists get ENDLIST, waiters return.
     pub fn finish(&self) {
-        self.packager().finish();
+        let mut packager = self.packager();
+        packager.finish();
+        if let Some(recorder) = &self.recorder {
+            recorder.offer(&mut packager);
+        }
+        drop(packager);
         self.finished.store(true, Ordering::Release);
         self.published.send_modify(|n| *n += 1);
+    }
+
+    /// Its recorder, when broadcasts are recorded.
+    pub fn recorder(&self) -> Option<&Recorder> {
+        self.recorder.as_ref()
     }
 
     /// Whether players should be sent here yet: the publish's own tracks

@@ -25,37 +25,98 @@ pub struct BroadcastView {
 
 const COLUMNS: &str = "id, stream_id, started_at, ended_at, replay_video_id";
 
-/// Records a broadcast of `stream_id` starting at `started_at`.
-pub async fn started(
-    db: &Db,
-    id: &str,
-    stream_id: &str,
-    started_at: DateTime<Utc>,
-) -> sqlx::Result<()> {
+/// A broadcast starting: which stream, when, on which server, and where its
+/// recording goes (if it is recorded).
+pub struct Start<'a> {
+    pub id: &'a str,
+    pub stream_id: &'a str,
+    pub started_at: DateTime<Utc>,
+    pub node_id: &'a str,
+    pub recording_id: Option<&'a str>,
+}
+
+/// Records a broadcast starting.
+pub async fn started(db: &Db, start: &Start<'_>) -> sqlx::Result<()> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("INSERT INTO broadcasts (id, stream_id, started_at) VALUES ($1, $2, $3)")
-        .bind(id)
-        .bind(stream_id)
-        .bind(timestamp(started_at))
-        .execute(&mut *tx)
-        .await?;
-    announce(&mut tx, webhooks::STREAM_STARTED, id).await?;
+    let at = timestamp(start.started_at);
+    sqlx::query(
+        "INSERT INTO broadcasts (id, stream_id, started_at, node_id, alive_at, recording_id)          VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(start.id)
+    .bind(start.stream_id)
+    .bind(&at)
+    .bind(start.node_id)
+    .bind(&at)
+    .bind(start.recording_id)
+    .execute(&mut *tx)
+    .await?;
+    announce(&mut tx, webhooks::STREAM_STARTED, start.id).await?;
     tx.commit().await
 }
 
-/// Records the end of broadcast `id` (once: a second call changes nothing).
-pub async fn ended(db: &Db, id: &str, ended_at: DateTime<Utc>) -> sqlx::Result<()> {
-    let mut tx = db.pool().begin().await?;
-    let done =
-        sqlx::query("UPDATE broadcasts SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
-            .bind(timestamp(ended_at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+/// Records the end of broadcast `id` and its replay, if it has one (once: a
+/// second call changes nothing and returns false).
+pub async fn ended(
+    conn: &mut AnyConnection,
+    id: &str,
+    ended_at: DateTime<Utc>,
+    replay_video_id: Option<&str>,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE broadcasts SET ended_at = $1, replay_video_id = $2 WHERE id = $3 AND ended_at IS NULL",
+    )
+    .bind(timestamp(ended_at))
+    .bind(replay_video_id)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() == 1 {
-        announce(&mut tx, webhooks::STREAM_ENDED, id).await?;
+        announce(conn, webhooks::STREAM_ENDED, id).await?;
     }
-    tx.commit().await
+    Ok(done.rows_affected() == 1)
+}
+
+/// This server's open broadcasts are still going on.
+pub async fn alive(db: &Db, node_id: &str, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE broadcasts SET alive_at = $1 WHERE node_id = $2 AND ended_at IS NULL")
+        .bind(timestamp(at))
+        .bind(node_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// An open broadcast whose server is gone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Abandoned {
+    pub id: String,
+    /// When its server last said it was alive.
+    pub alive_at: String,
+}
+
+/// Open broadcasts that nobody runs: those of `restarted`, a server that
+/// started again (before it starts any), and those whose server has not
+/// said it is alive since `stale_before`.
+pub async fn abandoned(
+    db: &Db,
+    restarted: Option<&str>,
+    stale_before: DateTime<Utc>,
+) -> sqlx::Result<Vec<Abandoned>> {
+    sqlx::query(
+        "SELECT id, COALESCE(alive_at, started_at) AS alive_at FROM broadcasts          WHERE ended_at IS NULL AND (node_id = $1 OR COALESCE(alive_at, started_at) < $2)",
+    )
+    .bind(restarted)
+    .bind(timestamp(stale_before))
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|row| {
+        Ok(Abandoned {
+            id: row.try_get("id")?,
+            alive_at: row.try_get("alive_at")?,
+        })
+    })
+    .collect()
 }
 
 /// Queues `event` with the stream and the broadcast as they are now.
@@ -142,13 +203,23 @@ mod tests {
             };
             db.create_stream(&stream).await.unwrap();
             let t0 = Utc::now();
+            let start = |id, at| Start {
+                id,
+                stream_id: "s",
+                started_at: at,
+                node_id: "n",
+                recording_id: None,
+            };
             for (i, id) in ["b1", "b2", "b3"].iter().enumerate() {
-                started(&db, id, "s", t0 + Duration::seconds(i as i64))
+                started(&db, &start(id, t0 + Duration::seconds(i as i64)))
                     .await
                     .unwrap();
             }
-            ended(&db, "b1", t0 + Duration::seconds(1)).await.unwrap();
-            ended(&db, "b1", t0 + Duration::seconds(9)).await.unwrap();
+            let mut conn = db.pool().acquire().await.unwrap();
+            let end = |at| t0 + Duration::seconds(at);
+            assert!(ended(&mut conn, "b1", end(1), None).await.unwrap());
+            assert!(!ended(&mut conn, "b1", end(9), Some("v")).await.unwrap());
+            drop(conn);
             let all = list(&db, "s", 10, None).await.unwrap();
             let ids: Vec<&str> = all.iter().map(|b| b.id.as_str()).collect();
             assert_eq!(ids, ["b3", "b2", "b1"], "{kind}");
@@ -162,7 +233,39 @@ mod tests {
             let rest = list(&db, "s", 2, Some(&cursor(&first[1]))).await.unwrap();
             assert_eq!(rest, all[2..], "{kind}");
             assert!(list(&db, "other", 10, None).await.unwrap().is_empty());
-            assert!(started(&db, "b4", "nope", t0).await.is_err(), "{kind}");
+            assert!(
+                started(
+                    &db,
+                    &Start {
+                        stream_id: "nope",
+                        ..start("b4", t0)
+                    }
+                )
+                .await
+                .is_err(),
+                "{kind}"
+            );
+
+            // b2 and b3 are open: a restart of node n finds both; another node
+            // finds them once n has been silent long enough.
+            let open = |found: Vec<Abandoned>| found.into_iter().map(|a| a.id).collect::<Vec<_>>();
+            let mut mine = open(abandoned(&db, Some("n"), t0).await.unwrap());
+            mine.sort();
+            assert_eq!(mine, ["b2", "b3"], "{kind}");
+            assert!(abandoned(&db, None, t0).await.unwrap().is_empty(), "{kind}");
+            alive(&db, "n", t0 + Duration::seconds(60)).await.unwrap();
+            let later = t0 + Duration::seconds(61);
+            assert_eq!(
+                abandoned(&db, None, later).await.unwrap().len(),
+                2,
+                "{kind}"
+            );
+            assert!(
+                abandoned(&db, Some("other"), t0 + Duration::seconds(59))
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         }
     }
 }

@@ -36,6 +36,9 @@ use crate::config::LiveConfig;
 use crate::db::Db;
 use crate::ladder::{LadderStatus, LiveLadder};
 use crate::ladder_settings::LadderSettings;
+use crate::recording::Recordings;
+use crate::recording::recorder::RecordingStatus;
+use crate::recording::replay::{self, Ending};
 
 /// Media events buffered between an ingest connection and its session task.
 const MEDIA_QUEUE: usize = 512;
@@ -47,6 +50,8 @@ const EVENT_QUEUE: usize = 256;
 pub struct LiveManager {
     db: Db,
     config: LiveConfig,
+    /// Broadcasts are recorded when set.
+    recordings: Option<Recordings>,
     streams: Mutex<HashMap<String, Arc<LiveStream>>>,
     events: tokio::sync::broadcast::Sender<LiveEvent>,
 }
@@ -69,6 +74,7 @@ pub struct LiveStream {
     pub stream_id: String,
     db: Db,
     config: LiveConfig,
+    recordings: Option<Recordings>,
     state: Mutex<StreamState>,
     poster: Arc<Poster>,
     events: tokio::sync::broadcast::Sender<LiveEvent>,
@@ -109,6 +115,8 @@ pub struct LiveStatus {
     pub measured: Measured,
     /// Transcoded rungs: encoding or shed (and why).
     pub transcoding: Option<LadderStatus>,
+    /// How the recording of the broadcast keeps up, when it is recorded.
+    pub recording: Option<RecordingStatus>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,10 +147,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LiveManager {
-    pub fn new(db: Db, config: LiveConfig) -> LiveManager {
+    pub fn new(db: Db, config: LiveConfig, recordings: Option<Recordings>) -> LiveManager {
         LiveManager {
             db,
             config,
+            recordings,
             streams: Mutex::default(),
             events: tokio::sync::broadcast::channel(EVENT_QUEUE).0,
         }
@@ -165,6 +174,7 @@ impl LiveManager {
                     stream_id: stream_id.to_owned(),
                     db: self.db.clone(),
                     config: self.config.clone(),
+                    recordings: self.recordings.clone(),
                     state: Mutex::default(),
                     poster: Arc::default(),
                     events: self.events.clone(),
@@ -245,7 +255,7 @@ impl LiveStream {
         video: Option<TrackConfig>,
         audio: Option<TrackConfig>,
     ) -> Result<Arc<Broadcast>, ConfigError> {
-        let (broadcast, ended) = {
+        let (broadcast, ended, recording_id) = {
             let mut state = lock(&self.state);
             if let Some(current) = state.current.as_ref().filter(|current| {
                 !current.is_finished()
@@ -263,12 +273,16 @@ impl LiveStream {
                 });
                 return result.map(|()| current);
             }
-            let broadcast = Arc::new(Broadcast::new(
-                crate::ids::broadcast_id(),
-                self.options(),
-                video,
-                audio,
-            )?);
+            let id = crate::ids::broadcast_id();
+            let recording = self
+                .recordings
+                .as_ref()
+                .map(|recordings| (recordings, crate::ids::stream_id()));
+            let recorder = recording
+                .as_ref()
+                .map(|(recordings, recording_id)| recordings.recorder(&id, recording_id));
+            let broadcast = Arc::new(Broadcast::new(id, self.options(), video, audio, recorder)?);
+            let recording_id = recording.map(|(_, recording_id)| recording_id);
             let ended = state
                 .current
                 .replace(broadcast.clone())
@@ -277,7 +291,7 @@ impl LiveStream {
                 old.finish();
             }
             state.previous = ended.clone().or(state.previous.take());
-            (broadcast, ended)
+            (broadcast, ended, recording_id)
         };
         if let Some(old) = ended {
             self.record_end(&old).await;
@@ -286,22 +300,32 @@ impl LiveStream {
             stream_id: self.stream_id.clone(),
             broadcast_id: broadcast.id.clone(),
         });
-        if let Err(e) = broadcasts::started(
-            &self.db,
-            &broadcast.id,
-            &self.stream_id,
-            broadcast.started_at,
-        )
-        .await
-        {
+        let start = broadcasts::Start {
+            id: &broadcast.id,
+            stream_id: &self.stream_id,
+            started_at: broadcast.started_at,
+            node_id: self.recordings.as_ref().map_or("", |r| r.node_id()),
+            recording_id: recording_id.as_deref(),
+        };
+        if let Err(e) = broadcasts::started(&self.db, &start).await {
             error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast start: {e}");
         }
         Ok(broadcast)
     }
 
+    /// Records the end of `broadcast` (finished) with its replay, once what
+    /// it recorded is written.
     async fn record_end(&self, broadcast: &Broadcast) {
-        if let Err(e) = broadcasts::ended(&self.db, &broadcast.id, Utc::now()).await {
-            error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast end: {e}");
+        if let Some(recorder) = broadcast.recorder() {
+            recorder.finish().await;
+        }
+        match replay::end(&self.db, &broadcast.id, Ending::At(Utc::now())).await {
+            Ok(replay) => {
+                info!(stream = %self.stream_id, broadcast = %broadcast.id, ?replay, "broadcast recorded as ended");
+            }
+            Err(e) => {
+                error!(stream = %self.stream_id, broadcast = %broadcast.id, "recording broadcast end: {e}");
+            }
         }
         self.announce(LiveEvent::Ended {
             stream_id: self.stream_id.clone(),
@@ -459,6 +483,7 @@ impl LiveStream {
                 .as_ref()
                 .and_then(Weak::upgrade)
                 .map(|ladder| lock(&ladder).status()),
+            recording: broadcast.and_then(|b| b.recorder()).map(|r| r.status()),
         })
     }
 }

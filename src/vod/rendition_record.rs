@@ -285,12 +285,18 @@ mod tests {
         assert_eq!(numbers, [(3, Some(1)), (4, Some(1)), (9, Some(4))]);
         assert_eq!(RenditionRecord::of(&rendition), record);
         let json = serde_json::to_string(&record).unwrap();
-        assert_eq!(serde_json::from_str::<RenditionRecord>(&json).unwrap(), record);
+        assert_eq!(
+            serde_json::from_str::<RenditionRecord>(&json).unwrap(),
+            record
+        );
         assert!((record.duration_secs() - 3.0).abs() < 1e-9);
 
         let mut late = record.clone();
         late.discontinuities[0].index = 5;
-        assert!(matches!(late.rendition(), Err(RecordError::Discontinuity(_))));
+        assert!(matches!(
+            late.rendition(),
+            Err(RecordError::Discontinuity(_))
+        ));
     }
 
     #[test]

@@ -151,6 +151,38 @@ pub async fn mark_uploaded(
     Ok(())
 }
 
+/// The replay `id` of broadcast `broadcast_id`: playable at once.
+pub async fn create_replay(
+    conn: &mut AnyConnection,
+    id: &str,
+    title: &str,
+    broadcast_id: &str,
+) -> sqlx::Result<()> {
+    let now = timestamp(Utc::now());
+    sqlx::query(
+        "INSERT INTO videos (id, title, description, status, created_at, updated_at, origin, broadcast_id) \
+         VALUES ($1, $2, '', $3, $4, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(READY)
+    .bind(&now)
+    .bind(ORIGIN_LIVE)
+    .bind(broadcast_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Queues webhook `event` with the asset as it is now.
+pub async fn announce(conn: &mut AnyConnection, id: &str, event: &str) -> sqlx::Result<()> {
+    if let Some(row) = find_on(conn, id).await? {
+        let data = json!({ "video": representation(&row) });
+        crate::webhooks::emit(conn, event, data).await?;
+    }
+    Ok(())
+}
+
 /// Moves the asset to `status`, with the reason when it failed (cleared otherwise).
 pub async fn set_status(
     conn: &mut AnyConnection,

@@ -161,7 +161,11 @@ impl Rendition {
     /// init segment.
     pub(crate) fn adopt_config(&mut self) {
         let init = init_segment(&self.config);
-        if self.inits.back().is_some_and(|current| current.bytes == init) {
+        if self
+            .inits
+            .back()
+            .is_some_and(|current| current.bytes == init)
+        {
             return;
         }
         self.apply_config();

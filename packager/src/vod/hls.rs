@@ -324,11 +324,19 @@ mod tests {
             .unwrap();
         assert!(matches!(
             r.begin_discontinuity_at(audio(), 1, 8),
-            Err(VodError::InitNumber { init: 1, latest: 2, .. })
+            Err(VodError::InitNumber {
+                init: 1,
+                latest: 2,
+                ..
+            })
         ));
         assert!(matches!(
             r.begin_discontinuity_at(audio(), 5, 7),
-            Err(VodError::NumberSkipped { number: 7, next: 8, .. })
+            Err(VodError::NumberSkipped {
+                number: 7,
+                next: 8,
+                ..
+            })
         ));
         r.begin_discontinuity_at(audio(), 5, 8).unwrap();
         assert_eq!(r.next_segment(), AssetFile::Segment("audio", 8));
@@ -342,7 +350,10 @@ mod tests {
              #EXT-X-ENDLIST\n"
         ));
         assert_eq!(r.discontinuities().collect::<Vec<_>>(), [7, 8]);
-        assert_eq!((r.init_of(4), r.init_of(5), r.init_of(8)), (Some(2), None, Some(5)));
+        assert_eq!(
+            (r.init_of(4), r.init_of(5), r.init_of(8)),
+            (Some(2), None, Some(5))
+        );
         let numbers: Vec<u64> = r.numbered_segments().map(|(n, _)| n).collect();
         assert_eq!(numbers, [4, 7, 8]);
         let mpd = crate::vod::mpd(&Presentation::new([&r]).unwrap()).unwrap();

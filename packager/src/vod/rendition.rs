@@ -314,7 +314,10 @@ impl Rendition {
             });
         }
         let (latest, _) = self.latest_init();
-        let latest_config = self.discontinuities.last().map_or(&self.config, |d| &d.config);
+        let latest_config = self
+            .discontinuities
+            .last()
+            .map_or(&self.config, |d| &d.config);
         if init < latest || (init == latest && config != *latest_config) {
             return Err(VodError::InitNumber {
                 rendition: self.name.clone(),
