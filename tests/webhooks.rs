@@ -493,6 +493,8 @@ async fn broadcasts_are_announced_and_listed(server: Server) {
     let mut publisher = ffmpeg_publish(&rtmp_url(&server, &key), "flv", "320x240");
     // Connected is not started: a broadcast begins with its media.
     receiver.wait_for(1, LONG).await;
+    // Playable, so recorded: it ends with a replay.
+    server.wait_master(&stream_id, LONG).await;
     publisher.kill();
     let requests = receiver.wait_for(2, LONG).await;
     for request in &requests {
@@ -513,7 +515,12 @@ async fn broadcasts_are_announced_and_listed(server: Server) {
         ended["ended_at"].as_str() > started["started_at"].as_str(),
         "{ended}"
     );
-    assert_eq!(ended["replay_video_id"], Value::Null);
+    assert_eq!(started["replay_video_id"], Value::Null);
+    let replay = server
+        .video(ended["replay_video_id"].as_str().unwrap())
+        .await;
+    assert_eq!(replay["broadcast_id"], ended["id"], "{replay}");
+    assert_eq!(replay["origin"], "live", "{replay}");
 
     let (status, page) = server
         .api(

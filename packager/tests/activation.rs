@@ -511,3 +511,33 @@ fn a_rung_that_stops_producing_gets_gaps_instead_of_stalling() {
     let video_in: Vec<Vec<u8>> = stream.video_in.iter().map(|s| s.data.to_vec()).collect();
     assert_eq!(payloads(&stream.packager, video), video_in);
 }
+
+#[test]
+fn a_rung_whose_first_keyframe_is_at_the_current_cut_starts_that_segment() {
+    let mut stream = Stream::new(5, true);
+    let video = stream.video;
+    // The leader began segment 1 at 1.0 s; the rung's picture of 1.0 s comes 0.2 s later.
+    stream.run_until(11 * SECOND_90K / 10);
+    let rung = stream.add_rung();
+    stream.run_until(4 * SECOND_90K);
+    let list = stream.playlist(rung);
+    assert_eq!(msns(&list), vec![1, 2], "{}", list.text);
+    assert!(gaps(&list).is_empty());
+    let leader_starts: Vec<(u64, u64)> = frames(&stream.packager, video)
+        .into_iter()
+        .filter(|(msn, ..)| *msn >= 1)
+        .map(|(msn, tfdt, ..)| (msn, tfdt))
+        .collect();
+    let rung_starts: Vec<(u64, u64)> = frames(&stream.packager, rung)
+        .into_iter()
+        .map(|(msn, tfdt, ..)| (msn, tfdt))
+        .collect();
+    assert_eq!(rung_starts[..2], leader_starts[..2]);
+
+    // Added half a second into segment 2, it starts segment 3.
+    let mut stream = Stream::new(6, true);
+    stream.run_until(5 * SECOND_90K / 2);
+    let rung = stream.add_rung();
+    stream.run_until(5 * SECOND_90K);
+    assert_eq!(msns(&stream.playlist(rung))[0], 3);
+}

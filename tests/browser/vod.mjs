@@ -1,11 +1,13 @@
 // Plays a VOD asset in headless Chromium and reports, as one JSON line, what
 // the player saw: with hls.js on the watch page (`hls`), or with dash.js on
 // the asset's MPD (`dash`, loaded into the same page, so same origin).
-//   node vod.mjs WATCH_PAGE_URL hls|dash
+// With CROSS_AT, it also plays from CROSS_AT seconds for 3 s (across a
+// discontinuity, say) and reports where it got (`crossed`).
+//   node vod.mjs WATCH_PAGE_URL hls|dash [CROSS_AT]
 import { chromium } from 'playwright-core';
 
 const DASH_JS = new URL('./node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url).pathname;
-const [url, mode] = process.argv.slice(2);
+const [url, mode, crossAt] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
@@ -53,11 +55,18 @@ try {
     };
   });
   const started = await state();
+  let crossed = null;
+  if (crossAt !== undefined) {
+    const from = Number(crossAt);
+    await page.evaluate((at) => { window.tributary.video.currentTime = at; }, from);
+    await page.waitForFunction((at) => window.tributary.video.currentTime > at + 3, from, { timeout: 30000 });
+    crossed = await state();
+  }
   // Seek to 2 s before the end: playback resumes there and reaches the end.
   await page.evaluate(() => { const v = window.tributary.video; v.currentTime = Math.max(0, v.duration - 2); });
   await page.waitForFunction(() => window.tributary.video.ended, null, { timeout: 30000 });
   const ended = await state();
-  console.log(JSON.stringify({ started, ended, logs: logs.slice(-20) }));
+  console.log(JSON.stringify({ started, crossed, ended, logs: logs.slice(-20) }));
 } finally {
   await browser.close();
 }

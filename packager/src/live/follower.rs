@@ -30,6 +30,9 @@ pub(crate) struct FollowerState {
     held: VecDeque<Timed>,
     /// Presentation time of the newest sample given to the part builder.
     released_pts: Option<i64>,
+    /// A segment already under way that this follower may still start, with a keyframe
+    /// exactly at its cut (a rung whose encoder began with the leader's keyframe).
+    join_exactly: Option<u64>,
 }
 
 impl FollowerState {
@@ -37,6 +40,17 @@ impl FollowerState {
     pub(crate) fn joining(current_msn: Option<u64>) -> Self {
         FollowerState {
             next_cut: current_msn.map(|msn| msn + 1),
+            ..FollowerState::default()
+        }
+    }
+
+    /// A new rendition joining a publish whose leader is writing segment `current_msn`: it
+    /// starts that segment if its first keyframe is presented exactly at the segment's cut
+    /// (so a rung started with the publish covers it from the first segment), else the next.
+    pub(crate) fn joining_now(current_msn: Option<u64>) -> Self {
+        FollowerState {
+            next_cut: current_msn,
+            join_exactly: current_msn,
             ..FollowerState::default()
         }
     }
@@ -95,7 +109,12 @@ impl Rendition {
         }
         self.follow.next_cut = Some(next);
         if !self.follow.started {
-            if starts.is_none() {
+            let late = starts.is_some()
+                && starts == self.follow.join_exactly
+                && cuts
+                    .get(next - 1)
+                    .is_some_and(|cut| timed.pts() != self.ticks_from_90k_ceil(cut.pts_90k));
+            if starts.is_none() || late {
                 // Before this follower's first segment of the publish.
                 return false;
             }

@@ -148,7 +148,7 @@ impl LivePackager {
                 // Joins at the leader's next segment.
                 Some(_) => {
                     rendition.follow =
-                        FollowerState::joining(leader_msn(&self.renditions, publish.leader));
+                        FollowerState::joining_now(leader_msn(&self.renditions, publish.leader));
                 }
                 None => publish.leader = choose_leader(self.renditions.iter().chain([&rendition])),
             }
@@ -353,8 +353,12 @@ impl LivePackager {
     }
 
     /// Keeps the cuts followers may still need: from their next cut and next segment on,
-    /// and never older than the leader's window.
+    /// the cut of the leader's current segment (a rendition added now may start it), and
+    /// never older than the leader's window.
     fn forget_cuts(&mut self, leader: usize) {
+        let current = self.renditions[leader]
+            .leader_segment()
+            .map_or(u64::MAX, |(msn, _)| msn);
         let oldest_needed = self
             .renditions
             .iter()
@@ -367,7 +371,8 @@ impl LivePackager {
                     .min(r.window.next_msn())
             })
             .min()
-            .unwrap_or(u64::MAX);
+            .unwrap_or(u64::MAX)
+            .min(current);
         let leader_first = self.renditions[leader].window.first_msn();
         self.cuts.forget_before(oldest_needed.max(leader_first));
     }

@@ -1,0 +1,276 @@
+//! Replays end to end: a broadcast published with ffmpeg is recorded to
+//! object storage while it goes on and becomes a VOD asset as soon as its
+//! reconnect window is over, with every rendition it had live, reconnects
+//! as discontinuities; a server killed mid-broadcast replays what it had
+//! recorded when it comes back. On `fs` with SQLite and `s3` with PostgreSQL.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use support::{
+    Proc, Server, X264, node_script, postgres_url, rtmp_url, s3_flags, segment_uris, test_source,
+};
+
+const RECONNECT_WINDOW_SECS: u64 = 2;
+const LONG: Duration = Duration::from_secs(60);
+
+/// ffmpeg publishing `secs` seconds of 854x480 H.264 (a 360p rung below it)
+/// and AAC, then leaving.
+fn publish_for(server: &Server, key: &str, secs: u32) -> Proc {
+    let mut codecs = X264.to_vec();
+    let secs = secs.to_string();
+    codecs.extend(["-c:a", "aac", "-b:a", "96k", "-t", &secs]);
+    let mut command = test_source(
+        "ffmpeg",
+        "854x480",
+        "48000",
+        &codecs,
+        "flv",
+        &rtmp_url(server, key),
+    );
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    Proc::spawn("ffmpeg", &mut command)
+}
+
+async fn server(extra: &[String]) -> Server {
+    let window = RECONNECT_WINDOW_SECS.to_string();
+    let mut flags = vec!["--reconnect-window-secs", &window];
+    flags.extend(extra.iter().map(String::as_str));
+    Server::start(&flags).await
+}
+
+fn postgres_and_s3(db: String) -> Vec<String> {
+    let mut flags = s3_flags();
+    flags.extend(["--database-url".into(), db]);
+    flags
+}
+
+/// The stream's newest broadcast.
+async fn latest_broadcast(server: &Server, stream_id: &str) -> Value {
+    let (status, page) = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream_id}/broadcasts"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["broadcasts"][0].clone()
+}
+
+/// Polls until the stream's newest broadcast names its replay.
+async fn wait_replay(server: &Server, stream_id: &str, timeout: Duration) -> (Value, String) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let broadcast = latest_broadcast(server, stream_id).await;
+        if let Some(id) = broadcast["replay_video_id"].as_str() {
+            return (broadcast.clone(), id.to_owned());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replay: {broadcast}\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The variants of the live master playlist (their media playlist paths).
+fn live_variants(master: &str) -> usize {
+    master
+        .lines()
+        .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+        .count()
+}
+
+async fn play(server: &Server, id: &str, cross_at: Option<f64>) -> Value {
+    let mut args = vec![server.url(&format!("/watch/v/{id}")), "hls".into()];
+    args.extend(cross_at.map(|at| at.to_string()));
+    node_script("tests/browser/vod.mjs", args, &[]).await
+}
+
+/// Fatal hls.js errors the player reported (a fragment load aborted by a
+/// seek is not one).
+fn fatal_errors(state: &Value) -> usize {
+    state["errors"].as_array().map_or(0, |errors| {
+        errors.iter().filter(|e| e["fatal"] == true).count()
+    })
+}
+
+fn media_playlist_of<'a>(master: &'a str, name: &str) -> Option<&'a str> {
+    master
+        .lines()
+        .find(|l| l.starts_with(&format!("{name}/")) || l.contains(&format!("URI=\"{name}/")))
+}
+
+/// 20 s published, then the publisher leaves: the replay is there within
+/// the reconnect window plus 2 s, lists the source, the audio and every
+/// live rung, lasts what was published, and plays in hls.js.
+async fn a_broadcast_replays_at_once(extra: &[String]) {
+    let server = server(extra).await;
+    let (stream_id, key) = server.create_stream("the match").await;
+    let mut publisher = publish_for(&server, &key, 20);
+    let master = server.wait_master(&stream_id, LONG).await;
+    // Rungs join after their first encoded segment.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, master) = server
+        .get_text(&format!("/live/{stream_id}/index.m3u8"))
+        .await
+        .clone();
+    let live_renditions = live_variants(&master);
+    assert!(live_renditions >= 2, "the source and a rung: {master}");
+    let status = server.stream(&stream_id).await;
+    assert!(
+        status["recording"]["written_segments"].as_u64() > Some(0),
+        "{status}"
+    );
+    assert!(publisher.wait_exit(LONG).is_some(), "ffmpeg ran past -t 20");
+    let left = Instant::now();
+    let (broadcast, id) = wait_replay(&server, &stream_id, LONG).await;
+    let after = left.elapsed();
+    assert!(
+        after <= Duration::from_secs(RECONNECT_WINDOW_SECS + 2),
+        "replay after {after:?}"
+    );
+    let video = server.video(&id).await;
+    assert_eq!(video["status"], "ready", "{video}");
+    assert_eq!(video["origin"], "live");
+    assert_eq!(video["broadcast_id"], broadcast["id"]);
+    assert!(video["title"].as_str().unwrap().starts_with("the match ("));
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(
+        (duration - 20.0).abs() <= 1.0,
+        "{duration} s replayed of 20"
+    );
+    let names: Vec<&str> = video["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"source") && names.contains(&"audio"),
+        "{video}"
+    );
+    assert_eq!(
+        names.len(),
+        live_renditions + 1,
+        "every live variant and the audio: {video}\n{master}"
+    );
+    let (status, vod_master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    assert_eq!(status, 200);
+    let (status, source) = server
+        .get_text(&format!(
+            "/vod/{id}/{}",
+            media_playlist_of(&vod_master, "source").unwrap()
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(source.contains("#EXT-X-ENDLIST"), "{source}");
+    assert!(!source.contains("#EXT-X-DISCONTINUITY"), "{source}");
+    for uri in segment_uris(&source).iter().take(2) {
+        let (status, _) = server.get_text(&format!("/vod/{id}/source/{uri}")).await;
+        assert_eq!(status, 200, "{uri}");
+    }
+    let report = play(&server, &id, None).await;
+    assert_eq!(report["ended"]["ended"], true, "{report}");
+    assert_eq!(fatal_errors(&report["ended"]), 0, "{report}");
+    assert!(
+        (report["started"]["duration"].as_f64().unwrap() - 20.0).abs() <= 1.0,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_broadcast_replays_at_once_on_fs_and_sqlite() {
+    a_broadcast_replays_at_once(&[]).await;
+}
+
+#[tokio::test]
+async fn a_broadcast_replays_at_once_on_s3_and_postgres() {
+    a_broadcast_replays_at_once(&postgres_and_s3(postgres_url().await)).await;
+}
+
+/// A publisher that drops out and comes back inside the reconnect window
+/// makes one broadcast; its replay has both publishes, a discontinuity
+/// between them, and plays across it.
+#[tokio::test]
+async fn a_reconnect_replays_across_its_discontinuity() {
+    let server = server(&["--transcode".into(), "false".into()]).await;
+    let (stream_id, key) = server.create_stream("flaky uplink").await;
+    let mut first = publish_for(&server, &key, 6);
+    server.wait_master(&stream_id, LONG).await;
+    assert!(first.wait_exit(LONG).is_some());
+    let mut second = publish_for(&server, &key, 6);
+    assert!(second.wait_exit(LONG).is_some());
+    let (_, id) = wait_replay(&server, &stream_id, LONG).await;
+    let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    let (_, source) = server
+        .get_text(&format!(
+            "/vod/{id}/{}",
+            media_playlist_of(&master, "source").unwrap()
+        ))
+        .await;
+    assert_eq!(
+        source.matches("#EXT-X-DISCONTINUITY").count(),
+        1,
+        "{source}"
+    );
+    let video = server.video(&id).await;
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(
+        (duration - 12.0).abs() <= 1.0,
+        "{duration} s replayed of 12"
+    );
+    let broadcasts = server
+        .api(
+            Method::GET,
+            &format!("/api/v1/streams/{stream_id}/broadcasts"),
+            None,
+        )
+        .await
+        .1;
+    assert_eq!(broadcasts["broadcasts"].as_array().unwrap().len(), 1);
+    // Played from 2 s before the reconnect to past it.
+    let report = play(&server, &id, Some(4.0)).await;
+    assert!(
+        report["crossed"]["currentTime"].as_f64().unwrap() > 7.0,
+        "{report}"
+    );
+    assert_eq!(fatal_errors(&report["crossed"]), 0, "{report}");
+}
+
+/// The server dies (SIGKILL) 15 s into a broadcast; when it starts again,
+/// the broadcast ends with a replay of at least the first 12 s.
+async fn a_server_killed_mid_broadcast_replays_what_it_recorded(extra: &[String]) {
+    let mut server = server(extra).await;
+    let (stream_id, key) = server.create_stream("power cut").await;
+    let started = Instant::now();
+    let publisher = publish_for(&server, &key, 60);
+    server.wait_master(&stream_id, LONG).await;
+    tokio::time::sleep(Duration::from_secs(15).saturating_sub(started.elapsed())).await;
+    drop(publisher);
+    server.restart().await;
+    let (broadcast, id) = wait_replay(&server, &stream_id, LONG).await;
+    assert!(broadcast["ended_at"].is_string(), "{broadcast}");
+    let video = server.video(&id).await;
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(duration >= 12.0, "{duration} s of 15 replayed: {video}");
+    let report = play(&server, &id, None).await;
+    assert_eq!(report["ended"]["ended"], true, "{report}");
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_broadcast_replays_what_it_recorded_on_fs_and_sqlite() {
+    a_server_killed_mid_broadcast_replays_what_it_recorded(&[]).await;
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_broadcast_replays_what_it_recorded_on_s3_and_postgres() {
+    a_server_killed_mid_broadcast_replays_what_it_recorded(&postgres_and_s3(postgres_url().await))
+        .await;
+}
