@@ -114,7 +114,7 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
     let server = server(extra).await;
     let (stream_id, key) = server.create_stream("the match").await;
     let mut publisher = publish_for(&server, &key, 20);
-    let master = server.wait_master(&stream_id, LONG).await;
+    server.wait_master(&stream_id, LONG).await;
     // Rungs join after their first encoded segment.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let (_, master) = server

@@ -257,7 +257,8 @@ async fn write(store: &AnyStore, key: &str, chunks: &[Bytes]) -> bool {
     let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
     let mut delay = FIRST_RETRY;
     for attempt in 1..=ATTEMPTS {
-        let stream = futures::stream::iter(chunks.to_vec().into_iter().map(Ok));
+        let items: Vec<storage::Result<Bytes>> = chunks.iter().cloned().map(Ok).collect();
+        let stream = futures::stream::iter(items);
         let body = Body::Stream {
             stream: Box::pin(stream),
             len,
