@@ -379,7 +379,8 @@ mod tests {
         let mut segments = broadcast(&[SOURCE, AUDIO, "360p"], 0..8, 100);
         // The rung was shed at 3; audio segment 5 and both of 0 never got written.
         segments.retain(|s| {
-            let lost = (s.rendition == "360p" && s.msn == 3) || (s.rendition == AUDIO && s.msn == 5);
+            let lost =
+                (s.rendition == "360p" && s.msn == 3) || (s.rendition == AUDIO && s.msn == 5);
             !lost && s.msn != 0
         });
         let plan = plan(&segments, &inits(&[SOURCE, AUDIO, "360p"])).unwrap();

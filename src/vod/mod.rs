@@ -2,6 +2,8 @@
 //! storage or direct uploads to S3, and the sweep that removes uploads left
 //! unfinished.
 
+pub mod clip_range;
+pub mod clips;
 pub mod direct;
 pub mod plan;
 pub mod playback;

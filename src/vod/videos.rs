@@ -63,6 +63,7 @@ pub struct VideoRow {
 /// Where an asset comes from.
 pub const ORIGIN_UPLOAD: &str = "upload";
 pub const ORIGIN_LIVE: &str = "live";
+pub const ORIGIN_CLIP: &str = "clip";
 
 const COLUMNS: &str = "id, title, description, status, source, error_code, error_message, \
                        created_at, updated_at, thumbnails, origin, broadcast_id";
@@ -169,6 +170,31 @@ pub async fn create_replay(
     .bind(&now)
     .bind(ORIGIN_LIVE)
     .bind(broadcast_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Clip `id` of another asset or a broadcast (`source` says which range).
+pub async fn create_clip(
+    conn: &mut AnyConnection,
+    id: &str,
+    title: &str,
+    description: &str,
+    source: &str,
+) -> sqlx::Result<()> {
+    let now = timestamp(Utc::now());
+    sqlx::query(
+        "INSERT INTO videos (id, title, description, status, source, created_at, updated_at, origin) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+    )
+    .bind(id)
+    .bind(title)
+    .bind(description)
+    .bind(READY)
+    .bind(source)
+    .bind(&now)
+    .bind(ORIGIN_CLIP)
     .execute(conn)
     .await?;
     Ok(())
@@ -310,7 +336,11 @@ pub fn representation(row: &VideoRow) -> Value {
 
 /// An asset as the API shows it: with where to upload it while it waits,
 /// and where to play it once a rendition is published.
-async fn view(state: &ApiState, headers: &HeaderMap, row: VideoRow) -> Result<Value, ApiError> {
+pub(crate) async fn view(
+    state: &ApiState,
+    headers: &HeaderMap,
+    row: VideoRow,
+) -> Result<Value, ApiError> {
     let mut view = representation(&row);
     if row.status == AWAITING_UPLOAD {
         let (url, expires) = state.vod.creation_url(&base_url(state, headers), &row.id);
@@ -384,6 +414,8 @@ struct NewVideo {
     #[serde(default)]
     direct: bool,
     size: Option<u64>,
+    /// A range of another asset or of a broadcast (`crate::vod::clips`).
+    clip_of: Option<crate::vod::clips::ClipOf>,
 }
 
 async fn create_video(
@@ -394,6 +426,9 @@ async fn create_video(
     let Json(body) = body?;
     let title = text_field(&body.title, "title", MAX_TITLE, false)?;
     let description = text_field(&body.description, "description", MAX_DESCRIPTION, true)?;
+    if let Some(clip_of) = &body.clip_of {
+        return crate::vod::clips::create(&state, &headers, &title, &description, clip_of).await;
+    }
     if body.direct || body.size.is_some() {
         return crate::vod::direct::create(
             &state,
