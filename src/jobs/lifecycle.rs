@@ -197,7 +197,7 @@ async fn settle(
     let playable = renditions::count(conn, video_id).await? > 0;
     let error = error.map(|e| (e.code.as_str(), e.message.as_str()));
     if unfinished == 0 && failed == 0 {
-        videos::set_status(conn, video_id, videos::READY, None).await?;
+        videos::set_ready(conn, video_id).await?;
         announce(conn, video_id, webhooks::VIDEO_READY).await
     } else if playable {
         let was = videos::find_on(conn, video_id).await?.map(|row| row.status);
