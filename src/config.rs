@@ -35,6 +35,33 @@ pub struct Config {
     pub jobs: JobConfig,
     pub webhooks: WebhookConfig,
     pub vod: VodConfig,
+    pub retention: RetentionConfig,
+}
+
+/// What the retention sweep (`crate::vod::retention`) deletes, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// An uploaded asset's source is deleted this long after the asset is
+    /// ready; None keeps it.
+    pub upload_source: Option<Duration>,
+    /// A broadcast's replay and recording are deleted this long after the
+    /// broadcast ended; None keeps them.
+    pub recordings: Option<Duration>,
+    /// A temporary rendition's files are deleted this long after its asset
+    /// is ready (a player may still play it from a master loaded before).
+    pub temporary_rendition_grace: Duration,
+    pub sweep_every: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            upload_source: None,
+            recordings: None,
+            temporary_rendition_grace: Duration::from_secs(6 * 3600),
+            sweep_every: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// The VOD ladder and where viewers fetch VOD media.
@@ -221,6 +248,21 @@ pub struct ServeArgs {
     /// Milliseconds before the first retry of a failed webhook delivery (default 10000).
     #[arg(long, env = "TRIBUTARY_WEBHOOK_RETRY_BASE_MS")]
     pub webhook_retry_base_ms: Option<u64>,
+    /// Days after an uploaded asset is ready that its source file is deleted
+    /// (default: kept).
+    #[arg(long, env = "TRIBUTARY_RETENTION_UPLOAD_SOURCE_DAYS")]
+    pub retention_upload_source_days: Option<u64>,
+    /// Days after a broadcast ended that its replay and recording are deleted
+    /// (default: kept).
+    #[arg(long, env = "TRIBUTARY_RETENTION_RECORDING_DAYS")]
+    pub retention_recording_days: Option<u64>,
+    /// Seconds after an asset is ready that its temporary rendition's files
+    /// are deleted (default 21600).
+    #[arg(long, env = "TRIBUTARY_RETENTION_TEMPORARY_RENDITION_GRACE_SECS")]
+    pub retention_temporary_rendition_grace_secs: Option<u64>,
+    /// Seconds between two retention sweeps (default 3600).
+    #[arg(long, env = "TRIBUTARY_RETENTION_SWEEP_EVERY_SECS")]
+    pub retention_sweep_every_secs: Option<u64>,
 }
 
 /// The shape of `tributary.toml`; every key is optional.
@@ -250,6 +292,65 @@ struct FileConfig {
     jobs: FileJobConfig,
     #[serde(default)]
     vod: FileVodConfig,
+    #[serde(default)]
+    retention: FileRetentionConfig,
+}
+
+/// `[retention]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetentionConfig {
+    upload_source_days: Option<u64>,
+    recording_days: Option<u64>,
+    temporary_rendition_grace_secs: Option<u64>,
+    sweep_every_secs: Option<u64>,
+}
+
+/// Longest retention in days (a century): longer is a typo.
+const MAX_RETENTION_DAYS: u64 = 36_500;
+
+/// The retention the flags and the file choose.
+fn retention_config(
+    args: &ServeArgs,
+    file: &FileRetentionConfig,
+) -> anyhow::Result<RetentionConfig> {
+    let defaults = RetentionConfig::default();
+    let days = |flag: Option<u64>, file: Option<u64>, name: &str| {
+        flag.or(file)
+            .map(|days| {
+                anyhow::ensure!(
+                    days <= MAX_RETENTION_DAYS,
+                    "[retention] {name} must be at most {MAX_RETENTION_DAYS}"
+                );
+                Ok(Duration::from_secs(days * 24 * 3600))
+            })
+            .transpose()
+    };
+    let retention = RetentionConfig {
+        upload_source: days(
+            args.retention_upload_source_days,
+            file.upload_source_days,
+            "upload_source_days",
+        )?,
+        recordings: days(
+            args.retention_recording_days,
+            file.recording_days,
+            "recording_days",
+        )?,
+        temporary_rendition_grace: args
+            .retention_temporary_rendition_grace_secs
+            .or(file.temporary_rendition_grace_secs)
+            .map_or(defaults.temporary_rendition_grace, Duration::from_secs),
+        sweep_every: args
+            .retention_sweep_every_secs
+            .or(file.sweep_every_secs)
+            .map_or(defaults.sweep_every, Duration::from_secs),
+    };
+    anyhow::ensure!(
+        (1..=7 * 24 * 3600).contains(&retention.sweep_every.as_secs()),
+        "[retention] sweep_every_secs must be 1 to 604800"
+    );
+    Ok(retention)
 }
 
 /// `[vod]`.
@@ -392,6 +493,7 @@ impl Config {
             None => FileConfig::default(),
         };
         let storage = storage_config(&args, file.storage)?;
+        let retention = retention_config(&args, &file.retention)?;
         let data_dir = args
             .data_dir
             .or(file.data_dir)
@@ -557,6 +659,7 @@ impl Config {
             jobs,
             webhooks,
             vod,
+            retention,
         })
     }
 }
@@ -654,6 +757,45 @@ mod tests {
         let from_flag = load("[webhooks]\nretry_base_ms = 250\n", Some(40)).unwrap();
         assert_eq!(from_flag.webhooks.retry_base, Duration::from_millis(40));
         assert!(load("", Some(0)).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn retention_comes_from_the_file_or_the_flags_and_keeps_by_default() {
+        let dir =
+            std::env::temp_dir().join(format!("tributary-config-retention-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("t.toml");
+        let load = |text: &str, source_days: Option<u64>| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(ServeArgs {
+                config: Some(file.clone()),
+                retention_upload_source_days: source_days,
+                ..Default::default()
+            })
+        };
+        let default = load("", None).unwrap().retention;
+        assert_eq!(default, RetentionConfig::default());
+        assert_eq!(default.upload_source, None);
+        assert_eq!(default.recordings, None);
+        assert_eq!(
+            default.temporary_rendition_grace,
+            Duration::from_secs(21_600)
+        );
+        assert_eq!(default.sweep_every, Duration::from_secs(3600));
+        let text = "[retention]\nupload_source_days = 30\nrecording_days = 7\n\
+                    temporary_rendition_grace_secs = 60\nsweep_every_secs = 600\n";
+        let from_file = load(text, None).unwrap().retention;
+        let day = Duration::from_secs(24 * 3600);
+        assert_eq!(from_file.upload_source, Some(30 * day));
+        assert_eq!(from_file.recordings, Some(7 * day));
+        assert_eq!(from_file.temporary_rendition_grace, Duration::from_secs(60));
+        assert_eq!(from_file.sweep_every, Duration::from_secs(600));
+        let from_flag = load(text, Some(0)).unwrap().retention;
+        assert_eq!(from_flag.upload_source, Some(Duration::ZERO));
+        assert!(load("[retention]\nsweep_every_secs = 0\n", None).is_err());
+        assert!(load("[retention]\nrecording_days = 99999999999999\n", None).is_err());
+        assert!(load("[retention]\nupload_source_days = 1.5\n", None).is_err());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -24,6 +24,8 @@ pub mod server;
 mod test_db;
 #[cfg(test)]
 mod test_media;
+#[cfg(test)]
+mod test_store;
 pub mod thumbnail;
 pub mod vod;
 pub mod watch;

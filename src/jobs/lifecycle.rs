@@ -197,7 +197,7 @@ async fn settle(
     let playable = renditions::count(conn, video_id).await? > 0;
     let error = error.map(|e| (e.code.as_str(), e.message.as_str()));
     if unfinished == 0 && failed == 0 {
-        videos::set_status(conn, video_id, videos::READY, None).await?;
+        videos::set_ready(conn, video_id).await?;
         videos::announce(conn, video_id, webhooks::VIDEO_READY).await
     } else if playable {
         let was = videos::find_on(conn, video_id).await?.map(|row| row.status);
@@ -269,7 +269,6 @@ mod tests {
     use super::*;
     use crate::test_db::databases;
     use crate::vod::plan::{VodLadder, plan};
-    use crate::vod::rendition_record::{RecordCodec, TrackRecord};
 
     const LEASE: Duration = Duration::from_secs(30);
 
@@ -293,24 +292,7 @@ mod tests {
     }
 
     fn record(name: &str) -> RenditionRecord {
-        RenditionRecord {
-            name: name.into(),
-            track: TrackRecord {
-                codec: RecordCodec::H264,
-                record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
-                codec_string: "avc1.64001f".into(),
-                width: 640,
-                height: 360,
-                sample_rate: 0,
-                channels: 0,
-            },
-            frame_rate: Some([30, 1]),
-            language: None,
-            segments: vec![[0, 540_000, 100_000]],
-            complete: true,
-            numbered_from: None,
-            discontinuities: Vec::new(),
-        }
+        crate::vod::rendition_record::test_video_record(name)
     }
 
     async fn claim(db: &Db) -> Claim {

@@ -1,6 +1,6 @@
 //! VOD: assets (`videos`), their resumable uploads (tus) into object
-//! storage or direct uploads to S3, and the sweep that removes uploads left
-//! unfinished.
+//! storage or direct uploads to S3, the sweep that removes uploads left
+//! unfinished, and the retention sweep (`retention`).
 
 pub mod clip_range;
 pub mod clips;
@@ -9,6 +9,7 @@ pub mod plan;
 pub mod playback;
 pub mod rendition_record;
 pub mod renditions;
+pub mod retention;
 pub mod thumbnails;
 pub mod transcode;
 pub mod transcode_spec;
@@ -81,7 +82,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<AnyStore> {
 }
 
 impl Vod {
-    /// The VOD side on `store`; starts the expiry sweep.
+    /// The VOD side on `store`; starts the expiry and retention sweeps.
     pub async fn start(
         config: &Config,
         db: Db,
@@ -106,6 +107,10 @@ impl Vod {
             .min(config.uploads.expiry / 2)
             .max(Duration::from_secs(1));
         tokio::spawn(sweep_expired(Arc::downgrade(&vod), sweep_every));
+        tokio::spawn(retention::run(
+            Arc::downgrade(&vod),
+            config.retention.clone(),
+        ));
         Ok(vod)
     }
 

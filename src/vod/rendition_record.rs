@@ -228,6 +228,29 @@ impl RenditionRecord {
     }
 }
 
+/// A finished 640x360 H.264 rendition of one 6 s segment, for tests.
+#[cfg(test)]
+pub(crate) fn test_video_record(name: &str) -> RenditionRecord {
+    RenditionRecord {
+        name: name.into(),
+        track: TrackRecord {
+            codec: RecordCodec::H264,
+            record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
+            codec_string: "avc1.64001f".into(),
+            width: 640,
+            height: 360,
+            sample_rate: 0,
+            channels: 0,
+        },
+        frame_rate: Some([30, 1]),
+        language: None,
+        segments: vec![[0, 540_000, 100_000]],
+        complete: true,
+        numbered_from: None,
+        discontinuities: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

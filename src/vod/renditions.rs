@@ -22,6 +22,11 @@ pub fn media_prefix(video_id: &str) -> String {
     format!("{}media/", super::video_prefix(video_id))
 }
 
+/// Where the files of an asset's rendition `name` live in the store.
+pub fn rendition_prefix(video_id: &str, name: &str) -> String {
+    format!("{}{name}/", media_prefix(video_id))
+}
+
 /// One published rendition, as the API lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Published {
@@ -109,6 +114,20 @@ pub async fn withdraw_growing(
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Removes the row of the temporary rendition `name` (its files are gone).
+pub async fn remove_temporary(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    name: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM video_renditions WHERE video_id = $1 AND name = $2 AND temporary = 1")
+        .bind(video_id)
+        .bind(name)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

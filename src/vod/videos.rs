@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use storage::ObjectStore;
+use storage::{AnyStore, ObjectStore, StorageError};
 
 use crate::api::{ApiError, ApiState};
 use crate::db::{Db, timestamp};
@@ -161,8 +161,8 @@ pub async fn create_replay(
 ) -> sqlx::Result<()> {
     let now = timestamp(Utc::now());
     sqlx::query(
-        "INSERT INTO videos (id, title, description, status, created_at, updated_at, origin, broadcast_id) \
-         VALUES ($1, $2, '', $3, $4, $4, $5, $6)",
+        "INSERT INTO videos (id, title, description, status, created_at, updated_at, ready_at, origin, broadcast_id) \
+         VALUES ($1, $2, '', $3, $4, $4, $4, $5, $6)",
     )
     .bind(id)
     .bind(title)
@@ -185,8 +185,8 @@ pub async fn create_clip(
 ) -> sqlx::Result<()> {
     let now = timestamp(Utc::now());
     sqlx::query(
-        "INSERT INTO videos (id, title, description, status, source, created_at, updated_at, origin) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+        "INSERT INTO videos (id, title, description, status, source, created_at, updated_at, ready_at, origin) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7)",
     )
     .bind(id)
     .bind(title)
@@ -223,6 +223,26 @@ pub async fn set_status(
     .bind(error.map(|(code, _)| code))
     .bind(error.map(|(_, message)| message))
     .bind(timestamp(Utc::now()))
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Every job of the asset is done: it is `ready` (its error cleared). Its
+/// `ready_at`, which retention counts from, is when it became ready: kept
+/// when it already was.
+pub async fn set_ready(conn: &mut AnyConnection, id: &str) -> sqlx::Result<()> {
+    let now = timestamp(Utc::now());
+    sqlx::query(
+        "UPDATE videos SET status = $1, error_code = NULL, error_message = NULL, updated_at = $2, \
+         ready_at = CASE WHEN status = $3 AND ready_at IS NOT NULL THEN ready_at ELSE $4 END \
+         WHERE id = $5",
+    )
+    .bind(READY)
+    .bind(&now)
+    .bind(READY)
+    .bind(&now)
     .bind(id)
     .execute(conn)
     .await?;
@@ -282,7 +302,8 @@ pub async fn set_thumbnails(
     Ok(())
 }
 
-/// Adds what a probe found to the asset's `source` (size and digest stay).
+/// Adds facts to the asset's `source`, the others staying: what a probe
+/// found, when retention deleted the file.
 pub async fn add_source_details(
     conn: &mut AnyConnection,
     id: &str,
@@ -578,25 +599,128 @@ async fn remove(
 ) -> Result<Response, ApiError> {
     let row = existing(&state, &id).await?;
     state.vod.abort_uploads_of(&id).await;
-    state
-        .vod
-        .store()
-        .delete_prefix(&crate::vod::video_prefix(&id))
+    delete(&state.db, state.vod.store(), &row)
         .await
-        .map_err(|e| {
-            tracing::error!(video = %id, "deleting the video's objects: {e}");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage error, try again")
+        .map_err(|e| match e {
+            DeleteError::Storage(e) => {
+                tracing::error!(video = %id, "deleting the video's objects: {e}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage error, try again")
+            }
+            DeleteError::Database(e) => e.into(),
         })?;
-    let mut tx = state.db.pool().begin().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error("deleting objects: {0}")]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Deletes an asset: every object under its prefix, then its row (its
+/// renditions, jobs and uploads go with it by cascade) and, for a replay,
+/// the recording rows of the files just deleted. `video.deleted` is emitted
+/// with `row` only when this call removed the row, so of two racing deletes
+/// (the API, the retention sweep of another node) one reports it. True when
+/// it did.
+pub async fn delete(db: &Db, store: &AnyStore, row: &VideoRow) -> Result<bool, DeleteError> {
+    store
+        .delete_prefix(&crate::vod::video_prefix(&row.id))
+        .await?;
+    let mut tx = db.pool().begin().await?;
     let deleted = sqlx::query("DELETE FROM videos WHERE id = $1")
-        .bind(&id)
+        .bind(&row.id)
         .execute(&mut *tx)
         .await?;
-    // Of two racing deletes, only the one that removed the row reports it.
-    if deleted.rows_affected() == 1 {
-        let data = json!({ "video": representation(&row) });
+    forget_recording(&mut tx, &row.id).await?;
+    sqlx::query("UPDATE broadcasts SET replay_video_id = NULL WHERE replay_video_id = $1")
+        .bind(&row.id)
+        .execute(&mut *tx)
+        .await?;
+    let removed = deleted.rows_affected() == 1;
+    if removed {
+        let data = json!({ "video": representation(row) });
         crate::webhooks::emit(&mut tx, crate::webhooks::VIDEO_DELETED, data).await?;
     }
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(removed)
+}
+
+/// Deletes the recording of a broadcast stored under `recording_id` when no
+/// asset replays it: its objects, then its rows.
+pub async fn delete_recording(
+    db: &Db,
+    store: &AnyStore,
+    recording_id: &str,
+) -> Result<(), DeleteError> {
+    store
+        .delete_prefix(&crate::vod::video_prefix(recording_id))
+        .await?;
+    let mut tx = db.pool().begin().await?;
+    forget_recording(&mut tx, recording_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Drops the rows of the recording stored under `recording_id` (its files
+/// are gone), and the broadcast's link to it.
+async fn forget_recording(conn: &mut AnyConnection, recording_id: &str) -> sqlx::Result<()> {
+    for table in ["recording_segments", "recording_inits"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE broadcast_id IN \
+             (SELECT id FROM broadcasts WHERE recording_id = $1)"
+        ))
+        .bind(recording_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("UPDATE broadcasts SET recording_id = NULL WHERE recording_id = $1")
+        .bind(recording_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_db::databases;
+
+    async fn ready_at(conn: &mut AnyConnection, id: &str) -> Option<String> {
+        sqlx::query("SELECT ready_at FROM videos WHERE id = $1")
+            .bind(id)
+            .fetch_one(conn)
+            .await
+            .unwrap()
+            .try_get("ready_at")
+            .unwrap()
+    }
+
+    /// `ready_at` is when the asset last became ready: a second `set_ready`
+    /// keeps it, becoming ready again after other work moves it on.
+    #[tokio::test]
+    async fn ready_at_is_when_the_asset_became_ready() {
+        for (kind, db) in databases().await {
+            let id = create(&db, "t", "").await.unwrap().id;
+            let mut conn = db.pool().acquire().await.unwrap();
+            assert_eq!(ready_at(&mut conn, &id).await, None, "{kind}");
+            set_ready(&mut conn, &id).await.unwrap();
+            let first = ready_at(&mut conn, &id).await.expect("set");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            set_ready(&mut conn, &id).await.unwrap();
+            assert_eq!(
+                ready_at(&mut conn, &id).await.as_ref(),
+                Some(&first),
+                "{kind}"
+            );
+            set_status(&mut conn, &id, QUEUED, None).await.unwrap();
+            set_ready(&mut conn, &id).await.unwrap();
+            let again = ready_at(&mut conn, &id).await.expect("set");
+            assert!(again > first, "{kind}: {again} after {first}");
+            let row = find_on(&mut conn, &id).await.unwrap().unwrap();
+            assert_eq!(row.status, READY, "{kind}");
+        }
+    }
 }
