@@ -58,6 +58,8 @@ pub struct Span {
 pub struct ReplayPlan {
     pub renditions: Vec<RenditionRecord>,
     pub spans: Vec<Span>,
+    /// The recorded rungs left out, and why.
+    pub left_out: Vec<String>,
 }
 
 /// Why a recording makes no replay.
@@ -100,12 +102,25 @@ pub fn plan(segments: &[RecordedSegment], inits: &[RecordedInit]) -> Result<Repl
     if msns.is_empty() {
         return Err(PlanError::Nothing);
     }
-    let rungs = by_rendition
+    let mut left_out = Vec::new();
+    let mut with_rungs = required.clone();
+    for (name, recorded) in by_rendition
         .iter()
         .filter(|(name, _)| !required.contains(name))
-        .filter(|(_, recorded)| msns.iter().all(|msn| recorded.contains_key(msn)))
-        .map(|(name, _)| *name);
-    let with_rungs: Vec<&str> = required.iter().copied().chain(rungs).collect();
+    {
+        let missing = msns
+            .iter()
+            .filter(|msn| !recorded.contains_key(msn))
+            .count();
+        if missing == 0 {
+            with_rungs.push(name);
+        } else {
+            left_out.push(format!(
+                "{name}: {missing} of {} segments missing",
+                msns.len()
+            ));
+        }
+    }
     let build = |names: &[&str]| -> Result<Vec<RenditionRecord>, PlanError> {
         let breaks = breaks(&msns, names, &by_rendition);
         let records: Vec<RenditionRecord> = names
@@ -117,11 +132,18 @@ pub fn plan(segments: &[RecordedSegment], inits: &[RecordedInit]) -> Result<Repl
     };
     let renditions = match build(&with_rungs) {
         Ok(records) => records,
-        Err(_) if with_rungs.len() > required.len() => build(&required)?,
+        Err(e) if with_rungs.len() > required.len() => {
+            left_out.push(format!("{}: {e}", with_rungs[required.len()..].join(", ")));
+            build(&required)?
+        }
         Err(e) => return Err(e),
     };
     let spans = spans(&msns, &by_rendition[timeline]);
-    Ok(ReplayPlan { renditions, spans })
+    Ok(ReplayPlan {
+        renditions,
+        spans,
+        left_out,
+    })
 }
 
 /// Indexes into `msns` where a discontinuity begins: numbers skipped, a
@@ -385,6 +407,7 @@ mod tests {
         });
         let plan = plan(&segments, &inits(&[SOURCE, AUDIO, "360p"])).unwrap();
         assert_eq!(names(&plan), [SOURCE, AUDIO]);
+        assert_eq!(plan.left_out, ["360p: 1 of 6 segments missing"]);
         let source = &plan.renditions[0];
         assert_eq!(source.segments.len(), 6, "1-4, 6, 7");
         assert_eq!(source.numbered_from, Some((0, 2)));
@@ -416,6 +439,12 @@ mod tests {
         }
         let plan = plan(&segments, &inits(&[SOURCE, "360p"])).unwrap();
         assert_eq!(names(&plan), [SOURCE]);
+        assert_eq!(plan.left_out.len(), 1);
+        assert!(
+            plan.left_out[0].starts_with("360p: "),
+            "{:?}",
+            plan.left_out
+        );
     }
 
     #[test]

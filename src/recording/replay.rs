@@ -90,6 +90,7 @@ async fn make(
         video = %recording_id,
         renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         segments = plan.spans.len(),
+        left_out = ?plan.left_out,
         "replay published"
     );
     let recording_end = plan
