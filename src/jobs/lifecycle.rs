@@ -94,6 +94,22 @@ pub async fn source_uploaded(db: &Db, video_id: &str, size: u64, sha256: &str) -
     tx.commit().await
 }
 
+/// Queues the asset's poster and storyboard.
+pub async fn queue_thumbnails(conn: &mut AnyConnection, video_id: &str) -> sqlx::Result<()> {
+    queue_work(
+        conn,
+        &NewJob {
+            video_id,
+            kind: THUMBNAILS,
+            profile: "",
+            priority: THUMBNAILS_PRIORITY,
+            max_attempts: ATTEMPTS,
+            spec: None,
+        },
+    )
+    .await
+}
+
 async fn queue_work(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result<()> {
     queue::enqueue(conn, job).await?;
     videos::set_working_status(conn, job.video_id, videos::QUEUED).await
@@ -117,18 +133,7 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
             videos::add_source_details(&mut tx, &claim.video_id, details).await?;
             // Planned jobs mean something plays: it gets a poster.
             if !jobs.is_empty() {
-                queue_work(
-                    &mut tx,
-                    &NewJob {
-                        video_id: &claim.video_id,
-                        kind: THUMBNAILS,
-                        profile: "",
-                        priority: THUMBNAILS_PRIORITY,
-                        max_attempts: ATTEMPTS,
-                        spec: None,
-                    },
-                )
-                .await?;
+                queue_thumbnails(&mut tx, &claim.video_id).await?;
             }
             for job in jobs {
                 let spec = serde_json::to_string(&job.spec)

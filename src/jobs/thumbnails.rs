@@ -11,6 +11,7 @@ use storage::{Body, ObjectStore};
 use super::lifecycle::{Failure, Output};
 use super::media_task;
 use super::queue::Claim;
+use super::recorded_source;
 use super::work_dir::WorkDir;
 use super::worker::WorkContext;
 use crate::media_probe::SourceInfo;
@@ -26,34 +27,46 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .await
         .map_err(|e| Failure::transient("database_error", e.to_string()))?
         .ok_or_else(|| Failure::permanent("gone", "the video was deleted"))?;
-    let source: Option<SourceInfo> = video
+    let uploaded: Option<SourceInfo> = video
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let Some(source) = source else {
-        return Ok(Output::Thumbnails(None));
-    };
-    let url = ctx
-        .store
-        .read_url(&source_key(&claim.video_id), TIMEOUT * 2)
-        .await
-        .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
     let out = WorkDir::create(&ctx.work_dir, claim).await?;
+    // An upload's own file; else (a replay, a clip) its recorded video.
+    let (source, duration, size) = match uploaded {
+        Some(source) => {
+            let url = ctx
+                .store
+                .read_url(&source_key(&claim.video_id), TIMEOUT * 2)
+                .await
+                .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
+            let size = source.video.as_ref().map(|video| video.upright());
+            (url, source.duration, size)
+        }
+        None if video.origin != videos::ORIGIN_UPLOAD => {
+            match recorded_source::write(ctx, &claim.video_id, out.path()).await? {
+                Some(recorded) => (
+                    recorded.url,
+                    recorded.duration_secs,
+                    Some((recorded.width, recorded.height)),
+                ),
+                None => return Ok(Output::Thumbnails(None)),
+            }
+        }
+        None => return Ok(Output::Thumbnails(None)),
+    };
     let out_arg = out.path().to_string_lossy().into_owned();
-    let duration = source.duration.to_string();
+    let duration = duration.to_string();
     let mut args = vec![
         "thumbnails-source",
         "--source",
-        &url,
+        &source,
         "--out",
         &out_arg,
         "--duration",
         &duration,
     ];
-    let size = source.video.as_ref().map(|video| {
-        let (width, height) = video.upright();
-        (width.to_string(), height.to_string())
-    });
+    let size = size.map(|(width, height)| (width.to_string(), height.to_string()));
     if let Some((width, height)) = &size {
         args.extend(["--width", width, "--height", height]);
     }

@@ -1,6 +1,7 @@
 //! The end of a broadcast: its replay, an asset made at once from the
-//! recorded segments (no re-encoding, nothing copied), and the broadcast's
-//! row and `stream.ended` webhook naming it, in one transaction.
+//! recorded segments (no re-encoding, nothing copied; playable, and `ready`
+//! once its thumbnails job is done), and the broadcast's row and
+//! `stream.ended` webhook naming it, in one transaction.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -9,6 +10,7 @@ use tracing::{info, warn};
 use super::plan::{self, PlanError};
 use super::rows;
 use crate::db::Db;
+use crate::jobs::lifecycle;
 use crate::live::broadcasts;
 use crate::vod::{renditions, videos};
 
@@ -80,11 +82,20 @@ async fn make(
             .unwrap_or(&started_at)
             .replace('T', " ")
     );
-    videos::create_replay(conn, &recording_id, &title, id).await?;
+    let asset = videos::Derived {
+        id: &recording_id,
+        title: &title,
+        description: "",
+        origin: videos::ORIGIN_LIVE,
+        source: None,
+        broadcast_id: Some(id),
+    };
+    videos::create_derived(conn, &asset).await?;
     for record in &plan.renditions {
         renditions::publish(conn, &recording_id, record, false).await?;
     }
-    videos::announce(conn, &recording_id, crate::webhooks::VIDEO_READY).await?;
+    lifecycle::queue_thumbnails(conn, &recording_id).await?;
+    videos::announce(conn, &recording_id, crate::webhooks::VIDEO_PARTIALLY_READY).await?;
     info!(
         broadcast = id,
         video = %recording_id,

@@ -2,8 +2,9 @@
 //! range of another one (a replay, an upload) or of a broadcast's recording
 //! while it goes on, cut at keyframes without re-encoding. The chosen
 //! segments and their init segments are copied under the clip's prefix, so
-//! the clip outlives its source; the clip is published, `ready`, before the
-//! request is answered.
+//! the clip outlives its source; the clip is published (playable,
+//! `partially_ready` until its thumbnails are made) before the request is
+//! answered.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use super::rendition_record::RenditionRecord;
 use super::renditions::{self, media_prefix};
 use super::videos;
 use crate::api::{ApiError, ApiState};
+use crate::jobs::lifecycle;
 use crate::recording::{plan, rows};
 
 /// Files copied at once.
@@ -90,11 +92,21 @@ pub async fn create(
         "video": clip_of.video, "stream": clip_of.stream, "start": clip_of.start, "end": clip_of.end,
     }});
     let mut tx = state.db.pool().begin().await?;
-    videos::create_clip(&mut tx, &id, title, description, &source.to_string()).await?;
+    let source = source.to_string();
+    let asset = videos::Derived {
+        id: &id,
+        title,
+        description,
+        origin: videos::ORIGIN_CLIP,
+        source: Some(&source),
+        broadcast_id: None,
+    };
+    videos::create_derived(&mut tx, &asset).await?;
     for rendition in &clipped {
         renditions::publish(&mut tx, &id, &RenditionRecord::of(rendition), false).await?;
     }
-    videos::announce(&mut tx, &id, crate::webhooks::VIDEO_READY).await?;
+    lifecycle::queue_thumbnails(&mut tx, &id).await?;
+    videos::announce(&mut tx, &id, crate::webhooks::VIDEO_PARTIALLY_READY).await?;
     tx.commit().await?;
     info!(video = %id, ?clip_of, "clip published");
     let row = videos::existing(state, &id).await?;

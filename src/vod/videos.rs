@@ -152,49 +152,33 @@ pub async fn mark_uploaded(
     Ok(())
 }
 
-/// The replay `id` of broadcast `broadcast_id`: playable at once.
-pub async fn create_replay(
-    conn: &mut AnyConnection,
-    id: &str,
-    title: &str,
-    broadcast_id: &str,
-) -> sqlx::Result<()> {
-    let now = timestamp(Utc::now());
-    sqlx::query(
-        "INSERT INTO videos (id, title, description, status, created_at, updated_at, ready_at, origin, broadcast_id) \
-         VALUES ($1, $2, '', $3, $4, $4, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(title)
-    .bind(READY)
-    .bind(&now)
-    .bind(ORIGIN_LIVE)
-    .bind(broadcast_id)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// An asset made from media already published elsewhere (a broadcast's
+/// recording, a range of another asset): playable at once, `partially_ready`
+/// until its thumbnails are made.
+pub struct Derived<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub origin: &'a str,
+    /// What it was made from (JSON), for the API's `source`.
+    pub source: Option<&'a str>,
+    pub broadcast_id: Option<&'a str>,
 }
 
-/// Clip `id` of another asset or a broadcast (`source` says which range).
-pub async fn create_clip(
-    conn: &mut AnyConnection,
-    id: &str,
-    title: &str,
-    description: &str,
-    source: &str,
-) -> sqlx::Result<()> {
+pub async fn create_derived(conn: &mut AnyConnection, asset: &Derived<'_>) -> sqlx::Result<()> {
     let now = timestamp(Utc::now());
     sqlx::query(
-        "INSERT INTO videos (id, title, description, status, source, created_at, updated_at, ready_at, origin) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $7)",
+        "INSERT INTO videos (id, title, description, status, source, created_at, updated_at, origin, broadcast_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
     )
-    .bind(id)
-    .bind(title)
-    .bind(description)
-    .bind(READY)
-    .bind(source)
+    .bind(asset.id)
+    .bind(asset.title)
+    .bind(asset.description)
+    .bind(PARTIALLY_READY)
+    .bind(asset.source)
     .bind(&now)
-    .bind(ORIGIN_CLIP)
+    .bind(asset.origin)
+    .bind(asset.broadcast_id)
     .execute(conn)
     .await?;
     Ok(())
