@@ -262,19 +262,7 @@ impl Rendition {
     /// audio) and have the same timescale. Refused after [`Rendition::finish`] and while no
     /// segment uses the current init segment (before any segment, or twice in a row).
     pub fn begin_discontinuity(&mut self, config: TrackConfig) -> Result<u32, VodError> {
-        if self.complete {
-            return Err(VodError::Finished(self.name.clone()));
-        }
-        self.check_latest_init_used()?;
-        self.check_same_kind(&config)?;
-        config.validate()?;
-        if config.timescale() != self.timescale() {
-            return Err(VodError::TimescaleChange {
-                rendition: self.name.clone(),
-                timescale: config.timescale(),
-                expected: self.timescale(),
-            });
-        }
+        self.check_discontinuity(&config)?;
         let init = self
             .latest_init()
             .0
@@ -300,19 +288,7 @@ impl Rendition {
         init: u32,
         first_number: u64,
     ) -> Result<(), VodError> {
-        if self.complete {
-            return Err(VodError::Finished(self.name.clone()));
-        }
-        self.check_latest_init_used()?;
-        self.check_same_kind(&config)?;
-        config.validate()?;
-        if config.timescale() != self.timescale() {
-            return Err(VodError::TimescaleChange {
-                rendition: self.name.clone(),
-                timescale: config.timescale(),
-                expected: self.timescale(),
-            });
-        }
+        self.check_discontinuity(&config)?;
         let (latest, _) = self.latest_init();
         let latest_config = self
             .discontinuities
@@ -338,6 +314,24 @@ impl Rendition {
             first_number,
             config,
         });
+        Ok(())
+    }
+
+    /// A discontinuity may begin now, with `config`.
+    fn check_discontinuity(&self, config: &TrackConfig) -> Result<(), VodError> {
+        if self.complete {
+            return Err(VodError::Finished(self.name.clone()));
+        }
+        self.check_latest_init_used()?;
+        self.check_same_kind(config)?;
+        config.validate()?;
+        if config.timescale() != self.timescale() {
+            return Err(VodError::TimescaleChange {
+                rendition: self.name.clone(),
+                timescale: config.timescale(),
+                expected: self.timescale(),
+            });
+        }
         Ok(())
     }
 
