@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use support::stalling_proxy::StallingProxy;
 use support::{
-    Proc, Server, X264, node_script, postgres_url, rtmp_url, s3_flags, segment_uris, test_source,
+    Proc, Server, X264, media_paths, node_script, postgres_url, rtmp_url, s3_flags, segment_uris,
+    test_source,
 };
 
 const RECONNECT_WINDOW_SECS: u64 = 2;
@@ -384,4 +386,44 @@ async fn a_server_killed_mid_broadcast_replays_what_it_recorded_on_fs_and_sqlite
 async fn a_server_killed_mid_broadcast_replays_what_it_recorded_on_s3_and_postgres() {
     a_server_killed_mid_broadcast_replays_what_it_recorded(&postgres_and_s3(postgres_url().await))
         .await;
+}
+
+/// The store stalls for 6 s mid-broadcast: live segments keep coming as
+/// before, the recording queues them, and writes them once the store is
+/// back; the replay has the whole broadcast.
+#[tokio::test]
+async fn a_stalled_store_never_delays_the_live_path() {
+    let s3 = std::env::var("TRIBUTARY_TEST_S3_ENDPOINT").expect("./dev test starts S3");
+    let proxy = StallingProxy::start(s3.trim_start_matches("http://"));
+    let mut flags = s3_flags();
+    let endpoint = flags.iter().position(|f| f == "--s3-endpoint").unwrap() + 1;
+    flags[endpoint] = format!("http://{}", proxy.addr());
+    flags.extend(["--transcode".into(), "false".into()]);
+    let server = server(&flags).await;
+    let (stream_id, key) = server.create_stream("slow disks").await;
+    let mut publisher = publish_for(&server, &key, 16);
+    let master = server.wait_master(&stream_id, LONG).await;
+    let (video, _) = media_paths(&stream_id, &master);
+    proxy.stall(true);
+    let (_, before) = server.get_text(&video).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (_, after) = server.get_text(&video).await;
+    let status = server.stream(&stream_id).await;
+    proxy.stall(false);
+    assert!(
+        segment_uris(&after).len() >= segment_uris(&before).len() + 5,
+        "live segments kept coming while the store stalled:\n{before}\n{after}"
+    );
+    assert!(
+        status["recording"]["queued_segments"].as_u64() > Some(0),
+        "the recording waits for the store: {status}"
+    );
+    assert!(publisher.wait_exit(LONG).is_some());
+    let (_, id) = wait_replay(&server, &stream_id, LONG).await;
+    let video = server.video(&id).await;
+    let duration = video["duration"].as_f64().unwrap();
+    assert!(
+        (duration - 16.0).abs() <= 1.0,
+        "{duration} s replayed of 16: {video}"
+    );
 }
