@@ -100,7 +100,7 @@
   load().then((found) => {
     messages = found;
     loaded = true;
-    state.textContent = found.length === 0 ? 'No messages' : `${found.length} messages`;
+    state.textContent = found.length === 1 ? '1 message' : `${found.length || 'No'} messages`;
     render();
   }, () => {
     state.textContent = 'The chat could not be loaded.';

@@ -126,7 +126,7 @@ fn page(said: Vec<ChatMessage>, spans: &[Span], banned: &HashSet<String>, window
             // Said before the live edge had a time: where its clock time falls.
             let moment = m.media_time.unwrap_or(m.sent_at).timestamp_millis();
             let position = whole_millis(plan::position(spans, moment)?);
-            window.holds(position, m.offset).then(|| ReplayMessage {
+            window.holds(position, m.offset).then_some(ReplayMessage {
                 id: m.id,
                 user: m.user,
                 text: m.text,
