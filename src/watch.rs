@@ -13,6 +13,7 @@ const CHAT_JS: &str = include_str!("../web/chat.js");
 const WATCH_CSS: &str = include_str!("../web/watch.css");
 const VOD_HTML: &str = include_str!("../web/vod.html");
 const VOD_JS: &str = include_str!("../web/vod.js");
+const REPLAY_CHAT_JS: &str = include_str!("../web/replay_chat.js");
 const HLS_JS: &str = include_str!("../web/node_modules/hls.js/dist/hls.min.js");
 
 /// Our own assets may change with every release; hls.js only with its pin.
@@ -27,6 +28,10 @@ pub fn routes() -> Router {
         )
         .route("/assets/chat.js", get(|| asset("text/javascript", CHAT_JS)))
         .route("/assets/vod.js", get(|| asset("text/javascript", VOD_JS)))
+        .route(
+            "/assets/replay_chat.js",
+            get(|| asset("text/javascript", REPLAY_CHAT_JS)),
+        )
         .route("/assets/watch.css", get(|| asset("text/css", WATCH_CSS)))
         .route(
             "/assets/hls.min.js",
@@ -53,8 +58,9 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// The VOD watch page of an asset titled `title`; with its poster and
-/// seek-bar thumbnails when it has them.
-pub fn vod_page(video_id: &str, title: &str, thumbnails: bool) -> Html<String> {
+/// seek-bar thumbnails when it has them, and its chat beside it when it
+/// replays a broadcast.
+pub fn vod_page(video_id: &str, title: &str, thumbnails: bool, replay: bool) -> Html<String> {
     let master = crate::vod::playback::hls_path(video_id);
     let media = format!("/vod/{video_id}/");
     let (poster, storyboard) = if thumbnails {
@@ -65,11 +71,17 @@ pub fn vod_page(video_id: &str, title: &str, thumbnails: bool) -> Html<String> {
     } else {
         (String::new(), String::new())
     };
+    let chat = if replay {
+        crate::recording::chat_replay::path(video_id)
+    } else {
+        String::new()
+    };
     Html(
         VOD_HTML
             .replace("{{MASTER}}", &html_escape(&master))
             .replace("{{POSTER}}", &html_escape(&poster))
             .replace("{{STORYBOARD}}", &html_escape(&storyboard))
+            .replace("{{CHAT}}", &html_escape(&chat))
             .replace("{{TITLE}}", &html_escape(title)),
     )
 }
@@ -96,7 +108,13 @@ mod tests {
 
     #[test]
     fn a_hostile_title_stays_text() {
-        let page = vod_page("abc123", "<script>alert(1)</script> & \"x\" 'y'", true).0;
+        let page = vod_page(
+            "abc123",
+            "<script>alert(1)</script> & \"x\" 'y'",
+            true,
+            false,
+        )
+        .0;
         assert!(
             page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; &#39;y&#39;")
         );
@@ -104,5 +122,12 @@ mod tests {
         assert!(page.contains(r#"data-master="/vod/abc123/master.m3u8""#));
         assert!(page.contains(r#"poster="/vod/abc123/poster.jpg""#));
         assert!(page.contains(r#"data-storyboard="/vod/abc123/storyboard.vtt""#));
+        assert!(page.contains(r#"data-chat="""#), "an upload has no chat");
+    }
+
+    #[test]
+    fn a_replay_page_reads_its_chat() {
+        let page = vod_page("abc123", "the match", false, true).0;
+        assert!(page.contains(r#"data-chat="/api/v1/videos/abc123/chat""#));
     }
 }

@@ -43,6 +43,7 @@ pub fn routes(state: ApiState) -> Router {
         .merge(crate::chat::public_routes())
         .merge(crate::vod::tus::routes())
         .merge(crate::vod::playback::routes())
+        .merge(crate::recording::chat_replay::routes())
         .with_state(state)
 }
 

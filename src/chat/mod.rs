@@ -15,6 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 pub use api::{admin_routes, public_routes};
 pub use store::ChatStore;
+pub(crate) use store::{MESSAGE_COLUMNS, message_row};
 
 use crate::db::Db;
 use crate::live::{LiveEvent, LiveManager};

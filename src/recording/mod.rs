@@ -1,11 +1,14 @@
 //! Recording broadcasts: each one is archived to object storage while it
 //! goes on ([`recorder`]) and becomes a replay when it ends ([`replay`]),
-//! also when the server that ran it died ([`Recordings::start_upkeep`]).
+//! also when the server that ran it died ([`Recordings::start_upkeep`]);
+//! its chat replays beside it ([`chat_replay`]).
 
+pub mod chat_replay;
 pub mod plan;
 pub mod recorder;
 pub mod replay;
 pub mod rows;
+pub mod timeline;
 
 use std::path::Path;
 use std::time::Duration;

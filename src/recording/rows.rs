@@ -1,6 +1,8 @@
 //! A recording's rows: `recording_inits` and `recording_segments`, written
 //! once each file is in storage.
 
+use std::collections::HashMap;
+
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -93,6 +95,26 @@ pub async fn load(
         });
     }
     Ok((segments, inits))
+}
+
+/// The program date time (unix milliseconds) of each recorded segment of
+/// one rendition, by msn.
+pub async fn program_times(
+    db: &Db,
+    broadcast_id: &str,
+    rendition: &str,
+) -> sqlx::Result<HashMap<u64, i64>> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT msn, pdt_ms FROM recording_segments WHERE broadcast_id = $1 AND rendition = $2",
+    )
+    .bind(broadcast_id)
+    .bind(rendition)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(msn, pdt_ms)| Some((u64::try_from(msn).ok()?, pdt_ms)))
+        .collect())
 }
 
 fn segment(row: &AnyRow) -> sqlx::Result<RecordedSegment> {

@@ -44,7 +44,9 @@ async fn watch(State(state): State<ApiState>, Path(id): Path<String>) -> Respons
     }
     match videos::find(&state.db, &id).await {
         Ok(Some(row)) if row.status == videos::READY || row.status == videos::PARTIALLY_READY => {
-            crate::watch::vod_page(&id, &row.title, row.thumbnails.is_some()).into_response()
+            let replay = row.origin == videos::ORIGIN_LIVE;
+            crate::watch::vod_page(&id, &row.title, row.thumbnails.is_some(), replay)
+                .into_response()
         }
         Ok(_) => text(
             StatusCode::NOT_FOUND,

@@ -170,6 +170,19 @@ pub async fn listed(db: &Db, video_id: &str, ready: bool) -> sqlx::Result<Vec<Pu
     Ok(published)
 }
 
+/// The record of published rendition `name`, if there is one.
+pub async fn record(db: &Db, video_id: &str, name: &str) -> sqlx::Result<Option<RenditionRecord>> {
+    let record: Option<String> =
+        sqlx::query_scalar("SELECT record FROM video_renditions WHERE video_id = $1 AND name = $2")
+            .bind(video_id)
+            .bind(name)
+            .fetch_optional(db.pool())
+            .await?;
+    record
+        .map(|json| serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
+}
+
 fn published_row(row: &AnyRow) -> sqlx::Result<Published> {
     let record: String = row.try_get("record")?;
     let temporary: i64 = row.try_get("temporary")?;
