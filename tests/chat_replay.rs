@@ -8,7 +8,6 @@
 mod support;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
@@ -19,10 +18,10 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use support::{
-    Proc, Server, X264, media_paths, node_script, postgres_url, rtmp_url, s3_flags, test_source,
-};
+use support::{Server, media_paths, node_script, postgres_url, publish_for, s3_flags};
 
+/// What the tests publish.
+const SIZE: &str = "640x360";
 const LONG: Duration = Duration::from_secs(60);
 /// How far a message may show from where it was said, seconds.
 const WITHIN: f64 = 1.0;
@@ -84,23 +83,6 @@ impl ChatClient {
             }
         }
     }
-}
-
-/// ffmpeg publishing `secs` seconds of 640x360 H.264 and AAC, then leaving.
-fn publish_for(server: &Server, key: &str, secs: u32) -> Proc {
-    let mut codecs = X264.to_vec();
-    let secs = secs.to_string();
-    codecs.extend(["-c:a", "aac", "-b:a", "96k", "-t", &secs]);
-    let mut command = test_source(
-        "ffmpeg",
-        "640x360",
-        "48000",
-        &codecs,
-        "flv",
-        &rtmp_url(server, key),
-    );
-    command.stdout(Stdio::null()).stderr(Stdio::null());
-    Proc::spawn("ffmpeg", &mut command)
 }
 
 /// The program date time of each live segment of a media playlist, by msn
@@ -189,7 +171,7 @@ async fn a_replay_shows_its_chat_where_it_was_said(extra: &[String]) {
     let mut bob = ChatClient::join(&server, &stream_id, "bob").await;
     let mut troll = ChatClient::join(&server, &stream_id, "Troll").await;
 
-    let mut publisher = publish_for(&server, &key, 20);
+    let mut publisher = publish_for(&server, &key, SIZE, 20);
     let master = server.wait_master(&stream_id, LONG).await;
     server.wait_status(&stream_id, "live", LONG).await;
     let (playlist, _) = media_paths(&stream_id, &master);

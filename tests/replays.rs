@@ -6,37 +6,19 @@
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use support::stalling_proxy::StallingProxy;
 use support::{
-    Proc, Server, X264, media_paths, node_script, postgres_url, rtmp_url, s3_flags, segment_uris,
-    test_source,
+    Server, media_paths, node_script, postgres_url, publish_for, s3_flags, segment_uris,
 };
 
+/// What the tests publish: a 360p rung below it.
+const SIZE: &str = "854x480";
 const RECONNECT_WINDOW_SECS: u64 = 2;
 const LONG: Duration = Duration::from_secs(60);
-
-/// ffmpeg publishing `secs` seconds of 854x480 H.264 (a 360p rung below it)
-/// and AAC, then leaving.
-fn publish_for(server: &Server, key: &str, secs: u32) -> Proc {
-    let mut codecs = X264.to_vec();
-    let secs = secs.to_string();
-    codecs.extend(["-c:a", "aac", "-b:a", "96k", "-t", &secs]);
-    let mut command = test_source(
-        "ffmpeg",
-        "854x480",
-        "48000",
-        &codecs,
-        "flv",
-        &rtmp_url(server, key),
-    );
-    command.stdout(Stdio::null()).stderr(Stdio::null());
-    Proc::spawn("ffmpeg", &mut command)
-}
 
 async fn server(extra: &[String]) -> Server {
     let window = RECONNECT_WINDOW_SECS.to_string();
@@ -130,7 +112,7 @@ fn media_playlist_of<'a>(master: &'a str, name: &str) -> Option<&'a str> {
 async fn a_broadcast_replays_at_once(extra: &[String]) {
     let server = server(extra).await;
     let (stream_id, key) = server.create_stream("the match").await;
-    let mut publisher = publish_for(&server, &key, 20);
+    let mut publisher = publish_for(&server, &key, SIZE, 20);
     server.wait_master(&stream_id, LONG).await;
     // Rungs join after their first encoded segment.
     let master = wait_variants(&server, &stream_id, 2).await;
@@ -313,10 +295,10 @@ async fn a_broadcast_replays_at_once_on_fs_and_sqlite_then_s3_and_postgres() {
 async fn a_reconnect_replays_across_its_discontinuity() {
     let server = server(&["--transcode".into(), "false".into()]).await;
     let (stream_id, key) = server.create_stream("flaky uplink").await;
-    let mut first = publish_for(&server, &key, 6);
+    let mut first = publish_for(&server, &key, SIZE, 6);
     server.wait_master(&stream_id, LONG).await;
     assert!(first.wait_exit(LONG).is_some());
-    let mut second = publish_for(&server, &key, 6);
+    let mut second = publish_for(&server, &key, SIZE, 6);
     assert!(second.wait_exit(LONG).is_some());
     let (_, id) = wait_replay(&server, &stream_id, LONG).await;
     let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
@@ -363,7 +345,7 @@ async fn a_server_killed_mid_broadcast_replays_what_it_recorded(extra: &[String]
     let mut server = server(&flags).await;
     let (stream_id, key) = server.create_stream("power cut").await;
     let started = Instant::now();
-    let publisher = publish_for(&server, &key, 60);
+    let publisher = publish_for(&server, &key, SIZE, 60);
     server.wait_master(&stream_id, LONG).await;
     tokio::time::sleep(Duration::from_secs(15).saturating_sub(started.elapsed())).await;
     drop(publisher);
@@ -401,7 +383,7 @@ async fn a_stalled_store_never_delays_the_live_path() {
     flags.extend(["--transcode".into(), "false".into()]);
     let server = server(&flags).await;
     let (stream_id, key) = server.create_stream("slow disks").await;
-    let mut publisher = publish_for(&server, &key, 16);
+    let mut publisher = publish_for(&server, &key, SIZE, 16);
     let master = server.wait_master(&stream_id, LONG).await;
     let (video, _) = media_paths(&stream_id, &master);
     proxy.stall(true);

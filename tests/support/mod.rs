@@ -573,6 +573,24 @@ pub fn ffmpeg_publish(url: &str, format: &str, size: &str) -> Proc {
     Proc::spawn("ffmpeg", &mut command)
 }
 
+/// ffmpeg publishing `secs` seconds of `size` H.264 and AAC over RTMP to
+/// `key`, then leaving.
+pub fn publish_for(server: &Server, key: &str, size: &str, secs: u32) -> Proc {
+    let mut codecs = X264.to_vec();
+    let secs = secs.to_string();
+    codecs.extend(["-c:a", "aac", "-b:a", "96k", "-t", &secs]);
+    let mut command = test_source(
+        "ffmpeg",
+        size,
+        "48000",
+        &codecs,
+        "flv",
+        &rtmp_url(server, key),
+    );
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    Proc::spawn("ffmpeg", &mut command)
+}
+
 /// Runs tests/browser/watch.mjs on `url` for `seconds` (with extra
 /// environment) and returns its JSON report.
 pub async fn watch_page(url: String, seconds: u32, env: &[(&str, &str)]) -> Value {
