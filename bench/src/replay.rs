@@ -40,6 +40,7 @@ pub async fn run(binary: &Path, dir: &Path, tags: &[Tag]) -> anyhow::Result<()> 
         .cloned()
         .collect();
     println!();
+    let stores = archive::stores();
     println!(
         "(c) replay: {} s published, RTMP connection closed -> replay playable, minus the {} s reconnect window, {REPETITIONS} broadcasts per store",
         PUBLISH_MS / 1000,
@@ -49,7 +50,7 @@ pub async fn run(binary: &Path, dir: &Path, tags: &[Tag]) -> anyhow::Result<()> 
         "    {:<6} {:>28} {:>36}",
         "store", "listed (each), ms", "playable min / median / max, ms"
     );
-    for store in archive::stores() {
+    for store in stores {
         let timings = on_store(binary, dir, &store, &tags).await?;
         let listed: Vec<String> = timings.iter().map(|t| format!("{:.0}", t.listed)).collect();
         let mut playable: Vec<f64> = timings.iter().map(|t| t.playable).collect();
