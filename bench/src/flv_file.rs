@@ -3,6 +3,7 @@
 use anyhow::{Context, bail};
 use bytes::Bytes;
 
+#[derive(Clone)]
 pub struct Tag {
     /// 8 audio, 9 video, 18 script data.
     pub kind: u8,

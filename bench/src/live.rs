@@ -1,32 +1,43 @@
 //! `live`: (a) the time from a frame leaving the publisher's socket until the
-//! part holding it can be fetched, through blocking playlist reloads as a
-//! player makes them; (b) hls.js's latency on the watch page in headless
-//! Chromium while ffmpeg publishes in real time.
+//! part holding it can be fetched, with broadcasts archived (not at all, to
+//! `fs`, to `s3`); (b) hls.js's latency on the watch page in headless
+//! Chromium while ffmpeg publishes in real time; (c) how soon a broadcast's
+//! replay plays once its reconnect window is over.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::flv_file::read_tags;
-use crate::fmp4_samples::sample_decode_times;
-use crate::rtmp_publisher::{SendTimes, publish};
+use crate::archive::{self, RecordingSeen};
+use crate::flv_file::{Tag, read_tags};
+use crate::part_latency::{self, PartLatency};
+use crate::replay;
 use crate::server::{Server, ffmpeg_source};
 use crate::stats::summarize;
 
-/// The default part target of the server under test.
-const PART_TARGET_MS: f64 = 200.0;
-/// The packager starts a broadcast's timeline at one second.
-const TIMELINE_START_MS: i64 = 1000;
+/// How much p99 archiving may add to the frame-to-part latency.
+const ARCHIVE_P99_BUDGET_MS: f64 = 5.0;
 
 pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> {
-    let server = Server::start(binary, dir).await?;
     println!(
         "## live: {seconds} s, 1280x720 30 fps, x264 veryfast zerolatency 2.5 Mbit/s, 1 s keyframes, AAC"
     );
-    part_latency(&server, dir, seconds).await?;
+    let tags = source_tags(dir, seconds)?;
+    let mut archived = Vec::new();
+    for mode in archive::modes() {
+        let server = Server::start_with(binary, &dir.join(mode.label), &mode.flags).await?;
+        let (latency, recording) = part_latency_recorded(&server, &tags, mode.label).await?;
+        for line in server.log_warnings("recording")? {
+            println!("    server log: {line}");
+        }
+        archived.push((mode.label, latency, recording));
+    }
+    report_archiving(&archived);
+
+    let server = Server::start(binary, dir).await?;
     let source = hls_js_latency(&server, seconds, None).await?;
     let rung = hls_js_latency(&server, seconds, Some(("854x480", 480))).await?;
     println!();
@@ -34,146 +45,82 @@ pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> 
         "latency the 480p rung adds over the source in hls.js: {:+.3} s (target <= 0.300 s)",
         rung - source
     );
-    Ok(())
+    // (c) starts servers of its own.
+    drop(server);
+    replay::run(binary, dir, &tags).await
 }
 
-/// One part as a player saw it: when the blocking reload announced it, and
-/// the FLV timestamps (ms) of its frames.
-struct SeenPart {
-    announced: Instant,
-    frames_ms: Vec<i64>,
-}
-
-async fn part_latency(server: &Server, dir: &Path, seconds: u32) -> anyhow::Result<()> {
+/// The FLV every server gets, made once so that they all get the same
+/// frames: long enough for (a) and for (c).
+fn source_tags(dir: &Path, seconds: u32) -> anyhow::Result<Vec<Tag>> {
     let flv = dir.join("source.flv");
+    let length = (seconds + 2).max(replay::PUBLISH_MS.div_ceil(1000));
     let status = ffmpeg_source(
         "1280x720",
         &["-f", "flv", flv.to_str().context("path")?],
         false,
-        Some(seconds + 2),
+        Some(length),
     )
     .status()?;
     anyhow::ensure!(status.success(), "ffmpeg could not make the source file");
-    let tags = read_tags(std::fs::read(&flv)?.into())?;
-    let (id, key) = server.create_stream("bench-part-latency").await?;
-    let rtmp = server.rtmp;
-    let publisher = tokio::spawn(async move { publish(rtmp, &key, &tags).await });
-
-    // The source, and a rung the default ladder makes from a 720p source.
-    let source = server.variant_playlist(&id, "1280x720").await?;
-    let rung = server.variant_playlist(&id, "854x480").await?;
-    let (source_seen, rung_seen) = tokio::join!(
-        follow_parts(server, &source, &publisher),
-        follow_parts(server, &rung, &publisher)
-    );
-    let sent = publisher.await??;
-    report_part_latency("source rendition", &source_seen?, &sent)?;
-    report_part_latency("480p transcoded rung", &rung_seen?, &sent)
+    read_tags(std::fs::read(&flv)?.into())
 }
 
-/// Follows a media playlist with blocking reloads, as a player does, until
-/// the publisher is done; returns every part seen.
-async fn follow_parts(
+/// (a) on `server`, with its recording's counters sampled meanwhile.
+async fn part_latency_recorded(
     server: &Server,
-    playlist_path: &str,
-    publisher: &tokio::task::JoinHandle<anyhow::Result<SendTimes>>,
-) -> anyhow::Result<Vec<SeenPart>> {
-    let folder = &playlist_path[..playlist_path.rfind('/').context("path")? + 1];
-    let (_, body) = server.get(playlist_path).await?;
-    let mut next = preload_hint(&String::from_utf8_lossy(&body)).context("no preload hint")?;
-    let mut seen = Vec::new();
-    while !publisher.is_finished() {
-        let (msn, part) = next;
-        let (status, body) = server
-            .get(&format!("{playlist_path}?_HLS_msn={msn}&_HLS_part={part}"))
-            .await?;
-        let announced = Instant::now();
-        if status != 200 {
-            continue;
-        }
-        let playlist = String::from_utf8_lossy(&body);
-        next = preload_hint(&playlist).context("no preload hint")?;
-        let (status, fragment) = server.get(&format!("{folder}{msn}.{part}.m4s")).await?;
-        if status != 200 {
-            continue; // that part index did not exist: the segment ended before it
-        }
-        let frames_ms = sample_decode_times(&fragment)?
-            .into_iter()
-            .map(|dts| dts as i64 / 90)
-            .collect();
-        seen.push(SeenPart {
-            announced,
-            frames_ms,
-        });
-    }
-    Ok(seen)
+    tags: &[Tag],
+    archive: &str,
+) -> anyhow::Result<(PartLatency, Option<RecordingSeen>)> {
+    let (id, key) = server.create_stream("bench-part-latency").await?;
+    let done = AtomicBool::new(false);
+    let label = format!("archive {archive}");
+    let measured = async {
+        let measured = part_latency::measure(server, tags, (&id, key), &label).await;
+        done.store(true, Ordering::Release);
+        measured
+    };
+    let (latency, recording) = tokio::join!(measured, archive::watch_recording(server, &id, &done));
+    Ok((latency?, recording?))
 }
 
-/// (msn, part) of the EXT-X-PRELOAD-HINT.
-fn preload_hint(playlist: &str) -> Option<(u64, u32)> {
-    let line = playlist
-        .lines()
-        .find(|l| l.starts_with("#EXT-X-PRELOAD-HINT"))?;
-    let uri = line.split("URI=\"").nth(1)?.split('"').next()?;
-    let (msn, part) = uri.trim_end_matches(".m4s").split_once('.')?;
-    Some((msn.parse().ok()?, part.parse().ok()?))
-}
-
-fn report_part_latency(label: &str, seen: &[SeenPart], sent: &SendTimes) -> anyhow::Result<()> {
-    let first_ms = sent.first().context("nothing was sent")?.0 as i64;
-    let sent_at: BTreeMap<i64, Instant> = sent.iter().map(|&(ms, at)| (ms as i64, at)).collect();
-    // Skip the first two seconds: the player joins mid-stream.
-    let warm = TIMELINE_START_MS + 2000;
-    let (mut frame_latency, mut after_close, mut unmatched) = (Vec::new(), Vec::new(), 0usize);
-    for part in seen
-        .iter()
-        .filter(|p| p.frames_ms.first().is_some_and(|&ms| ms >= warm))
-    {
-        for &out_ms in &part.frames_ms {
-            match sent_at.get(&(out_ms - TIMELINE_START_MS + first_ms)) {
-                Some(at) => frame_latency
-                    .push(part.announced.saturating_duration_since(*at).as_secs_f64() * 1000.0),
-                None => unmatched += 1,
-            }
-        }
-        // The part can only close when the frame after it arrives.
-        let last = part
-            .frames_ms
-            .last()
-            .map_or(0, |&ms| ms - TIMELINE_START_MS + first_ms);
-        if let Some((_, closing)) = sent_at.range(last + 1..).next() {
-            after_close.push(
-                part.announced
-                    .saturating_duration_since(*closing)
-                    .as_secs_f64()
-                    * 1000.0,
+/// (a) side by side: what archiving adds, and how the recording kept up.
+fn report_archiving(archived: &[(&str, PartLatency, Option<RecordingSeen>)]) {
+    let Some((_, off, _)) = archived.first() else {
+        return;
+    };
+    println!();
+    println!(
+        "(a) frame sent -> part fetchable, by archive (the same FLV, a fresh server each), ms"
+    );
+    println!(
+        "    {:<8} {:<9} {:>7} {:>7} {:>7} {:>11}   segments recorded / dropped / failed, longest queue",
+        "archive", "rendition", "p50", "p99", "max", "p99 vs off"
+    );
+    for (label, latency, recording) in archived {
+        let rows = [
+            ("source", &latency.source, &off.source),
+            ("480p", &latency.rung, &off.rung),
+        ];
+        for (rendition, summary, baseline) in rows {
+            // The counters cover every rendition: shown once.
+            let recorded = match (rendition, recording) {
+                ("source", Some(r)) => format!(
+                    "{} / {} / {}, {}",
+                    r.written, r.dropped, r.failed, r.max_queued
+                ),
+                _ => String::new(),
+            };
+            println!(
+                "    {label:<8} {rendition:<9} {:>7.1} {:>7.1} {:>7.1} {:>+11.1}   {recorded}",
+                summary.p50,
+                summary.p99,
+                summary.max,
+                summary.p99 - baseline.p99
             );
         }
     }
-    if unmatched * 20 > frame_latency.len() {
-        bail!("{unmatched} frames did not match a sent frame (timeline offset changed?)");
-    }
-    let frames = summarize(frame_latency).context("no parts seen")?;
-    let close = summarize(after_close).context("no parts seen")?;
-    let target = PART_TARGET_MS + 50.0;
-    println!();
-    println!(
-        "(a) {label}: frame sent -> part holding it announced by a blocking reload, over {} frames",
-        frames.count
-    );
-    println!(
-        "    p50 {:.1} ms   p99 {:.1} ms   max {:.1} ms",
-        frames.p50, frames.p99, frames.max
-    );
-    println!(
-        "    target: p99 <= part target + 50 ms = {target:.0} ms; p99 / target = {:.2}",
-        frames.p99 / target
-    );
-    println!(
-        "    server's own delay (frame that closes a part -> part announced): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-        close.p50, close.p99, close.max
-    );
-    Ok(())
+    println!("    target: archiving adds at most {ARCHIVE_P99_BUDGET_MS:.0} ms at p99");
 }
 
 /// The median hls.js latency on the watch page, pinned to the level of

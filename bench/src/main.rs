@@ -4,13 +4,16 @@
 //! `tributary-bench chat [options]`, `tributary-bench upload [--size-mib N]`
 //! (run through `./dev bench live|ladder|chat|upload`).
 
+mod archive;
 mod chat;
 mod flv_file;
 mod fmp4_samples;
 mod ladder;
 mod live;
+mod part_latency;
 mod process;
 mod raw_put;
+mod replay;
 mod rtmp_publisher;
 mod server;
 mod stats;

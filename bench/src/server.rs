@@ -1,7 +1,7 @@
 //! The tributary binary under measurement, on free ports in a temp dir.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ pub struct Server {
     pub http: SocketAddr,
     pub rtmp: SocketAddr,
     client: reqwest::Client,
+    log: PathBuf,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -25,12 +26,15 @@ impl Server {
         Server::start_with(binary, dir, &[]).await
     }
 
-    /// The server with `extra` flags.
+    /// The server with `extra` flags, its data and log in `dir` (made if
+    /// missing).
     pub async fn start_with(binary: &Path, dir: &Path, extra: &[String]) -> anyhow::Result<Server> {
         let http: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let rtmp: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
         let srt = UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
-        let log = std::fs::File::create(dir.join("server.log"))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let log_path = dir.join("server.log");
+        let log = std::fs::File::create(&log_path)?;
         let child = Command::new(binary)
             .args(["serve", "--data-dir"])
             .arg(dir.join("data"))
@@ -53,6 +57,7 @@ impl Server {
             http,
             rtmp,
             client: reqwest::Client::new(),
+            log: log_path,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while server
@@ -63,10 +68,7 @@ impl Server {
             .is_err()
         {
             if Instant::now() > deadline {
-                bail!(
-                    "server did not start; see {}",
-                    dir.join("server.log").display()
-                );
+                bail!("server did not start; see {}", server.log.display());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -75,6 +77,21 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The warnings and errors its log holds so far that mention `about`.
+    pub fn log_warnings(&self, about: &str) -> anyhow::Result<Vec<String>> {
+        let log = std::fs::read_to_string(&self.log)
+            .with_context(|| format!("reading {}", self.log.display()))?;
+        Ok(log
+            .lines()
+            .filter(|l| (l.contains(" WARN ") || l.contains(" ERROR ")) && l.contains(about))
+            .map(str::to_owned)
+            .collect())
     }
 
     pub fn client(&self) -> &reqwest::Client {
@@ -104,6 +121,22 @@ impl Server {
                 .with_context(|| format!("no {name} in {created}"))
         };
         Ok((field("id")?, field("stream_key")?))
+    }
+
+    /// An admin API GET: its JSON body, when it answered 200.
+    pub async fn api_get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {}", String::from_utf8_lossy(&body));
+        }
+        Ok(serde_json::from_slice(&body)?)
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, bytes::Bytes)> {
@@ -144,6 +177,27 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The flags of the test S3 server `./dev bench` starts; None without one.
+pub fn s3_flags() -> Option<Vec<String>> {
+    let env = |name: &str| std::env::var(name).ok();
+    Some(vec![
+        "--storage".into(),
+        "s3".into(),
+        "--s3-endpoint".into(),
+        env("TRIBUTARY_TEST_S3_ENDPOINT")?,
+        "--s3-bucket".into(),
+        env("TRIBUTARY_TEST_S3_BUCKET")?,
+        "--s3-region".into(),
+        env("TRIBUTARY_TEST_S3_REGION")?,
+        "--s3-path-style".into(),
+        "true".into(),
+    ])
+}
+
+/// What a bench prints when it has no S3 server to run on.
+pub const S3_SKIPPED: &str =
+    "(s3 skipped: TRIBUTARY_TEST_S3_ENDPOINT unset; ./dev bench starts s3s-fs, see its output)";
 
 /// ffmpeg with a test pattern and a tone, x264 tuned for latency, 1 s keyframes.
 pub fn ffmpeg_source(size: &str, output: &[&str], realtime: bool, seconds: Option<u32>) -> Command {

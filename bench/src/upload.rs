@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::process::Usage;
 use crate::raw_put;
-use crate::server::{Server, TOKEN};
+use crate::server::{S3_SKIPPED, Server, TOKEN, s3_flags};
 
 const CHUNK: u64 = 8 << 20;
 
@@ -50,7 +50,7 @@ pub async fn run(binary: &Path, dir: &Path, args: &[String]) -> anyhow::Result<(
     let stores: Vec<(&str, Vec<String>)> = match &s3 {
         Some(flags) => vec![("fs", vec![]), ("s3", flags.clone())],
         None => {
-            println!("(s3 skipped: TRIBUTARY_TEST_S3_ENDPOINT unset; ./dev bench starts s3s-fs)");
+            println!("{S3_SKIPPED}");
             vec![("fs", vec![])]
         }
     };
@@ -249,22 +249,6 @@ async fn delete(server: &Server, id: &str) -> anyhow::Result<()> {
     )
     .await?;
     Ok(())
-}
-
-fn s3_flags() -> Option<Vec<String>> {
-    let env = |name: &str| std::env::var(name).ok();
-    Some(vec![
-        "--storage".into(),
-        "s3".into(),
-        "--s3-endpoint".into(),
-        env("TRIBUTARY_TEST_S3_ENDPOINT")?,
-        "--s3-bucket".into(),
-        env("TRIBUTARY_TEST_S3_BUCKET")?,
-        "--s3-region".into(),
-        env("TRIBUTARY_TEST_S3_REGION")?,
-        "--s3-path-style".into(),
-        "true".into(),
-    ])
 }
 
 /// A worker killed (SIGKILL) while it holds a job: how long until another
