@@ -179,7 +179,7 @@ async fn replay_chat(
         .await?
         .ok_or_else(no_replay)?;
     let spans = replay_spans(&state.db, &id, &broadcast_id).await?;
-    let said = said_during(&state.db, &broadcast_id).await?;
+    let said = said_during(&state.db, &broadcast_id, said_between(&spans, window)).await?;
     let page = page(said, &spans, &banned, window);
     Ok(([(header::CACHE_CONTROL, CACHE)], Json(page)).into_response())
 }
@@ -231,12 +231,42 @@ async fn banned_during(db: &Db, id: &str) -> sqlx::Result<Option<HashSet<String>
     ))
 }
 
-/// The messages said during broadcast `id` that were not deleted.
-async fn said_during(db: &Db, id: &str) -> sqlx::Result<Vec<ChatMessage>> {
+/// Program date times (unix ms) between which every message `window`
+/// holds was said, and maybe a few more: from the end of the span before
+/// the one playing at `from` (messages said while the publisher was away
+/// show where it came back) to the start of the span after the one playing
+/// at `to`. None is open.
+fn said_between(spans: &[Span], window: Window) -> (Option<i64>, Option<i64>) {
+    let span_end = |s: &Span| s.pdt_ms + (s.duration * 1000.0).ceil() as i64;
+    let playing = |at: f64| spans.partition_point(|s| s.position + s.duration <= at);
+    let first = playing(window.from);
+    let last = playing(window.to);
+    let from = first
+        .checked_sub(1)
+        .and_then(|i| spans.get(i))
+        .map(span_end);
+    let to = spans.get(last + 1).map(|s| s.pdt_ms);
+    (from, to)
+}
+
+/// The messages said during broadcast `id` that were not deleted, said
+/// (by the live edge's clock, else their own) between `moments`.
+async fn said_during(
+    db: &Db,
+    id: &str,
+    moments: (Option<i64>, Option<i64>),
+) -> sqlx::Result<Vec<ChatMessage>> {
+    let text = |ms: Option<i64>| ms.and_then(DateTime::from_timestamp_millis).map(timestamp);
+    // `db::timestamp` text orders as time does; open bounds are the extremes.
+    let from = text(moments.0).unwrap_or_default();
+    let to = text(moments.1).unwrap_or_else(|| "~".to_owned());
     sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE broadcast_id = $1 AND deleted_at IS NULL"
+        "SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE broadcast_id = $1 AND deleted_at IS NULL \
+         AND COALESCE(media_time, sent_at) >= $2 AND COALESCE(media_time, sent_at) < $3"
     ))
     .bind(id)
+    .bind(from)
+    .bind(to)
     .fetch_all(db.pool())
     .await?
     .iter()
@@ -295,6 +325,26 @@ mod tests {
             .iter()
             .map(|m| (m.offset, m.position))
             .collect()
+    }
+
+    #[test]
+    fn a_window_reads_the_messages_said_around_its_spans() {
+        // Two 10 s publishes, 20 s apart; positions 0-10 and 10-20.
+        assert_eq!(said_between(&spans(), ALL), (None, None));
+        assert_eq!(
+            said_between(&spans(), window(2.0, 5.0, None)),
+            (None, Some(1_030_000))
+        );
+        // From inside the second publish: from the end of the first (said
+        // while away shows at 10 s).
+        assert_eq!(
+            said_between(&spans(), window(12.0, 30.0, None)),
+            (Some(1_010_000), None)
+        );
+        assert_eq!(
+            said_between(&spans(), window(10.0, 11.0, None)),
+            (Some(1_010_000), None)
+        );
     }
 
     #[test]
