@@ -278,42 +278,16 @@ pub fn position(spans: &[Span], unix_ms: i64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vod::rendition_record::RecordCodec;
-
-    const AVC: &str = "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==";
-
-    fn video_track(width: u32) -> TrackRecord {
-        TrackRecord {
-            codec: RecordCodec::H264,
-            record: AVC.into(),
-            codec_string: "avc1.64001f".into(),
-            width,
-            height: width * 9 / 16,
-            sample_rate: 0,
-            channels: 0,
-        }
-    }
-
-    fn audio_track() -> TrackRecord {
-        TrackRecord {
-            codec: RecordCodec::Aac,
-            record: "EhA=".into(),
-            codec_string: "mp4a.40.2".into(),
-            width: 0,
-            height: 0,
-            sample_rate: 48_000,
-            channels: 2,
-        }
-    }
+    use crate::vod::rendition_record::{test_audio_track, test_video_track};
 
     fn init(rendition: &str, init: u32) -> RecordedInit {
         RecordedInit {
             rendition: rendition.into(),
             init,
             track: if rendition == AUDIO {
-                audio_track()
+                test_audio_track()
             } else {
-                video_track(if rendition == SOURCE { 1280 } else { 640 })
+                test_video_track(if rendition == SOURCE { 1280 } else { 640 })
             },
         }
     }

@@ -55,19 +55,7 @@ fn live_msn(number: u64) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::recording::plan::{self, RecordedInit, RecordedSegment};
-    use crate::vod::rendition_record::{RecordCodec, TrackRecord};
-
-    fn audio_track() -> TrackRecord {
-        TrackRecord {
-            codec: RecordCodec::Aac,
-            record: "EhA=".into(),
-            codec_string: "mp4a.40.2".into(),
-            width: 0,
-            height: 0,
-            sample_rate: 48_000,
-            channels: 2,
-        }
-    }
+    use crate::vod::rendition_record::test_audio_track;
 
     /// One second of audio live as `msn`, `gap` seconds after the broadcast's
     /// start had it kept going.
@@ -97,7 +85,7 @@ mod tests {
         let inits = [RecordedInit {
             rendition: plan::AUDIO.into(),
             init: 0,
-            track: audio_track(),
+            track: test_audio_track(),
         }];
         let planned = plan::plan(&segments, &inits).unwrap();
         let pdts: HashMap<u64, i64> = segments.iter().map(|s| (s.msn, s.pdt_ms)).collect();

@@ -115,25 +115,17 @@ fn clip_rendition(rendition: &Rendition, numbers: &[u64]) -> Result<Option<Rendi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vod::rendition_record::{DiscontinuityRecord, RenditionRecord, TrackRecord};
-
-    const AVC: &str = "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==";
+    use crate::vod::rendition_record::{
+        DiscontinuityRecord, RenditionRecord, test_audio_track, test_video_track,
+    };
 
     /// 20 one-second segments numbered 1..=20, the last 8 after a reconnect
     /// (init 1, numbers 13.. after a skipped one).
     fn source(name: &str, video: bool) -> Rendition {
-        let track = TrackRecord {
-            codec: if video {
-                crate::vod::rendition_record::RecordCodec::H264
-            } else {
-                crate::vod::rendition_record::RecordCodec::Aac
-            },
-            record: if video { AVC.into() } else { "EhA=".into() },
-            codec_string: if video { "avc1.64001f" } else { "mp4a.40.2" }.into(),
-            width: if video { 640 } else { 0 },
-            height: if video { 360 } else { 0 },
-            sample_rate: if video { 0 } else { 48_000 },
-            channels: if video { 0 } else { 2 },
+        let track = if video {
+            test_video_track(640)
+        } else {
+            test_audio_track()
         };
         let ticks = u64::from(track.timescale());
         let segments: Vec<[u64; 3]> = (0..20u64)

@@ -228,20 +228,40 @@ impl RenditionRecord {
     }
 }
 
+/// A 16:9 H.264 track `width` wide, for tests.
+#[cfg(test)]
+pub(crate) fn test_video_track(width: u32) -> TrackRecord {
+    TrackRecord {
+        codec: RecordCodec::H264,
+        record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
+        codec_string: "avc1.64001f".into(),
+        width,
+        height: width * 9 / 16,
+        sample_rate: 0,
+        channels: 0,
+    }
+}
+
+/// A 48 kHz stereo AAC track, for tests.
+#[cfg(test)]
+pub(crate) fn test_audio_track() -> TrackRecord {
+    TrackRecord {
+        codec: RecordCodec::Aac,
+        record: STANDARD.encode([0x12, 0x10]),
+        codec_string: "mp4a.40.2".into(),
+        width: 0,
+        height: 0,
+        sample_rate: 48_000,
+        channels: 2,
+    }
+}
+
 /// A finished 640x360 H.264 rendition of one 6 s segment, for tests.
 #[cfg(test)]
 pub(crate) fn test_video_record(name: &str) -> RenditionRecord {
     RenditionRecord {
         name: name.into(),
-        track: TrackRecord {
-            codec: RecordCodec::H264,
-            record: "AWQAH//hABlnZAAfrNlAUAW7ARAAAAMAEAAAAwPA8YMZYAEABmjr48siwA==".into(),
-            codec_string: "avc1.64001f".into(),
-            width: 640,
-            height: 360,
-            sample_rate: 0,
-            channels: 0,
-        },
+        track: test_video_track(640),
         frame_rate: Some([30, 1]),
         language: None,
         segments: vec![[0, 540_000, 100_000]],
@@ -258,25 +278,13 @@ mod tests {
     fn audio() -> RenditionRecord {
         RenditionRecord {
             name: "audio".into(),
-            track: aac_track(),
+            track: test_audio_track(),
             frame_rate: None,
             language: Some("en".into()),
             segments: vec![[0, 192_000, 64_000], [192_000, 96_000, 32_000]],
             complete: true,
             numbered_from: None,
             discontinuities: Vec::new(),
-        }
-    }
-
-    fn aac_track() -> TrackRecord {
-        TrackRecord {
-            codec: RecordCodec::Aac,
-            record: STANDARD.encode([0x12, 0x10]),
-            codec_string: "mp4a.40.2".into(),
-            width: 0,
-            height: 0,
-            sample_rate: 48_000,
-            channels: 2,
         }
     }
 
@@ -295,7 +303,7 @@ mod tests {
                 first_number: 9,
                 track: TrackRecord {
                     channels: 1,
-                    ..aac_track()
+                    ..test_audio_track()
                 },
             }],
             ..audio()
