@@ -124,7 +124,11 @@ async fn one_broadcast(server: &Server, tags: &[Tag]) -> anyhow::Result<Timing> 
     let video = server
         .api_get(&format!("/api/v1/videos/{video_id}"))
         .await?;
-    ensure!(video["status"] == "ready", "replay not ready: {video}");
+    // Playable at once; `ready` once its thumbnails are made.
+    ensure!(
+        video["status"] == "partially_ready" || video["status"] == "ready",
+        "replay not playable: {video}"
+    );
     ensure!(
         video["hls_url"].is_string(),
         "replay without hls_url: {video}"
