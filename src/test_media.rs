@@ -42,3 +42,14 @@ pub fn h264_testsrc(size: &str, fps: u32, x264: &[&str]) -> (VideoConfig, Vec<Fr
     }
     (config.expect("a video config"), frames)
 }
+
+/// Tests that load the machine take turns: the ladder's overload test
+/// measures what the ladder does when it alone overloads the machine, and
+/// another encode (or a storm of S3 and database requests) beside it would
+/// shed rungs it must keep.
+pub fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -690,7 +690,10 @@ mod tests {
     /// Two nodes sweep at once: what is due goes once (one `video.deleted`),
     /// the rest stays, and a later sweep finds nothing left to do.
     #[tokio::test]
+    // The guard only makes heavy tests take turns; nothing else waits on it.
+    #[allow(clippy::await_holding_lock)]
     async fn the_sweep_deletes_what_is_due_and_nothing_else() {
+        let _turn = crate::test_media::heavy_turn();
         let (stores, _dir) = stores().await;
         for (store_kind, store) in stores {
             for (db_kind, db) in databases().await {
@@ -741,7 +744,10 @@ mod tests {
     /// Unset, sources and recordings are kept however old; a temporary
     /// rendition has a grace by default and goes after it.
     #[tokio::test]
+    // The guard only makes heavy tests take turns; nothing else waits on it.
+    #[allow(clippy::await_holding_lock)]
     async fn unset_settings_keep_sources_and_recordings() {
+        let _turn = crate::test_media::heavy_turn();
         let (stores, _dir) = stores().await;
         for (store_kind, store) in stores {
             for (db_kind, db) in databases().await {

@@ -106,6 +106,7 @@ fn check(source: &Source, outputs: &HashMap<String, RungOut>, rungs: &[Rung]) {
 
 #[test]
 fn cascade_follows_irregular_source_keyframes() {
+    let _turn = crate::test_media::heavy_turn();
     // GOPs of 12, 21, 12 and 15 frames: the rungs cannot just count.
     let source = Source::testsrc(
         "1280x720",
@@ -140,6 +141,7 @@ fn cascade_follows_irregular_source_keyframes() {
 
 #[test]
 fn b_frames_in_the_source_scaled_side_by_side() {
+    let _turn = crate::test_media::heavy_turn();
     let source = Source::testsrc(
         "1280x720",
         30,

@@ -90,6 +90,7 @@ fn push_paced(
 
 #[test]
 fn overload_sheds_the_largest_rungs_keeps_latency_bounded_and_restores() {
+    let _turn = crate::test_media::heavy_turn();
     let source = Source::testsrc("1920x1080", 60, 2.0, &["-preset", "ultrafast", "-g", "30"]);
     let policy = OverloadPolicy {
         max_lag: Duration::from_secs(1),
@@ -186,6 +187,7 @@ fn overload_sheds_the_largest_rungs_keeps_latency_bounded_and_restores() {
 
 #[test]
 fn a_failed_pipeline_is_rebuilt_and_resumes_at_a_keyframe() {
+    let _turn = crate::test_media::heavy_turn();
     let source = Source::testsrc("1280x720", 30, 2.0, &["-preset", "ultrafast", "-g", "30"]);
     let rungs = rungs_for_source(&default_rungs(), source.config.height)
         .into_iter()
