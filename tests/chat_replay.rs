@@ -129,25 +129,6 @@ fn replay_position(vod_playlist: &str, pdts: &BTreeMap<u64, i64>, unix_ms: i64) 
     None
 }
 
-/// Polls until the stream's newest broadcast names its replay.
-async fn wait_replay(server: &Server, stream_id: &str) -> String {
-    let deadline = Instant::now() + LONG;
-    loop {
-        let (_, page) = server
-            .api(
-                Method::GET,
-                &format!("/api/v1/streams/{stream_id}/broadcasts"),
-                None,
-            )
-            .await;
-        if let Some(id) = page["broadcasts"][0]["replay_video_id"].as_str() {
-            return id.to_owned();
-        }
-        assert!(Instant::now() < deadline, "no replay: {page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// A public GET (no admin token): status and JSON body.
 async fn public_get(server: &Server, path: &str) -> (u16, Value) {
     let response = server.get(path).await;
@@ -227,7 +208,7 @@ async fn a_replay_shows_its_chat_where_it_was_said(extra: &[String]) {
         live_pdts(&live, &mut pdts);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let id = wait_replay(&server, &stream_id).await;
+    let id = server.wait_replay(&stream_id, LONG).await.1;
 
     let (status, page) = public_get(&server, &format!("/api/v1/videos/{id}/chat")).await;
     assert_eq!(status, 200, "{page}");

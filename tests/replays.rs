@@ -33,36 +33,6 @@ fn postgres_and_s3(db: String) -> Vec<String> {
     flags
 }
 
-/// The stream's newest broadcast.
-async fn latest_broadcast(server: &Server, stream_id: &str) -> Value {
-    let (status, page) = server
-        .api(
-            Method::GET,
-            &format!("/api/v1/streams/{stream_id}/broadcasts"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
-    page["broadcasts"][0].clone()
-}
-
-/// Polls until the stream's newest broadcast names its replay.
-async fn wait_replay(server: &Server, stream_id: &str, timeout: Duration) -> (Value, String) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let broadcast = latest_broadcast(server, stream_id).await;
-        if let Some(id) = broadcast["replay_video_id"].as_str() {
-            return (broadcast.clone(), id.to_owned());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no replay: {broadcast}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Polls the live master playlist until it lists `count` variants.
 async fn wait_variants(server: &Server, stream_id: &str, count: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -130,7 +100,7 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
     assert!((live_clip_duration - 3.0).abs() <= 1.0, "{live_clip}");
     assert!(publisher.wait_exit(LONG).is_some(), "ffmpeg ran past -t 20");
     let left = Instant::now();
-    let (broadcast, id) = wait_replay(&server, &stream_id, LONG).await;
+    let (broadcast, id) = server.wait_replay(&stream_id, LONG).await;
     let after = left.elapsed();
     assert!(
         after <= Duration::from_secs(RECONNECT_WINDOW_SECS + 2),
@@ -300,7 +270,7 @@ async fn a_reconnect_replays_across_its_discontinuity() {
     assert!(first.wait_exit(LONG).is_some());
     let mut second = publish_for(&server, &key, SIZE, 6);
     assert!(second.wait_exit(LONG).is_some());
-    let (_, id) = wait_replay(&server, &stream_id, LONG).await;
+    let (_, id) = server.wait_replay(&stream_id, LONG).await;
     let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
     let (_, source) = server
         .get_text(&format!(
@@ -319,14 +289,7 @@ async fn a_reconnect_replays_across_its_discontinuity() {
         (duration - 12.0).abs() <= 1.0,
         "{duration} s replayed of 12"
     );
-    let broadcasts = server
-        .api(
-            Method::GET,
-            &format!("/api/v1/streams/{stream_id}/broadcasts"),
-            None,
-        )
-        .await
-        .1;
+    let broadcasts = server.broadcasts(&stream_id).await;
     assert_eq!(broadcasts["broadcasts"].as_array().unwrap().len(), 1);
     // Played from 2 s before the reconnect to past it.
     let report = play(&server, &id, Some(4.0)).await;
@@ -350,7 +313,7 @@ async fn a_server_killed_mid_broadcast_replays_what_it_recorded(extra: &[String]
     tokio::time::sleep(Duration::from_secs(15).saturating_sub(started.elapsed())).await;
     drop(publisher);
     server.restart().await;
-    let (broadcast, id) = wait_replay(&server, &stream_id, LONG).await;
+    let (broadcast, id) = server.wait_replay(&stream_id, LONG).await;
     assert!(broadcast["ended_at"].is_string(), "{broadcast}");
     let video = server.video(&id).await;
     let duration = video["duration"].as_f64().unwrap();
@@ -401,7 +364,7 @@ async fn a_stalled_store_never_delays_the_live_path() {
         "the recording waits for the store: {status}"
     );
     assert!(publisher.wait_exit(LONG).is_some());
-    let (_, id) = wait_replay(&server, &stream_id, LONG).await;
+    let (_, id) = server.wait_replay(&stream_id, LONG).await;
     let video = server.video(&id).await;
     let duration = video["duration"].as_f64().unwrap();
     assert!(

@@ -522,14 +522,7 @@ async fn broadcasts_are_announced_and_listed(server: Server) {
     assert_eq!(replay["broadcast_id"], ended["id"], "{replay}");
     assert_eq!(replay["origin"], "live", "{replay}");
 
-    let (status, page) = server
-        .api(
-            Method::GET,
-            &format!("/api/v1/streams/{stream_id}/broadcasts"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{page}");
+    let page = server.broadcasts(&stream_id).await;
     assert_eq!(page["broadcasts"], json!([ended]), "{page}");
     assert_eq!(page["next_before"], Value::Null);
     let (status, _) = server

@@ -501,6 +501,32 @@ impl Server {
         }
     }
 
+    /// The stream's broadcasts, newest first (the API's page).
+    pub async fn broadcasts(&self, stream_id: &str) -> Value {
+        let path = format!("/api/v1/streams/{stream_id}/broadcasts");
+        let (status, page) = self.api(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        page
+    }
+
+    /// Polls until the stream's newest broadcast names its replay; returns
+    /// the broadcast and the replay's id.
+    pub async fn wait_replay(&self, stream_id: &str, timeout: Duration) -> (Value, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let broadcast = self.broadcasts(stream_id).await["broadcasts"][0].clone();
+            if let Some(id) = broadcast["replay_video_id"].as_str() {
+                return (broadcast.clone(), id.to_owned());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no replay: {broadcast}\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls the API until the stream's status is `status`.
     pub async fn wait_status(&self, id: &str, status: &str, timeout: Duration) -> Value {
         let deadline = Instant::now() + timeout;
