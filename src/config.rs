@@ -65,15 +65,29 @@ impl Default for RetentionConfig {
 }
 
 /// The VOD ladder and where viewers fetch VOD media.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct VodConfig {
     pub ladder: VodLadder,
+    /// The ladder also runs on each replay's recorded source and replaces
+    /// the rungs it had live.
+    pub ladder_recordings: bool,
     /// The API hands out VOD URLs under this (a CDN in front of the origin)
     /// instead of the origin's own address.
     pub playback_base_url: Option<String>,
     /// With S3 storage, media files are answered with a redirect to a
     /// presigned URL instead of streaming through the origin.
     pub redirect_to_storage: bool,
+}
+
+impl Default for VodConfig {
+    fn default() -> Self {
+        VodConfig {
+            ladder: VodLadder::default(),
+            ladder_recordings: true,
+            playback_base_url: None,
+            redirect_to_storage: false,
+        }
+    }
 }
 
 /// The workers that run VOD jobs (probe, transcodes).
@@ -238,6 +252,9 @@ pub struct ServeArgs {
     /// x264 preset of the VOD ladder (default medium).
     #[arg(long, env = "TRIBUTARY_VOD_PRESET")]
     pub vod_preset: Option<String>,
+    /// Run the VOD ladder on each replay, replacing its live rungs (default true).
+    #[arg(long, env = "TRIBUTARY_LADDER_RECORDINGS")]
+    pub ladder_recordings: Option<bool>,
     /// Base of the VOD URLs the API hands out, e.g. a CDN's `https://cdn.example.com`.
     #[arg(long, env = "TRIBUTARY_PLAYBACK_BASE_URL")]
     pub playback_base_url: Option<String>,
@@ -360,6 +377,7 @@ struct FileVodConfig {
     preset: Option<String>,
     /// `[[vod.rungs]]` tables, as `[[live.rungs]]`.
     rungs: Option<Vec<Rung>>,
+    ladder_recordings: Option<bool>,
     playback_base_url: Option<String>,
     redirect_to_storage: Option<bool>,
 }
@@ -601,6 +619,10 @@ impl Config {
         }
         let vod = VodConfig {
             ladder,
+            ladder_recordings: args
+                .ladder_recordings
+                .or(file.vod.ladder_recordings)
+                .unwrap_or(true),
             playback_base_url,
             redirect_to_storage: args
                 .vod_redirect_to_storage

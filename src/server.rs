@@ -31,7 +31,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let store = crate::vod::open_store(&config).await?;
     let recordings = if config.live.record {
         let node_id = crate::recording::node_id(&config.data_dir)?;
-        let recordings = crate::recording::Recordings::new(db.clone(), store.clone(), node_id);
+        let ladder = config
+            .vod
+            .ladder_recordings
+            .then(|| config.vod.ladder.clone());
+        let recordings =
+            crate::recording::Recordings::new(db.clone(), store.clone(), node_id, ladder);
         recordings.recover().await;
         recordings.start_upkeep();
         Some(recordings)

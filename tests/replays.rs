@@ -161,8 +161,45 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
         let (status, _) = server.get_text(&format!("/vod/{id}/source/{uri}")).await;
         assert_eq!(status, 200, "{uri}");
     }
-    // Then its poster and storyboard, made from the recording.
+    // A segment of the live rung, as a player that loaded the replay now
+    // would fetch it later.
+    let live_rung_segment = match media_playlist_of(&vod_master, "live-360p") {
+        Some(playlist) => {
+            let (_, rung) = server.get_text(&format!("/vod/{id}/{playlist}")).await;
+            let first = segment_uris(&rung).first().cloned().unwrap();
+            Some(format!("/vod/{id}/live-360p/{first}"))
+        }
+        None => None,
+    };
+    // Then its poster and storyboard, made from the recording, and its
+    // ladder, made from the recorded source: it replaces the live rung.
     let video = server.wait_video(&id, &["ready"], LONG).await;
+    let names = rendition_names(&video);
+    assert!(
+        names.iter().any(|n| n == "360p") && !names.iter().any(|n| n.starts_with("live-")),
+        "{video}"
+    );
+    let (_, vod_master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    assert!(!vod_master.contains("live-"), "{vod_master}");
+    let (_, ladder_rung) = server
+        .get_text(&format!(
+            "/vod/{id}/{}",
+            media_playlist_of(&vod_master, "360p").unwrap()
+        ))
+        .await;
+    assert_eq!(
+        segment_uris(&ladder_rung).len(),
+        segment_uris(&source).len(),
+        "one segment of the 360p rung per segment of the source:\n{ladder_rung}\n{source}"
+    );
+    // DASH lists every rendition only when their segments line up.
+    let (status, mpd) = server.get_text(&format!("/vod/{id}/manifest.mpd")).await;
+    assert_eq!(status, 200, "{mpd}");
+    assert!(mpd.contains("id=\"360p\""), "{mpd}");
+    if let Some(path) = live_rung_segment {
+        let (status, _) = server.get_text(&path).await;
+        assert_eq!(status, 200, "{path} stays while players may fetch it");
+    }
     let poster = video["thumbnail_url"].as_str().expect("a poster");
     assert!(video["storyboard_url"].is_string(), "{video}");
     let jpeg = server
@@ -196,6 +233,15 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
         rendition_names(&middle),
         rendition_names(&video),
         "{middle}"
+    );
+    // The clip made while live, of the live rung, gets the ladder too.
+    let live_clip = server
+        .wait_video(live_clip["id"].as_str().unwrap(), &["ready"], LONG)
+        .await;
+    let names = rendition_names(&live_clip);
+    assert!(
+        names.iter().any(|n| n == "360p") && !names.iter().any(|n| n.starts_with("live-")),
+        "{live_clip}"
     );
     let (status, _) = server
         .api(Method::DELETE, &format!("/api/v1/videos/{id}"), None)
@@ -291,6 +337,27 @@ async fn a_reconnect_replays_across_its_discontinuity() {
     );
     let broadcasts = server.broadcasts(&stream_id).await;
     assert_eq!(broadcasts["broadcasts"].as_array().unwrap().len(), 1);
+    // The ladder made from the recording has the same discontinuity.
+    let video = server.wait_video(&id, &["ready"], LONG).await;
+    assert!(
+        rendition_names(&video).contains(&"360p".to_owned()),
+        "{video}"
+    );
+    let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
+    let (_, rung) = server
+        .get_text(&format!(
+            "/vod/{id}/{}",
+            media_playlist_of(&master, "360p").unwrap()
+        ))
+        .await;
+    assert_eq!(rung.matches("#EXT-X-DISCONTINUITY").count(), 1, "{rung}");
+    assert_eq!(
+        segment_uris(&rung),
+        segment_uris(&source),
+        "{rung}\n{source}"
+    );
+    let (status, mpd) = server.get_text(&format!("/vod/{id}/manifest.mpd")).await;
+    assert_eq!((status, mpd.matches("<Period").count()), (200, 2), "{mpd}");
     // Played from 2 s before the reconnect to past it.
     let report = play(&server, &id, Some(4.0)).await;
     assert!(

@@ -110,6 +110,27 @@ pub async fn queue_thumbnails(conn: &mut AnyConnection, video_id: &str) -> sqlx:
     .await
 }
 
+/// Queues a transcode job of the asset.
+pub async fn queue_transcode(
+    conn: &mut AnyConnection,
+    video_id: &str,
+    job: &PlannedJob,
+) -> sqlx::Result<()> {
+    let spec = serde_json::to_string(&job.spec).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    queue_work(
+        conn,
+        &NewJob {
+            video_id,
+            kind: TRANSCODE,
+            profile: &job.profile,
+            priority: job.priority,
+            max_attempts: ATTEMPTS,
+            spec: Some(&spec),
+        },
+    )
+    .await
+}
+
 async fn queue_work(conn: &mut AnyConnection, job: &NewJob<'_>) -> sqlx::Result<()> {
     queue::enqueue(conn, job).await?;
     videos::set_working_status(conn, job.video_id, videos::QUEUED).await
@@ -136,20 +157,7 @@ pub async fn succeeded(db: &Db, claim: &Claim, output: &Output) -> sqlx::Result<
                 queue_thumbnails(&mut tx, &claim.video_id).await?;
             }
             for job in jobs {
-                let spec = serde_json::to_string(&job.spec)
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                queue_work(
-                    &mut tx,
-                    &NewJob {
-                        video_id: &claim.video_id,
-                        kind: TRANSCODE,
-                        profile: &job.profile,
-                        priority: job.priority,
-                        max_attempts: ATTEMPTS,
-                        spec: Some(&spec),
-                    },
-                )
-                .await?;
+                queue_transcode(&mut tx, &claim.video_id, job).await?;
             }
         }
         Output::Thumbnails(made) => {

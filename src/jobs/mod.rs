@@ -8,6 +8,7 @@ pub mod lifecycle;
 mod media_task;
 mod probe;
 pub mod queue;
+mod recorded_ladder;
 mod recorded_source;
 mod thumbnails;
 mod transcode;

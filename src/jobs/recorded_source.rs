@@ -1,13 +1,13 @@
-//! A source file for an asset that has no uploaded one (a replay, a clip):
-//! its largest video rendition's first init segment and the segments that
-//! use it, written one after the other into the job's work directory (a
-//! fragmented MP4 that any demuxer reads). The file goes with the work
-//! directory when the job ends.
+//! The source of an asset that has no uploaded one (a replay, a clip): its
+//! largest video rendition. A part of it (an init segment and the segments
+//! that use it, up to the next discontinuity) is written as one file into
+//! the job's work directory, a fragmented MP4 that any demuxer reads; the
+//! file goes with the work directory when the job ends.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
-use packager::vod::AssetFile;
+use packager::vod::{AssetFile, Part, Rendition};
 use storage::ObjectStore;
 use tokio::io::AsyncWriteExt;
 
@@ -15,39 +15,64 @@ use super::lifecycle::Failure;
 use super::worker::WorkContext;
 use crate::vod::renditions::{self, media_prefix};
 
-/// The written file and what the media task needs to know of it.
+/// A written part and what a media task needs to know of it.
 pub struct RecordedSource {
     /// `file://` and its absolute path, as media tasks take sources.
     pub url: String,
+    pub path: PathBuf,
     pub duration_secs: f64,
     pub width: u32,
     pub height: u32,
 }
 
-/// Writes the source of asset `video_id` into `dir`; None when it has no
-/// complete video rendition.
+/// Asset `video_id`'s largest complete video rendition, if it has one.
+pub async fn largest_video(
+    ctx: &WorkContext,
+    video_id: &str,
+) -> Result<Option<Rendition>, Failure> {
+    let published = renditions::listed(&ctx.db, video_id, false)
+        .await
+        .map_err(|e| Failure::transient("database_error", e.to_string()))?;
+    published
+        .iter()
+        .filter(|p| p.complete && p.record.is_video())
+        .max_by_key(|p| (p.height, p.bitrate))
+        .map(|largest| {
+            largest
+                .record
+                .rendition()
+                .map_err(|e| Failure::permanent("bad_rendition", e.to_string()))
+        })
+        .transpose()
+}
+
+/// Writes the first part of asset `video_id`'s largest video rendition
+/// into `dir`; None when it has none.
 pub async fn write(
     ctx: &WorkContext,
     video_id: &str,
     dir: &Path,
 ) -> Result<Option<RecordedSource>, Failure> {
-    let published = renditions::listed(&ctx.db, video_id, false)
-        .await
-        .map_err(|e| Failure::transient("database_error", e.to_string()))?;
-    let Some(largest) = published
-        .iter()
-        .filter(|p| p.complete && p.record.is_video())
-        .max_by_key(|p| p.height)
-    else {
+    let Some(rendition) = largest_video(ctx, video_id).await? else {
         return Ok(None);
     };
-    let rendition = largest
-        .record
-        .rendition()
-        .map_err(|e| Failure::permanent("bad_rendition", e.to_string()))?;
     let Some(part) = rendition.parts().next() else {
         return Ok(None);
     };
+    let path = dir.join("recorded-source.mp4");
+    write_part(ctx, video_id, &rendition, &part, &path)
+        .await
+        .map(Some)
+}
+
+/// Writes `part` of `rendition` (of asset `video_id`) to a new file at `path`.
+pub async fn write_part(
+    ctx: &WorkContext,
+    video_id: &str,
+    rendition: &Rendition,
+    part: &Part<'_>,
+    path: &Path,
+) -> Result<RecordedSource, Failure> {
     let prefix = media_prefix(video_id);
     let mut keys = vec![format!(
         "{prefix}{}",
@@ -58,18 +83,19 @@ pub async fn write(
             .take(part.segments.len())
             .map(|number| format!("{prefix}{}", AssetFile::Segment(rendition.name(), number))),
     );
-    let path = std::path::absolute(dir.join("recorded-source.mp4"))
-        .map_err(|e| Failure::transient("worker_error", e.to_string()))?;
+    let path =
+        std::path::absolute(path).map_err(|e| Failure::transient("worker_error", e.to_string()))?;
     copy_into(ctx, &keys, &path)
         .await
         .map_err(|e| Failure::transient("storage_error", format!("reading the recording: {e}")))?;
     let ticks: u64 = part.segments.iter().map(|s| s.duration).sum();
-    Ok(Some(RecordedSource {
+    Ok(RecordedSource {
         url: format!("file://{}", path.display()),
+        path,
         duration_secs: ticks as f64 / f64::from(rendition.timescale().max(1)),
         width: part.config.width,
         height: part.config.height,
-    }))
+    })
 }
 
 /// Appends the objects `keys`, in order, to a new file at `path`.

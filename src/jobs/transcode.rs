@@ -7,14 +7,14 @@
 //! plays after their first segments.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use packager::vod::AssetFile;
 use serde_json::Value;
 use storage::{Body, ObjectStore};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tracing::warn;
 
 use super::lifecycle::{self, Failure, Output};
@@ -34,11 +34,7 @@ const TIMEOUT: Duration = Duration::from_secs(12 * 3600);
 const UPLOADS: usize = 4;
 
 pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Result<Output, Failure> {
-    let spec: TranscodeSpec = claim
-        .spec
-        .as_deref()
-        .and_then(|spec| serde_json::from_str(spec).ok())
-        .ok_or_else(|| Failure::permanent("bad_spec", "the job does not say what to make"))?;
+    let spec = spec_of(claim)?;
     let duration = source_duration(ctx, claim).await?;
     let url = ctx
         .store
@@ -46,14 +42,54 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         .await
         .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
     let out = WorkDir::create(&ctx.work_dir, claim).await?;
+    let (made, grown) = unbounded_channel();
+    let child = run_child(
+        ctx,
+        &url,
+        out.path(),
+        &spec,
+        |done_secs| {
+            if duration > 0.0 {
+                progress.set(done_secs / duration * 100.0);
+            }
+        },
+        made,
+    );
+    let (renditions, early) = tokio::join!(child, publish_early(ctx, claim, out.path(), grown));
+    let renditions = renditions?;
+    upload(ctx, &claim.video_id, out.path(), &renditions, &early).await?;
+    Ok(Output::Renditions(renditions))
+}
+
+/// The job's spec.
+pub(super) fn spec_of(claim: &Claim) -> Result<TranscodeSpec, Failure> {
+    claim
+        .spec
+        .as_deref()
+        .and_then(|spec| serde_json::from_str(spec).ok())
+        .ok_or_else(|| Failure::permanent("bad_spec", "the job does not say what to make"))
+}
+
+/// Runs the `transcode-source` child on `source` (a URL) into `out`:
+/// seconds of the source done go to `progress` and each early rendition
+/// grown to `made` as it reports them; the renditions it made (every one
+/// `spec` asks for) when it is done.
+pub(super) async fn run_child(
+    ctx: &WorkContext,
+    source: &str,
+    out: &Path,
+    spec: &TranscodeSpec,
+    progress: impl Fn(f64),
+    made: UnboundedSender<RenditionRecord>,
+) -> Result<Vec<RenditionRecord>, Failure> {
     let spec_json =
-        serde_json::to_string(&spec).map_err(|e| Failure::permanent("bad_spec", e.to_string()))?;
-    let out_arg = out.path().to_string_lossy().into_owned();
+        serde_json::to_string(spec).map_err(|e| Failure::permanent("bad_spec", e.to_string()))?;
+    let out_arg = out.to_string_lossy().into_owned();
     let timeout_secs = TIMEOUT.as_secs().to_string();
     let args = [
         "transcode-source",
         "--source",
-        &url,
+        source,
         "--out",
         &out_arg,
         "--spec",
@@ -61,24 +97,20 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         "--timeout-secs",
         &timeout_secs,
     ];
-    let (made, grown) = unbounded_channel();
-    let child = media_task::run(
+    let last = media_task::run(
         &ctx.exe,
         &args,
         TIMEOUT,
         move |line| match serde_json::from_slice(line) {
-            Ok(TranscodeEvent::Progress { done_secs }) if duration > 0.0 => {
-                progress.set(done_secs / duration * 100.0);
-            }
+            Ok(TranscodeEvent::Progress { done_secs }) => progress(done_secs),
             Ok(TranscodeEvent::Made { rendition }) => {
                 // The publisher ends when the child does: nobody to tell.
                 let _ = made.send(rendition);
             }
             _ => {}
         },
-    );
-    let (last, early) = tokio::join!(child, publish_early(ctx, claim, out.path(), grown));
-    let last = last?;
+    )
+    .await?;
     let renditions = match serde_json::from_slice(&last) {
         Ok(TranscodeEvent::Done { renditions }) => renditions,
         _ => {
@@ -88,9 +120,8 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
             ));
         }
     };
-    check_made(&spec, &renditions)?;
-    upload(ctx, &claim.video_id, out.path(), &renditions, &early).await?;
-    Ok(Output::Renditions(renditions))
+    check_made(spec, &renditions)?;
+    Ok(renditions)
 }
 
 /// Segments of each early rendition already in storage (with its init
@@ -202,13 +233,21 @@ async fn upload_files(
     files: Vec<String>,
 ) -> Result<(), Failure> {
     let prefix = media_prefix(video_id);
+    let files = files
+        .into_iter()
+        .map(|file| (dir.join(&file), format!("{prefix}{file}")));
+    put_files(ctx, files).await
+}
+
+/// Uploads each file to its key, a few at a time.
+pub(super) async fn put_files(
+    ctx: &WorkContext,
+    files: impl IntoIterator<Item = (PathBuf, String)>,
+) -> Result<(), Failure> {
     stream::iter(files)
-        .map(|file| {
-            let (path, key) = (dir.join(&file), format!("{prefix}{file}"));
-            async move {
-                let body = Body::from_file(&path).await?;
-                ctx.store.put(&key, body).await
-            }
+        .map(|(path, key)| async move {
+            let body = Body::from_file(&path).await?;
+            ctx.store.put(&key, body).await
         })
         .buffer_unordered(UPLOADS)
         .try_collect::<()>()

@@ -15,9 +15,9 @@ use tracing::{info, warn};
 use super::lifecycle::THUMBNAILS;
 use super::lifecycle::{self, Failure, Output};
 use super::queue::{self, Claim};
-use super::{PROBE, probe, thumbnails, transcode};
+use super::{PROBE, probe, recorded_ladder, thumbnails, transcode};
 use crate::db::Db;
-use crate::vod::plan::{TRANSCODE, VodLadder};
+use crate::vod::plan::{RECORDING, TRANSCODE, VodLadder};
 
 /// How often an idle worker looks for work queued by another process.
 const POLL: Duration = Duration::from_secs(1);
@@ -145,6 +145,7 @@ async fn run(ctx: &WorkContext, name: &str, claim: Claim) {
 async fn execute(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Result<Output, Failure> {
     match claim.kind.as_str() {
         PROBE => probe::run(ctx, claim).await,
+        TRANSCODE if claim.profile == RECORDING => recorded_ladder::run(ctx, claim, progress).await,
         TRANSCODE => transcode::run(ctx, claim, progress).await,
         THUMBNAILS => thumbnails::run(ctx, claim).await,
         other => Err(Failure::permanent(

@@ -319,7 +319,11 @@ impl LiveStream {
         if let Some(recorder) = broadcast.recorder() {
             recorder.finish().await;
         }
-        match replay::end(&self.db, &broadcast.id, Ending::At(Utc::now())).await {
+        let ended = match &self.recordings {
+            Some(recordings) => recordings.end(&broadcast.id, Utc::now()).await,
+            None => replay::end(&self.db, &broadcast.id, Ending::At(Utc::now()), None).await,
+        };
+        match ended {
             Ok(replay) => {
                 info!(stream = %self.stream_id, broadcast = %broadcast.id, ?replay, "broadcast recorded as ended");
             }

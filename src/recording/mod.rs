@@ -4,6 +4,7 @@
 //! its chat replays beside it ([`chat_replay`]).
 
 pub mod chat_replay;
+pub mod ladder;
 pub mod plan;
 pub mod recorder;
 pub mod replay;
@@ -20,6 +21,7 @@ use tracing::{error, info};
 
 use crate::db::Db;
 use crate::live::broadcasts;
+use crate::vod::plan::VodLadder;
 use recorder::{Recorder, Target};
 use replay::Ending;
 
@@ -29,17 +31,24 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(30);
 /// A broadcast whose server has been silent this long is ended.
 const SILENT_FOR: Duration = Duration::from_secs(120);
 
-/// What recording needs: where files and rows go, and which server this is.
+/// What recording needs: where files and rows go, which server this is,
+/// and the ladder replays get (None: they keep their live rungs).
 #[derive(Clone)]
 pub struct Recordings {
     db: Db,
     store: AnyStore,
     node_id: String,
+    ladder: Option<VodLadder>,
 }
 
 impl Recordings {
-    pub fn new(db: Db, store: AnyStore, node_id: String) -> Recordings {
-        Recordings { db, store, node_id }
+    pub fn new(db: Db, store: AnyStore, node_id: String, ladder: Option<VodLadder>) -> Recordings {
+        Recordings {
+            db,
+            store,
+            node_id,
+            ladder,
+        }
     }
 
     pub fn node_id(&self) -> &str {
@@ -62,7 +71,13 @@ impl Recordings {
         broadcast_id: &str,
         ended_at: DateTime<Utc>,
     ) -> sqlx::Result<Option<String>> {
-        replay::end(&self.db, broadcast_id, Ending::At(ended_at)).await
+        replay::end(
+            &self.db,
+            broadcast_id,
+            Ending::At(ended_at),
+            self.ladder.as_ref(),
+        )
+        .await
     }
 
     /// Ends (and replays) the broadcasts an earlier run of this server left
@@ -98,7 +113,8 @@ impl Recordings {
         for broadcast in abandoned {
             let last_heard = DateTime::parse_from_rfc3339(&broadcast.alive_at)
                 .map_or_else(|_| Utc::now(), |at| at.with_timezone(&Utc));
-            match replay::end(&self.db, &broadcast.id, Ending::LastHeard(last_heard)).await {
+            let ending = Ending::LastHeard(last_heard);
+            match replay::end(&self.db, &broadcast.id, ending, self.ladder.as_ref()).await {
                 Ok(replay) => {
                     info!(broadcast = %broadcast.id, ?replay, "ended a broadcast its server left open");
                 }

@@ -19,6 +19,24 @@ use crate::vod::rendition_record::{DiscontinuityRecord, RenditionRecord, TrackRe
 pub const SOURCE: &str = "source";
 pub const AUDIO: &str = "audio";
 
+/// The name a live rendition is recorded under: the publish's own tracks
+/// keep theirs; a transcoded rung is `live-{name}`, apart from the rung of
+/// the VOD ladder that replaces it (its files are still fetched by players
+/// that loaded the replay before).
+pub fn recorded_name(live_name: &str) -> String {
+    match live_name {
+        SOURCE | AUDIO => live_name.to_owned(),
+        rung => format!("{LIVE_RUNG_PREFIX}{rung}"),
+    }
+}
+
+const LIVE_RUNG_PREFIX: &str = "live-";
+
+/// Whether recorded rendition `name` is a live rung.
+pub fn is_live_rung(name: &str) -> bool {
+    name.starts_with(LIVE_RUNG_PREFIX)
+}
+
 /// One recorded segment (a row of `recording_segments`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedSegment {

@@ -196,7 +196,7 @@ fn rendition_name(packager: &LivePackager, id: RenditionId) -> Option<String> {
     packager
         .renditions()
         .find(|(other, _, _)| *other == id)
-        .map(|(_, name, _)| name.to_owned())
+        .map(|(_, name, _)| super::plan::recorded_name(name))
 }
 
 fn recorded(rendition: String, s: CompletedSegment) -> (RecordedSegment, Vec<Bytes>) {

@@ -8,11 +8,11 @@ use sqlx::{AnyConnection, Row};
 use tracing::{info, warn};
 
 use super::plan::{self, PlanError};
-use super::rows;
+use super::{ladder, rows};
 use crate::db::Db;
-use crate::jobs::lifecycle;
 use crate::live::broadcasts;
-use crate::vod::{renditions, videos};
+use crate::vod::plan::VodLadder;
+use crate::vod::videos;
 
 /// When a broadcast ended.
 #[derive(Debug, Clone, Copy)]
@@ -23,12 +23,17 @@ pub enum Ending {
     LastHeard(DateTime<Utc>),
 }
 
-/// Ends broadcast `id` with its replay, when anything of it was recorded.
-/// Returns the replay's id. Ending a broadcast that already ended changes
-/// nothing.
-pub async fn end(db: &Db, id: &str, ending: Ending) -> sqlx::Result<Option<String>> {
+/// Ends broadcast `id` with its replay, when anything of it was recorded,
+/// and queues the replay's ladder job when `ladder` is given. Returns the
+/// replay's id. Ending a broadcast that already ended changes nothing.
+pub async fn end(
+    db: &Db,
+    id: &str,
+    ending: Ending,
+    ladder: Option<&VodLadder>,
+) -> sqlx::Result<Option<String>> {
     let mut tx = db.pool().begin().await?;
-    let made = make(&mut tx, id).await?;
+    let made = make(&mut tx, id, ladder).await?;
     let ended_at = match ending {
         Ending::At(at) => at,
         Ending::LastHeard(heard) => made
@@ -50,6 +55,7 @@ pub async fn end(db: &Db, id: &str, ending: Ending) -> sqlx::Result<Option<Strin
 async fn make(
     conn: &mut AnyConnection,
     id: &str,
+    ladder: Option<&VodLadder>,
 ) -> sqlx::Result<Option<(String, Option<DateTime<Utc>>)>> {
     let row = sqlx::query(
         "SELECT b.recording_id, b.started_at, b.ended_at, s.title FROM broadcasts b \
@@ -91,10 +97,7 @@ async fn make(
         broadcast_id: Some(id),
     };
     videos::create_derived(conn, &asset).await?;
-    for record in &plan.renditions {
-        renditions::publish(conn, &recording_id, record, false).await?;
-    }
-    lifecycle::queue_thumbnails(conn, &recording_id).await?;
+    let ladder_job = ladder::publish(conn, &recording_id, &plan.renditions, ladder).await?;
     videos::announce(conn, &recording_id, crate::webhooks::VIDEO_PARTIALLY_READY).await?;
     info!(
         broadcast = id,
@@ -102,6 +105,7 @@ async fn make(
         renditions = ?plan.renditions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         segments = plan.spans.len(),
         left_out = ?plan.left_out,
+        ladder = ?ladder_job.as_ref().map(|job| job.spec.names().collect::<Vec<_>>()),
         "replay published"
     );
     let recording_end = plan

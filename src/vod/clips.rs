@@ -3,8 +3,8 @@
 //! while it goes on, cut at keyframes without re-encoding. The chosen
 //! segments and their init segments are copied under the clip's prefix, so
 //! the clip outlives its source; the clip is published (playable,
-//! `partially_ready` until its thumbnails are made) before the request is
-//! answered.
+//! `partially_ready` until its thumbnails, and the ladder of a clip with
+//! live rungs, are made) before the request is answered.
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,6 @@ use super::rendition_record::RenditionRecord;
 use super::renditions::{self, media_prefix};
 use super::videos;
 use crate::api::{ApiError, ApiState};
-use crate::jobs::lifecycle;
 use crate::recording::{plan, rows};
 
 /// Files copied at once.
@@ -102,10 +101,10 @@ pub async fn create(
         broadcast_id: None,
     };
     videos::create_derived(&mut tx, &asset).await?;
-    for rendition in &clipped {
-        renditions::publish(&mut tx, &id, &RenditionRecord::of(rendition), false).await?;
-    }
-    lifecycle::queue_thumbnails(&mut tx, &id).await?;
+    let records: Vec<RenditionRecord> = clipped.iter().map(RenditionRecord::of).collect();
+    let vod = &state.config.vod;
+    let ladder = vod.ladder_recordings.then_some(&vod.ladder);
+    crate::recording::ladder::publish(&mut tx, &id, &records, ladder).await?;
     videos::announce(&mut tx, &id, crate::webhooks::VIDEO_PARTIALLY_READY).await?;
     tx.commit().await?;
     info!(video = %id, ?clip_of, "clip published");

@@ -27,6 +27,9 @@ pub const TRANSCODE: &str = "transcode";
 pub const TEMPORARY: &str = "source";
 pub const FIRST: &str = "first";
 pub const LADDER: &str = "ladder";
+/// The profile of a recording's ladder job: made from the asset's recorded
+/// `source` rendition, part by part, cut where it is cut.
+pub const RECORDING: &str = "recording";
 
 /// The VOD ladder's settings (`[vod]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,8 +273,48 @@ fn job(
             preset: settings.preset.clone(),
             max_fps: settings.max_fps,
             early: Vec::new(),
+            cuts: Vec::new(),
         },
     }
+}
+
+/// A recorded video rendition, as the ladder of its asset needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordedVideo {
+    pub width: u32,
+    pub height: u32,
+    pub bitrate_bps: u64,
+}
+
+/// The ladder job of a recording: the rungs below the source's height, and
+/// the rung of its height when the source's bitrate is over
+/// `copy_max_ratio` times the rung's; the source itself stays as recorded
+/// (H.264, whose keyframes the rungs get). None when that is nothing.
+pub fn recording_ladder(source: &RecordedVideo, settings: &VodLadder) -> Option<PlannedJob> {
+    let video: Vec<VideoOut> = rungs_for(settings, source.height)
+        .into_iter()
+        .filter(|rung| {
+            rung.height < source.height
+                || source.bitrate_bps as f64
+                    > f64::from(rung.bitrate_kbps) * 1000.0 * settings.copy_max_ratio
+        })
+        .map(|rung| VideoOut::Encode {
+            width: rung_width(source.width, source.height, rung.height),
+            height: rung.height,
+            bitrate_kbps: rung.bitrate_kbps,
+            name: rung.name,
+        })
+        .collect();
+    (!video.is_empty()).then(|| {
+        job(
+            RECORDING,
+            LADDER_PRIORITY,
+            video,
+            Vec::new(),
+            Keyframes::Source,
+            settings,
+        )
+    })
 }
 
 /// The rungs up to the source's height, largest first; a source below the
@@ -578,5 +621,34 @@ mod tests {
         nothing.video = None;
         nothing.audio = None;
         assert_eq!(err(&nothing), PlanError::NoStreams);
+    }
+
+    #[test]
+    fn a_recording_gets_the_rungs_below_it_and_its_own_height_when_too_costly() {
+        let settings = VodLadder::default();
+        let recorded = |height: u32, bitrate_bps: u64| RecordedVideo {
+            width: height * 16 / 9,
+            height,
+            bitrate_bps,
+        };
+        let job = recording_ladder(&recorded(1080, 6_000_000), &settings).unwrap();
+        assert_eq!(job.profile, RECORDING);
+        assert_eq!(names(&job), ["720p", "480p", "360p"]);
+        assert_eq!(job.spec.keyframes, Keyframes::Source);
+        assert!(job.spec.audio.is_empty() && job.spec.early.is_empty());
+        // 1080p at 8 Mbit/s is more than 1.5 × 5 Mbit/s: a 1080p rung too.
+        let job = recording_ladder(&recorded(1080, 8_000_000), &settings).unwrap();
+        assert_eq!(names(&job), ["1080p", "720p", "480p", "360p"]);
+        assert!(matches!(
+            job.spec.video[0],
+            VideoOut::Encode {
+                width: 1920,
+                height: 1080,
+                bitrate_kbps: 5000,
+                ..
+            }
+        ));
+        // A 360p recording at a fitting bitrate: nothing to make.
+        assert_eq!(recording_ladder(&recorded(360, 700_000), &settings), None);
     }
 }

@@ -131,7 +131,8 @@ pub async fn remove_temporary(
     Ok(())
 }
 
-fn average_bitrate(record: &RenditionRecord) -> i64 {
+/// Bits per second over the whole rendition.
+pub fn average_bitrate(record: &RenditionRecord) -> i64 {
     let bytes: u64 = record.segments.iter().map(|[_, _, size]| size).sum();
     let secs = record.duration_secs();
     if secs <= 0.0 {

@@ -27,6 +27,12 @@ pub struct TranscodeSpec {
     /// job ends.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub early: Vec<String>,
+    /// Segments start at these presentation times (90 kHz ticks, one per
+    /// segment, increasing) instead of every `segment_secs`: a recorded
+    /// rendition's, which the video renditions made line up with. The
+    /// source's times are moved so that its first frame is at the first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cuts: Vec<u64>,
 }
 
 /// A video rendition.

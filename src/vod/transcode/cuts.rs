@@ -12,19 +12,38 @@ pub const CUT_TOLERANCE_TICKS: u64 = VIDEO_TIMESCALE / 120;
 
 /// Decides where a video rendition's segments start: at its first
 /// keyframe, then at the first keyframe at least `segment` ticks (less
-/// [`CUT_TOLERANCE_TICKS`]) after the current segment's start. Fed the
-/// same keyframe times, every rendition cuts at the same times.
+/// [`CUT_TOLERANCE_TICKS`]) after the current segment's start, or at the
+/// first keyframe at or after each of a list of start times. Fed the same
+/// keyframe times, every rendition cuts at the same times.
 #[derive(Debug, Clone)]
 pub struct SegmentCutter {
-    segment: u64,
+    rule: CutRule,
     start: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+enum CutRule {
+    /// Segments of this many ticks.
+    Every(u64),
+    /// Segments that start at these times (increasing); `next` is the
+    /// first one not yet passed.
+    At { starts: Vec<u64>, next: usize },
 }
 
 impl SegmentCutter {
     /// Segments of `segment_secs` (at least one tick).
     pub fn new(segment_secs: f64) -> Self {
         Self {
-            segment: secs_to_ticks(segment_secs).max(1),
+            rule: CutRule::Every(secs_to_ticks(segment_secs).max(1)),
+            start: None,
+        }
+    }
+
+    /// Segments starting at `starts` (ticks, increasing): another
+    /// rendition's, so that these line up with its.
+    pub fn at(starts: Vec<u64>) -> Self {
+        Self {
+            rule: CutRule::At { starts, next: 0 },
             start: None,
         }
     }
@@ -32,14 +51,23 @@ impl SegmentCutter {
     /// Whether a new segment starts at the keyframe presented at `pts`
     /// (ticks). The first keyframe starts the first segment.
     pub fn keyframe(&mut self, pts: u64) -> bool {
-        let cut = match self.start {
-            None => true,
-            Some(start) => {
-                pts + CUT_TOLERANCE_TICKS >= start.saturating_add(self.segment) && pts > start
+        let reached = pts + CUT_TOLERANCE_TICKS;
+        let cut = match (self.start, &mut self.rule) {
+            (None, _) => true,
+            (Some(start), CutRule::Every(segment)) => {
+                reached >= start.saturating_add(*segment) && pts > start
+            }
+            (Some(start), CutRule::At { starts, next }) => {
+                starts.get(*next).is_some_and(|at| reached >= *at) && pts > start
             }
         };
         if cut {
             self.start = Some(pts);
+            if let CutRule::At { starts, next } = &mut self.rule {
+                while starts.get(*next).is_some_and(|at| *at <= reached) {
+                    *next += 1;
+                }
+            }
         }
         cut
     }
@@ -198,6 +226,26 @@ mod tests {
         let rung = cuts(&mut SegmentCutter::new(2.0), &keys);
         assert_eq!(copy, rung);
         assert_eq!(copy, [0, 180_000, 540_000]);
+    }
+
+    /// Cut at a recording's segment starts: keyframes between them (every
+    /// 1 s in 2 s segments) start nothing; one a hair early still cuts; a
+    /// start with no keyframe near it is passed at the next keyframe.
+    #[test]
+    fn cuts_at_given_starts_only() {
+        let starts = vec![1000, 181_000, 361_000, 721_000];
+        let keys = [
+            1000,
+            91_000,
+            181_000 - CUT_TOLERANCE_TICKS,
+            271_000,
+            361_000,
+            451_000,
+            811_000,
+            901_000,
+        ];
+        let got = cuts(&mut SegmentCutter::at(starts), &keys);
+        assert_eq!(got, [1000, 181_000 - CUT_TOLERANCE_TICKS, 361_000, 811_000]);
     }
 
     #[test]

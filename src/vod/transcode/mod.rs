@@ -125,6 +125,19 @@ impl Plan {
         {
             return Err(bad_spec("keyframes every must be at least 0.1 s"));
         }
+        if !spec.cuts.is_empty() {
+            if spec.keyframes != Keyframes::Source
+                || spec.video.is_empty()
+                || !spec.audio.is_empty()
+            {
+                return Err(bad_spec(
+                    "cuts are for video renditions with the source's keyframes only",
+                ));
+            }
+            if !spec.cuts.is_sorted_by(|a, b| a < b) {
+                return Err(bad_spec("cuts must be increasing"));
+            }
+        }
         let mut copy = None;
         let mut encoded = Vec::new();
         for video in &spec.video {
@@ -232,10 +245,17 @@ pub fn transcode(
         )
     })?;
     let write_error = |e: writer::WriteError| job_error("worker_error", e.to_string());
+    let cutter = if spec.cuts.is_empty() {
+        cuts::SegmentCutter::new(spec.segment_secs)
+    } else {
+        cuts::SegmentCutter::at(spec.cuts.clone())
+    };
     let mut run = Run {
         deadline: Instant::now() + options.timeout,
         timeout: options.timeout,
-        cutter: cuts::SegmentCutter::new(spec.segment_secs),
+        cutter: cutter.clone(),
+        first_cut: spec.cuts.first().map(|at| *at as i64),
+        shift: 0,
         keyframes: plan.keyframe_clock(),
         copy: None,
         rungs: Vec::new(),
@@ -250,11 +270,11 @@ pub fn transcode(
     };
     let out = options.out;
     if let Some(name) = &plan.copy {
-        run.copy = Some(VideoWriter::new(out, name, spec.segment_secs).map_err(write_error)?);
+        run.copy = Some(VideoWriter::new(out, name, cutter.clone()).map_err(write_error)?);
     }
     for rung in &plan.ladder {
         run.rungs
-            .push(VideoWriter::new(out, &rung.name, spec.segment_secs).map_err(write_error)?);
+            .push(VideoWriter::new(out, &rung.name, cutter.clone()).map_err(write_error)?);
     }
     let own_cuts = (!plan.has_video()).then_some(spec.segment_secs);
     let mut audio_plans = Vec::new();
@@ -285,6 +305,10 @@ struct Run {
     /// The cuts of every video rendition, from the source's keyframes or
     /// `keyframes`: the audio follows them.
     cutter: cuts::SegmentCutter,
+    /// Where the first video frame goes (the spec's first cut), and the
+    /// ticks added to every video time to put it there.
+    first_cut: Option<i64>,
+    shift: i64,
     /// Decode path: which decoded frames are keyframes.
     keyframes: Option<cuts::KeyframeClock>,
     /// The Copy rendition.
@@ -503,6 +527,10 @@ impl Run {
     }
 
     fn video(&mut self, pts: i64, dts: i64, keyframe: bool, data: Bytes) -> Result<(), JobError> {
+        if let Some(first) = self.first_cut.take() {
+            self.shift = first - pts;
+        }
+        let (pts, dts) = (pts + self.shift, dts + self.shift);
         self.cut_at(pts, keyframe)?;
         if let Some(ladder) = &mut self.ladder {
             ladder.push(&Frame {

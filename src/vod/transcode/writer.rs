@@ -172,12 +172,12 @@ pub struct VideoWriter {
 }
 
 impl VideoWriter {
-    pub fn new(dir: &Path, name: &str, segment_secs: f64) -> Result<Self, WriteError> {
+    pub fn new(dir: &Path, name: &str, cutter: SegmentCutter) -> Result<Self, WriteError> {
         Ok(Self {
             files: Files::new(dir, name)?,
             config: None,
             frame_rate: None,
-            cutter: SegmentCutter::new(segment_secs),
+            cutter,
             pending: Vec::new(),
             dts_shift: None,
             last_duration: 3000,
