@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 use support::webhooks::{WebhookReceiver, subscribe, verify_signature};
-use support::{Proc, Server, TempDir, postgres_url, s3_flags};
+use support::{Proc, Server, TempDir, postgres_url, process_dir, s3_flags};
 
 /// Media files made once per run.
 struct Fixtures {
-    _dir: TempDir,
     /// H.264 640x360 30 fps + AAC 48 kHz stereo, 3 s, turned 90° for display.
     phone: PathBuf,
     /// AAC only, 3 s.
@@ -30,11 +29,11 @@ struct Fixtures {
 fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let dir = TempDir::new("job-fixtures");
-        let plain = dir.0.join("plain.mp4");
-        let phone = dir.0.join("phone.mp4");
-        let audio = dir.0.join("audio.m4a");
-        let truncated = dir.0.join("truncated.mp4");
+        let dir = process_dir("job-fixtures");
+        let plain = dir.join("plain.mp4");
+        let phone = dir.join("phone.mp4");
+        let audio = dir.join("audio.m4a");
+        let truncated = dir.join("truncated.mp4");
         ffmpeg(&[
             "-f",
             "lavfi",
@@ -90,7 +89,6 @@ fn fixtures() -> &'static Fixtures {
         let bytes = std::fs::read(&plain).unwrap();
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         Fixtures {
-            _dir: dir,
             phone,
             audio,
             truncated,

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 use support::{
-    Server, TempDir, attribute, ffprobe, first_tfdt, node_script, postgres_url, s3_flags,
-    segment_uris,
+    Server, TempDir, attribute, ffprobe, first_tfdt, node_script, postgres_url, process_dir,
+    s3_flags, segment_uris,
 };
 
 /// Media files made once per run.
 struct Fixtures {
-    dir: TempDir,
+    dir: PathBuf,
     /// H.264 1920x1080 30 fps at 2 Mbit/s, keyframes every 2 s, + AAC; 6 s.
     h264: PathBuf,
     /// HEVC 640x360 shown turned 90° (portrait) + MP3; 4 s.
@@ -39,10 +39,10 @@ struct Fixtures {
 fn fixtures() -> &'static Fixtures {
     static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
     FIXTURES.get_or_init(|| {
-        let dir = TempDir::new("vod-fixtures");
-        let h264 = dir.0.join("h264.mp4");
-        let hevc = dir.0.join("hevc.mp4");
-        let hevc_portrait = dir.0.join("hevc-portrait.mp4");
+        let dir = process_dir("vod-fixtures");
+        let h264 = dir.join("h264.mp4");
+        let hevc = dir.join("hevc.mp4");
+        let hevc_portrait = dir.join("hevc-portrait.mp4");
         let source = |size: &str, secs: &str| {
             vec![
                 "-f".to_owned(),
@@ -115,12 +115,12 @@ fn fixtures() -> &'static Fixtures {
         .chain([hevc_portrait.to_str().unwrap().to_owned()])
         .collect::<Vec<_>>();
         ffmpeg(&support::ffmpeg7(), &args);
-        let hevc_720p = dir.0.join("hevc-720p.mp4");
+        let hevc_720p = dir.join("hevc-720p.mp4");
         let mut args = source("1280x720", "12");
         args.extend(["-c:v", "libx265", "-preset", "ultrafast", "-c:a", "aac"].map(String::from));
         args.push(hevc_720p.to_str().unwrap().into());
         ffmpeg("ffmpeg", &args);
-        let sparse_keyframes = dir.0.join("sparse-keyframes.mp4");
+        let sparse_keyframes = dir.join("sparse-keyframes.mp4");
         let mut args = source("640x360", "12");
         args.extend(
             [
@@ -141,7 +141,7 @@ fn fixtures() -> &'static Fixtures {
         );
         args.push(sparse_keyframes.to_str().unwrap().into());
         ffmpeg("ffmpeg", &args);
-        let song = dir.0.join("song.mp3");
+        let song = dir.join("song.mp3");
         let args = [
             "-f",
             "lavfi",
@@ -172,7 +172,7 @@ fn fixtures() -> &'static Fixtures {
             song.to_str().unwrap(),
         ];
         ffmpeg("ffmpeg", &args.map(String::from));
-        let podcast = dir.0.join("podcast.m4a");
+        let podcast = dir.join("podcast.m4a");
         let args = [
             "-f",
             "lavfi",
@@ -183,7 +183,7 @@ fn fixtures() -> &'static Fixtures {
             podcast.to_str().unwrap(),
         ];
         ffmpeg("ffmpeg", &args.map(String::from));
-        let ts = dir.0.join("whole.ts");
+        let ts = dir.join("whole.ts");
         let mut args = source("640x360", "6");
         args.extend(
             [
@@ -200,7 +200,7 @@ fn fixtures() -> &'static Fixtures {
         );
         args.push(ts.to_str().unwrap().into());
         ffmpeg("ffmpeg", &args);
-        let truncated = dir.0.join("truncated.ts");
+        let truncated = dir.join("truncated.ts");
         let bytes = std::fs::read(&ts).unwrap();
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         Fixtures {
@@ -684,13 +684,13 @@ async fn a_portrait_hevc_upload_is_encoded_upright() {
             .get_text(&format!("{base}{rendition}/index.m3u8"))
             .await;
         cuts.push(extinfs(&playlist));
-        let probe = probe_rendition(&server, &base, rendition, &fixtures.dir.0).await;
+        let probe = probe_rendition(&server, &base, rendition, &fixtures.dir).await;
         assert_eq!(probe["codec_name"], "h264", "{probe}");
         assert_eq!(probe["pix_fmt"], "yuv420p", "{probe}");
     }
     // Encoded on a 2 s keyframe grid: 4 s segments, every rung alike.
     assert_eq!(cuts[0], cuts[1]);
-    let audio = probe_rendition(&server, &base, "audio", &fixtures.dir.0).await;
+    let audio = probe_rendition(&server, &base, "audio", &fixtures.dir).await;
     assert_eq!(audio["codec_name"], "aac", "{audio}");
     let hls = play(&server, &id, "hls").await;
     let started = &hls["started"];
@@ -772,7 +772,7 @@ async fn an_hevc_upload_plays_while_its_rungs_are_encoded() {
             .status(),
         200
     );
-    let probe = probe_rendition(&server, &base, "720p", &fixtures.dir.0).await;
+    let probe = probe_rendition(&server, &base, "720p", &fixtures.dir).await;
     assert_eq!(
         (probe["width"].as_u64(), probe["height"].as_u64()),
         (Some(1280), Some(720)),

@@ -26,10 +26,11 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
     let source = recorded_source::largest_video(ctx, &claim.video_id)
         .await?
         .ok_or_else(|| Failure::permanent("no_source", "the recording has no video"))?;
-    let total: u64 = source.segments().iter().map(|s| s.duration).sum();
+    let timescale = f64::from(source.timescale().max(1));
+    let total_secs = source.segments().iter().map(|s| s.duration).sum::<u64>() as f64 / timescale;
     let work = WorkDir::create(&ctx.work_dir, claim).await?;
     let mut rungs: Vec<Rendition> = Vec::new();
-    let mut done = 0u64;
+    let mut done_secs = 0.0;
     for (index, part) in source.parts().enumerate() {
         let part_spec = TranscodeSpec {
             cuts: part_cuts(&source, &part)?,
@@ -39,9 +40,12 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         let out = work.path().join(format!("part-{index}"));
         let recorded =
             recorded_source::write_part(ctx, &claim.video_id, &source, &part, &file).await?;
-        let timescale = f64::from(source.timescale().max(1));
-        let before = done as f64 / timescale;
-        let total_secs = total as f64 / timescale;
+        // The child counts seconds in the part's own times.
+        let offset = done_secs
+            - part
+                .segments
+                .first()
+                .map_or(0.0, |s| s.start as f64 / timescale);
         let (made, _) = unbounded_channel();
         let records = run_child(
             ctx,
@@ -50,9 +54,7 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
             &part_spec,
             |secs| {
                 if total_secs > 0.0 {
-                    progress.set(
-                        (before + secs - part_start_secs(&part, timescale)) / total_secs * 100.0,
-                    );
+                    progress.set((offset + secs) / total_secs * 100.0);
                 }
             },
             made,
@@ -77,7 +79,7 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
             append(&mut rungs, made, init, part.first_number)?;
         }
         put_files(ctx, uploads).await?;
-        done += part.segments.iter().map(|s| s.duration).sum::<u64>();
+        done_secs += recorded.duration_secs;
         // Only one part's files at a time in the work directory.
         let _ = tokio::fs::remove_file(&recorded.path).await;
         let _ = tokio::fs::remove_dir_all(&out).await;
@@ -89,14 +91,6 @@ pub async fn run(ctx: &WorkContext, claim: &Claim, progress: &Progress) -> Resul
         records.push(RenditionRecord::of(&rung));
     }
     Ok(Output::Renditions(records))
-}
-
-/// Seconds of the source before `part`'s first segment, as the child's
-/// progress counts them (from the part's own times).
-fn part_start_secs(part: &Part<'_>, timescale: f64) -> f64 {
-    part.segments
-        .first()
-        .map_or(0.0, |s| s.start as f64 / timescale)
 }
 
 /// The part's segment starts in 90 kHz ticks, where its rungs are cut.
@@ -205,4 +199,98 @@ fn append(
         rungs[index].push_segment(*segment).map_err(failed)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use packager::vod::{FrameRate, Presentation, Segment};
+
+    use super::*;
+    use crate::vod::rendition_record::test_video_track;
+
+    fn video(name: &str) -> Rendition {
+        let config = test_video_track(640).config().unwrap();
+        Rendition::video(name, config, FrameRate::new(30, 1).unwrap()).unwrap()
+    }
+
+    fn segment(start: u64) -> Segment {
+        Segment {
+            start,
+            duration: 180_000,
+            size: 1000,
+        }
+    }
+
+    /// A recording of two parts (segments 5 to 7; then, after a reconnect,
+    /// 10 and 11 with init segment 1): the rung made of each part joins
+    /// into one rendition numbered as the source, with its discontinuity,
+    /// and its files go under those numbers.
+    #[test]
+    fn parts_join_into_one_rung_numbered_as_the_source() {
+        let mut source = video("source");
+        source.number_from(0, 5).unwrap();
+        for start in [0, 180_000, 360_000] {
+            source.push_segment(segment(start)).unwrap();
+        }
+        let config = source.config().clone();
+        source.begin_discontinuity_at(config, 1, 10).unwrap();
+        for start in [900_000, 1_080_000] {
+            source.push_segment(segment(start)).unwrap();
+        }
+        source.finish().unwrap();
+        let mut rungs = Vec::new();
+        for (index, part) in source.parts().enumerate() {
+            // What the child writes: its own numbers, the part's times.
+            let mut made = video("360p");
+            for s in part.segments {
+                made.push_segment(*s).unwrap();
+            }
+            made.finish().unwrap();
+            check_aligned(&source, &part, &made).unwrap();
+            let init = index as u32;
+            let files = renumbered_files("v1", Path::new("/w"), &made, init, part.first_number);
+            if index == 1 {
+                let prefix = media_prefix("v1");
+                let expected: Vec<(PathBuf, String)> = [
+                    ("360p/init.mp4", "360p/init-1.mp4"),
+                    ("360p/seg-00001.m4s", "360p/seg-00010.m4s"),
+                    ("360p/seg-00002.m4s", "360p/seg-00011.m4s"),
+                ]
+                .into_iter()
+                .map(|(from, to)| (Path::new("/w").join(from), format!("{prefix}{to}")))
+                .collect();
+                assert_eq!(files, expected);
+            }
+            append(&mut rungs, made, init, part.first_number).unwrap();
+        }
+        let mut rung = rungs.pop().unwrap();
+        rung.finish().unwrap();
+        let numbers: Vec<u64> = rung.numbered_segments().map(|(n, _)| n).collect();
+        assert_eq!(numbers, [5, 6, 7, 10, 11]);
+        assert_eq!(
+            rung.discontinuities().collect::<Vec<_>>(),
+            source.discontinuities().collect::<Vec<_>>()
+        );
+        Presentation::new(&[source, rung]).unwrap();
+    }
+
+    #[test]
+    fn a_rung_cut_elsewhere_is_refused() {
+        let mut source = video("source");
+        for start in [0, 180_000] {
+            source.push_segment(segment(start)).unwrap();
+        }
+        let part = source.parts().next().unwrap();
+        let mut made = video("360p");
+        for start in [0, 181_000] {
+            made.push_segment(segment(start)).unwrap();
+        }
+        let failure = check_aligned(&source, &part, &made).unwrap_err();
+        assert_eq!(failure.error.code, "misaligned");
+        let mut short = video("360p");
+        short.push_segment(segment(0)).unwrap();
+        assert!(check_aligned(&source, &part, &short).is_err());
+    }
 }

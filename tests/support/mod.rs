@@ -32,6 +32,27 @@ impl TempDir {
     }
 }
 
+/// A directory for the whole test process, for what a static holds (a
+/// static is never dropped): `{name}-{pid}` in the target's tmp directory.
+/// Those of earlier processes that no longer run are removed first.
+pub fn process_dir(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let prefix = format!("{name}-");
+    for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        let file_name = entry.file_name();
+        let pid = file_name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = root.join(format!("{prefix}{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("process dir");
+    dir
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
