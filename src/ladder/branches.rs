@@ -29,21 +29,23 @@ impl Branches<'_> {
             return Err(LadderError::NoRungs);
         };
         let mut feed = decode.clone();
+        let mut from = self.spec.input.height();
         for (index, plan) in larger.iter().enumerate() {
             let mut chain = Vec::new();
             if index > 0 {
                 // Off the previous rung's tee: scale in a thread of its own.
                 chain.push(self.queue(&format!("scale-{}", plan.rung.name))?);
             }
-            chain.extend(self.scaler(plan)?);
+            chain.extend(self.scaler(plan, from)?);
             let tee = self.make("tee", &format!("tee-{}", plan.rung.name))?;
             chain.push(tee.clone());
             self.add_linked(&feed, &chain)?;
-            let branch = self.encoder_branch(plan, false)?;
+            let branch = self.encoder_branch(plan, None)?;
             self.add_linked(&tee, &branch)?;
             feed = tee;
+            from = Some(plan.rung.height);
         }
-        let branch = self.encoder_branch(last, true)?;
+        let branch = self.encoder_branch(last, Some(from))?;
         self.add_linked(&feed, &branch)
     }
 
@@ -55,17 +57,18 @@ impl Branches<'_> {
         let tee = self.make("tee", "tee-source")?;
         self.add_linked(decode, std::slice::from_ref(&tee))?;
         for plan in self.spec.rungs {
-            let branch = self.encoder_branch(plan, true)?;
+            let branch = self.encoder_branch(plan, Some(self.spec.input.height()))?;
             self.add_linked(&tee, &branch)?;
         }
         Ok(())
     }
 
-    /// `queue ! [scaler !] x264enc ! appsink`, gated at the queue.
+    /// `queue ! [scaler !] x264enc ! appsink`, gated at the queue; the
+    /// scaler when `scale_from` says from how many lines (if known).
     fn encoder_branch(
         &self,
         plan: &RungPlan,
-        scale: bool,
+        scale_from: Option<Option<u32>>,
     ) -> Result<Vec<gst::Element>, LadderError> {
         let name = &plan.rung.name;
         let queue = self.queue(&format!("encode-{name}"))?;
@@ -78,8 +81,8 @@ impl Branches<'_> {
             );
         }
         let mut branch = vec![queue];
-        if scale {
-            branch.extend(self.scaler(plan)?);
+        if let Some(from) = scale_from {
+            branch.extend(self.scaler(plan, from)?);
         }
         let tuning = self.spec.tuning;
         let encoder = x264_encoder(
@@ -110,12 +113,14 @@ impl Branches<'_> {
         Ok(branch)
     }
 
-    /// `videoscale ! capsfilter` to the rung's size, square pixels.
-    fn scaler(&self, plan: &RungPlan) -> Result<[gst::Element; 2], LadderError> {
+    /// `videoscale ! capsfilter` from `from` lines (if known) to the rung's
+    /// size, square pixels.
+    fn scaler(&self, plan: &RungPlan, from: Option<u32>) -> Result<[gst::Element; 2], LadderError> {
         let name = &plan.rung.name;
+        let method = self.spec.tuning.scale_for(from, plan.rung.height);
         let scale = gst::ElementFactory::make("videoscale")
             .name(format!("videoscale-{name}"))
-            .property_from_str("method", self.spec.tuning.scale.gst_nick())
+            .property_from_str("method", method.gst_nick())
             .property("add-borders", false)
             .build()?;
         let caps = gst::Caps::builder("video/x-raw")

@@ -54,6 +54,19 @@ pub(crate) enum LadderInput {
     Raw(gst::Caps),
 }
 
+impl LadderInput {
+    /// Its pictures' height, when known.
+    pub(crate) fn height(&self) -> Option<u32> {
+        match self {
+            LadderInput::H264(config) => Some(config.height).filter(|h| *h > 0),
+            LadderInput::Raw(caps) => caps
+                .structure(0)
+                .and_then(|s| s.get::<i32>("height").ok())
+                .and_then(|h| u32::try_from(h).ok()),
+        }
+    }
+}
+
 /// The transcoded renditions of one stream: one GStreamer pipeline
 /// (decode once, scale and encode per rung). Dropping it stops the
 /// pipeline.

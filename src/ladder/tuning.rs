@@ -92,8 +92,9 @@ pub const X264_PRESETS: [&str; 10] = [
 impl Tuning {
     /// VOD encoding: the x264 `preset` (one of [`X264_PRESETS`], else
     /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output, and
-    /// scaling that averages every source pixel (a 2-tap filter aliases
-    /// when a rung is a third of the source's size or less).
+    /// scaling that averages every source pixel where a step halves the
+    /// size or more (a 2-tap filter aliases there; see
+    /// [`Tuning::scale_for`]).
     pub fn vod(preset: &str) -> Option<Self> {
         let preset = X264_PRESETS.into_iter().find(|known| *known == preset)?;
         Some(Self {
@@ -105,6 +106,18 @@ impl Tuning {
             encoder_single_thread_max_height: 0,
             ..Self::default()
         })
+    }
+
+    /// The scaler of a step from `from` lines (when known) to `to`: 2-tap
+    /// bilinear while the step keeps two thirds of the lines or more (every
+    /// source line still falls under a tap: 1080p to 720p, 720p to 480p),
+    /// else `scale`. The area filter cost a VOD ladder a tenth of its CPU
+    /// time at steps where it changes nothing that SSIM sees.
+    pub fn scale_for(&self, from: Option<u32>, to: u32) -> ScaleMethod {
+        match from {
+            Some(from) if u64::from(to) * 3 >= u64::from(from) * 2 => ScaleMethod::Bilinear,
+            _ => self.scale,
+        }
     }
 
     /// x264 `threads` for a rung of this height (0: x264 chooses).
@@ -147,3 +160,23 @@ pub fn x264_encoder(
 /// x264 never starts a GOP on its own (keyframes are forced where the
 /// source has them): its "infinite" keyint.
 const KEY_INT_MAX: u32 = 1 << 30;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_area_filter_only_where_a_step_drops_more_than_a_third_of_the_lines() {
+        let vod = Tuning::vod("medium").unwrap();
+        assert_eq!(vod.scale_for(Some(1080), 720), ScaleMethod::Bilinear);
+        assert_eq!(vod.scale_for(Some(720), 480), ScaleMethod::Bilinear);
+        assert_eq!(vod.scale_for(Some(480), 360), ScaleMethod::Bilinear);
+        assert_eq!(vod.scale_for(Some(1080), 1080), ScaleMethod::Bilinear);
+        assert_eq!(vod.scale_for(Some(2160), 1080), ScaleMethod::AreaBilinear);
+        assert_eq!(vod.scale_for(Some(1080), 480), ScaleMethod::AreaBilinear);
+        assert_eq!(vod.scale_for(None, 720), ScaleMethod::AreaBilinear);
+        // The live ladder scales with 2 taps everywhere.
+        let live = Tuning::default();
+        assert_eq!(live.scale_for(Some(2160), 360), ScaleMethod::Bilinear);
+    }
+}
