@@ -76,6 +76,14 @@ fn media_playlist_of<'a>(master: &'a str, name: &str) -> Option<&'a str> {
         .find(|l| l.starts_with(&format!("{name}/")) || l.contains(&format!("URI=\"{name}/")))
 }
 
+/// The media playlist of rendition `name` of asset `id`, if `master` lists it.
+async fn listed_playlist(server: &Server, id: &str, master: &str, name: &str) -> Option<String> {
+    let uri = media_playlist_of(master, name)?;
+    let (status, playlist) = server.get_text(&format!("/vod/{id}/{uri}")).await;
+    assert_eq!(status, 200, "{uri}");
+    Some(playlist)
+}
+
 /// 20 s published, then the publisher leaves: the replay is there within
 /// the reconnect window plus 2 s, lists the source, the audio and every
 /// live rung, lasts what was published, and plays in hls.js.
@@ -148,13 +156,9 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
     }
     let (status, vod_master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
     assert_eq!(status, 200);
-    let (status, source) = server
-        .get_text(&format!(
-            "/vod/{id}/{}",
-            media_playlist_of(&vod_master, "source").unwrap()
-        ))
-        .await;
-    assert_eq!(status, 200);
+    let source = listed_playlist(&server, &id, &vod_master, "source")
+        .await
+        .unwrap();
     assert!(source.contains("#EXT-X-ENDLIST"), "{source}");
     assert!(!source.contains("#EXT-X-DISCONTINUITY"), "{source}");
     for uri in segment_uris(&source).iter().take(2) {
@@ -163,14 +167,9 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
     }
     // A segment of the live rung, as a player that loaded the replay now
     // would fetch it later.
-    let live_rung_segment = match media_playlist_of(&vod_master, "live-360p") {
-        Some(playlist) => {
-            let (_, rung) = server.get_text(&format!("/vod/{id}/{playlist}")).await;
-            let first = segment_uris(&rung).first().cloned().unwrap();
-            Some(format!("/vod/{id}/live-360p/{first}"))
-        }
-        None => None,
-    };
+    let live_rung_segment = listed_playlist(&server, &id, &vod_master, "live-360p")
+        .await
+        .map(|rung| format!("/vod/{id}/live-360p/{}", segment_uris(&rung)[0]));
     // Then its poster and storyboard, made from the recording, and its
     // ladder, made from the recorded source: it replaces the live rung.
     let video = server.wait_video(&id, &["ready"], LONG).await;
@@ -181,12 +180,9 @@ async fn a_broadcast_replays_at_once(extra: &[String]) {
     );
     let (_, vod_master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
     assert!(!vod_master.contains("live-"), "{vod_master}");
-    let (_, ladder_rung) = server
-        .get_text(&format!(
-            "/vod/{id}/{}",
-            media_playlist_of(&vod_master, "360p").unwrap()
-        ))
-        .await;
+    let ladder_rung = listed_playlist(&server, &id, &vod_master, "360p")
+        .await
+        .unwrap();
     assert_eq!(
         segment_uris(&ladder_rung).len(),
         segment_uris(&source).len(),
@@ -318,12 +314,9 @@ async fn a_reconnect_replays_across_its_discontinuity() {
     assert!(second.wait_exit(LONG).is_some());
     let (_, id) = server.wait_replay(&stream_id, LONG).await;
     let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
-    let (_, source) = server
-        .get_text(&format!(
-            "/vod/{id}/{}",
-            media_playlist_of(&master, "source").unwrap()
-        ))
-        .await;
+    let source = listed_playlist(&server, &id, &master, "source")
+        .await
+        .unwrap();
     assert_eq!(
         source.matches("#EXT-X-DISCONTINUITY").count(),
         1,
@@ -344,12 +337,9 @@ async fn a_reconnect_replays_across_its_discontinuity() {
         "{video}"
     );
     let (_, master) = server.get_text(&format!("/vod/{id}/master.m3u8")).await;
-    let (_, rung) = server
-        .get_text(&format!(
-            "/vod/{id}/{}",
-            media_playlist_of(&master, "360p").unwrap()
-        ))
-        .await;
+    let rung = listed_playlist(&server, &id, &master, "360p")
+        .await
+        .unwrap();
     assert_eq!(rung.matches("#EXT-X-DISCONTINUITY").count(), 1, "{rung}");
     assert_eq!(
         segment_uris(&rung),
