@@ -104,7 +104,7 @@ fn part_cuts(source: &Rendition, part: &Part<'_>) -> Result<Vec<u64>, Failure> {
                 return Err(Failure::permanent(
                     "unsupported_timescale",
                     format!(
-                        "the recording's timescale {timescale} is not a divisor of 90 kHz times"
+                        "a segment start of the recording (timescale {timescale}) is not a whole number of 90 kHz ticks"
                     ),
                 ));
             }
