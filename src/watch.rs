@@ -10,6 +10,7 @@ use axum::routing::get;
 const WATCH_HTML: &str = include_str!("../web/watch.html");
 const WATCH_JS: &str = include_str!("../web/watch.js");
 const CHAT_JS: &str = include_str!("../web/chat.js");
+const CHAT_MESSAGE_JS: &str = include_str!("../web/chat_message.js");
 const WATCH_CSS: &str = include_str!("../web/watch.css");
 const VOD_HTML: &str = include_str!("../web/vod.html");
 const VOD_JS: &str = include_str!("../web/vod.js");
@@ -27,6 +28,10 @@ pub fn routes() -> Router {
             get(|| asset("text/javascript", WATCH_JS)),
         )
         .route("/assets/chat.js", get(|| asset("text/javascript", CHAT_JS)))
+        .route(
+            "/assets/chat_message.js",
+            get(|| asset("text/javascript", CHAT_MESSAGE_JS)),
+        )
         .route("/assets/vod.js", get(|| asset("text/javascript", VOD_JS)))
         .route(
             "/assets/replay_chat.js",

@@ -3,72 +3,15 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use support::Server;
+use support::chat_client::ChatClient;
 
 const SCRIPT: &str = "<script>window.__xss=1</script>";
 const IMG: &str = "<img src=x onerror=\"window.__xss=2\">";
 /// What the Rust client says; markup in it must show as text too.
 const FROM_RUST: &str = "hello from rust <b>bold</b> & more";
-
-/// A chat client reading events one per line (a trimmed ChatClient of tests/chat.rs).
-struct ChatClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pending: VecDeque<Value>,
-}
-
-impl ChatClient {
-    async fn connect(server: &Server, stream: &str, query: &str) -> ChatClient {
-        let url = format!("ws://{}/api/v1/streams/{stream}/chat?{query}", server.http);
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("chat connect");
-        ChatClient {
-            ws,
-            pending: VecDeque::new(),
-        }
-    }
-
-    async fn next(&mut self) -> Value {
-        while self.pending.is_empty() {
-            let frame = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                .await
-                .expect("a chat event within 20 s")
-                .expect("the socket open")
-                .expect("a frame");
-            if let Message::Text(text) = frame {
-                for line in text.as_str().split('\n') {
-                    self.pending
-                        .push_back(serde_json::from_str(line).expect("JSON"));
-                }
-            }
-        }
-        self.pending.pop_front().unwrap()
-    }
-
-    /// Waits for a message with this text (other events are skipped).
-    async fn message_saying(&mut self, text: &str) -> Value {
-        loop {
-            let event = self.next().await;
-            if event["type"] == "message" && event["text"] == text {
-                return event;
-            }
-        }
-    }
-
-    async fn say(&mut self, text: &str) {
-        let command = json!({"type": "message", "text": text}).to_string();
-        self.ws.send(Message::text(command)).await.expect("send");
-    }
-}
 
 /// Runs tests/browser/chat.mjs: joins `url`'s chat as `name` and waits for
 /// `expected` texts from other clients; returns its JSON report.

@@ -7,17 +7,14 @@
 
 mod support;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::DateTime;
-use futures::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use support::chat_client::ChatClient;
 use support::{Server, media_paths, node_script, postgres_url, publish_for, s3_flags};
 
 /// What the tests publish.
@@ -25,65 +22,6 @@ const SIZE: &str = "640x360";
 const LONG: Duration = Duration::from_secs(60);
 /// How far a message may show from where it was said, seconds.
 const WITHIN: f64 = 1.0;
-
-/// A chat client reading events one per line (a trimmed ChatClient of tests/chat.rs).
-struct ChatClient {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pending: VecDeque<Value>,
-}
-
-impl ChatClient {
-    /// Joins as `name` and reads the welcome up to its history.
-    async fn join(server: &Server, stream: &str, name: &str) -> ChatClient {
-        let url = format!(
-            "ws://{}/api/v1/streams/{stream}/chat?name={name}",
-            server.http
-        );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("chat connect");
-        let mut client = ChatClient {
-            ws,
-            pending: VecDeque::new(),
-        };
-        client.next_of("history").await;
-        client
-    }
-
-    async fn next_of(&mut self, kind: &str) -> Value {
-        loop {
-            while self.pending.is_empty() {
-                let frame = tokio::time::timeout(Duration::from_secs(20), self.ws.next())
-                    .await
-                    .expect("a chat event within 20 s")
-                    .expect("the socket open")
-                    .expect("a frame");
-                if let Message::Text(text) = frame {
-                    for line in text.as_str().split('\n') {
-                        self.pending
-                            .push_back(serde_json::from_str(line).expect("JSON"));
-                    }
-                }
-            }
-            let event = self.pending.pop_front().unwrap();
-            if event["type"] == kind {
-                return event;
-            }
-        }
-    }
-
-    /// Says `text` and returns the message as the room sent it back.
-    async fn say(&mut self, text: &str) -> Value {
-        let command = json!({"type": "message", "text": text}).to_string();
-        self.ws.send(Message::text(command)).await.expect("send");
-        loop {
-            let message = self.next_of("message").await;
-            if message["text"] == text {
-                return message;
-            }
-        }
-    }
-}
 
 /// The program date time of each live segment of a media playlist, by msn
 /// (live segment files are `<msn>.m4s`).
@@ -148,9 +86,9 @@ async fn a_replay_shows_its_chat_where_it_was_said(extra: &[String]) {
     flags.extend(extra.iter().map(String::as_str));
     let server = Server::start(&flags).await;
     let (stream_id, key) = server.create_stream("chat replay").await;
-    let mut ada = ChatClient::join(&server, &stream_id, "ada").await;
-    let mut bob = ChatClient::join(&server, &stream_id, "bob").await;
-    let mut troll = ChatClient::join(&server, &stream_id, "Troll").await;
+    let (mut ada, _) = ChatClient::join(&server, &stream_id, "name=ada").await;
+    let (mut bob, _) = ChatClient::join(&server, &stream_id, "name=bob").await;
+    let (mut troll, _) = ChatClient::join(&server, &stream_id, "name=Troll").await;
 
     let mut publisher = publish_for(&server, &key, SIZE, 20);
     let master = server.wait_master(&stream_id, LONG).await;
@@ -174,7 +112,8 @@ async fn a_replay_shows_its_chat_where_it_was_said(extra: &[String]) {
             "bob" => &mut bob,
             _ => &mut troll,
         };
-        let message = client.say(text).await;
+        client.say(text).await;
+        let message = client.message_saying(text).await;
         said.push(message);
         let (_, live) = server.get_text(&playlist).await;
         live_pdts(&live, &mut pdts);

@@ -19,7 +19,7 @@
   const TIMEOUT_SECS = 600;
   const NAME_KEY = 'tributary.chat.name';
   const TOKEN_KEY = 'tributary.chat.token';
-  const ROLE_BADGES = { moderator: 'MOD', broadcaster: 'HOST' };
+  const { span, messageParts } = window.tributaryChat;
 
   let socket = null;
   let connected = false;
@@ -206,21 +206,6 @@
     list.append(li);
     while (list.children.length > MAX_SHOWN) list.firstElementChild.remove();
     if (atBottom) list.scrollTop = list.scrollHeight;
-  }
-
-  function messageParts(message) {
-    const parts = [];
-    const badge = ROLE_BADGES[message.user.role];
-    if (badge) parts.push(span(`role ${message.user.role}`, badge));
-    parts.push(span('name', message.user.name), span('text', message.text));
-    return parts;
-  }
-
-  function span(className, text) {
-    const el = document.createElement('span');
-    el.className = className;
-    el.textContent = text;
-    return el;
   }
 
   function button(label, title, onClick) {

@@ -12,7 +12,7 @@
   const state = $('chat-state');
 
   const MAX_SHOWN = 200;
-  const ROLE_BADGES = { moderator: 'MOD', broadcaster: 'HOST' };
+  const { span, messageParts } = window.tributaryChat;
 
   let messages = []; // in order of position
   let loaded = false;
@@ -73,18 +73,8 @@
     const li = document.createElement('li');
     li.className = 'msg';
     li.dataset.id = message.id;
-    li.append(span('stamp', clock(message.position)));
-    const badge = ROLE_BADGES[message.user.role];
-    if (badge) li.append(span(`role ${message.user.role}`, badge));
-    li.append(span('name', message.user.name), document.createTextNode(message.text));
+    li.append(span('stamp', clock(message.position)), ...messageParts(message));
     return li;
-  }
-
-  function span(className, text) {
-    const el = document.createElement('span');
-    el.className = className;
-    el.textContent = text;
-    return el;
   }
 
   // `m:ss` of a position.

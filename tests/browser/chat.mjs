@@ -4,17 +4,13 @@
 // shows, whether any markup got in, and the layout at phone size.
 //   node chat.mjs URL NAME [EXPECTED...]
 // CHAT_SCREENSHOTS=/tmp/chat also saves /tmp/chat-desktop.png and /tmp/chat-phone.png.
-import { chromium } from 'playwright-core';
+import { launch } from './chromium.mjs';
 
 const [url, name, ...expected] = process.argv.slice(2);
 const PAYLOADS = ['<script>window.__xss=1</script>', '<img src=x onerror="window.__xss=2">', `hello from ${name}`];
 const PHONE = { width: 390, height: 844 };
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];

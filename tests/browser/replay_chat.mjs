@@ -4,21 +4,14 @@
 // played until it shows (`appeared`); seeked back before it and past it;
 // seeked 4 s before it and played at twice the rate until it shows.
 //   node replay_chat.mjs WATCH_PAGE_URL TEXT POSITION
-import { chromium } from 'playwright-core';
+import { launch, pageLog } from './chromium.mjs';
 
 const [url, text, positionArg] = process.argv.slice(2);
 const position = Number(positionArg);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  page.on('response', (r) => { if (r.status() >= 400) logs.push(`http ${r.status()} ${r.url()}`); });
+  const logs = pageLog(page);
   await page.goto(url);
   await page.waitForFunction(() => window.tributary.chat?.loaded && window.tributary.video.readyState >= 1,
     null, { timeout: 30000 });

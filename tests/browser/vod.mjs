@@ -4,21 +4,14 @@
 // With CROSS_AT, it also plays from CROSS_AT seconds for 3 s (across a
 // discontinuity, say) and reports where it got (`crossed`).
 //   node vod.mjs WATCH_PAGE_URL hls|dash [CROSS_AT]
-import { chromium } from 'playwright-core';
+import { launch, pageLog } from './chromium.mjs';
 
 const DASH_JS = new URL('./node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url).pathname;
 const [url, mode, crossAt] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  page.on('response', (r) => { if (r.status() >= 400) logs.push(`http ${r.status()} ${r.url()}`); });
+  const logs = pageLog(page);
   await page.goto(url);
   if (mode === 'dash') {
     await page.evaluate(() => window.tributary.hls?.destroy());

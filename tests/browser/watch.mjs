@@ -1,26 +1,17 @@
 // Opens the watch page in headless Chromium and reports, as one JSON line,
 // whether hls.js played: currentTime before and after, hls.js latency samples.
 //   node watch.mjs URL [seconds]
-import { chromium } from 'playwright-core';
+import { launch, pageLog } from './chromium.mjs';
 
 const [url, secondsArg] = process.argv.slice(2);
 const seconds = Number(secondsArg ?? 8);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage();
-  const logs = [];
-  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
   const t0 = Date.now();
   const network = [];
   const path = (u) => u.replace(/^https?:\/\/[^/]+/, '');
-  page.on('response', (r) => {
-    if (r.status() >= 400) logs.push(`http ${r.status()} ${path(r.url())}`);
-  });
+  const logs = pageLog(page, path);
   if (process.env.WATCH_NET) {
     page.on('requestfinished', (r) => r.response().then(
       (response) => network.push(`${Date.now() - t0} ${response?.status()} ${path(r.url())}`),

@@ -3,6 +3,7 @@
 //! and helpers to read playlists and decode media with ffprobe.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod chat_client;
 pub mod webhooks;
 
 use std::io::{Read, Write};
