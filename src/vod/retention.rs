@@ -20,6 +20,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use sqlx::Row;
+use sqlx::any::AnyRow;
 use storage::{AnyStore, ObjectStore};
 use tracing::{info, warn};
 
@@ -102,6 +103,23 @@ pub async fn sweep(db: &Db, store: &AnyStore, due: &Due) -> Swept {
     swept
 }
 
+/// What a listing query found, each row read by `read`; nothing, with a
+/// warning naming `what`, when the listing failed (the next sweep tries
+/// again).
+fn listed<T>(
+    found: sqlx::Result<Vec<AnyRow>>,
+    what: &str,
+    read: impl Fn(&AnyRow) -> sqlx::Result<T>,
+) -> Vec<T> {
+    match found.and_then(|rows| rows.iter().map(read).collect()) {
+        Ok(due) => due,
+        Err(e) => {
+            warn!("retention: listing {what}: {e}");
+            Vec::new()
+        }
+    }
+}
+
 /// Deletes the sources of uploads ready before `before` whose jobs are all
 /// done (a failed one may be retried, and would need its source).
 async fn upload_sources(db: &Db, store: &AnyStore, before: &str) -> usize {
@@ -119,15 +137,8 @@ async fn upload_sources(db: &Db, store: &AnyStore, before: &str) -> usize {
     .bind(queue::DONE)
     .bind(BATCH)
     .fetch_all(db.pool())
-    .await
-    .and_then(|rows| rows.iter().map(|row| row.try_get("id")).collect());
-    let ids: Vec<String> = match due {
-        Ok(ids) => ids,
-        Err(e) => {
-            warn!("retention: listing upload sources: {e}");
-            return 0;
-        }
-    };
+    .await;
+    let ids: Vec<String> = listed(due, "upload sources", |row| row.try_get("id"));
     let mut deleted = 0;
     for id in ids {
         match delete_upload_source(db, store, &id).await {
@@ -167,19 +178,10 @@ async fn temporary_renditions(db: &Db, store: &AnyStore, before: &str) -> usize 
     .bind("video")
     .bind(BATCH)
     .fetch_all(db.pool())
-    .await
-    .and_then(|rows| {
-        rows.iter()
-            .map(|row| Ok((row.try_get("video_id")?, row.try_get("name")?)))
-            .collect()
+    .await;
+    let due: Vec<(String, String)> = listed(due, "temporary renditions", |row| {
+        Ok((row.try_get("video_id")?, row.try_get("name")?))
     });
-    let due: Vec<(String, String)> = match due {
-        Ok(due) => due,
-        Err(e) => {
-            warn!("retention: listing temporary renditions: {e}");
-            return 0;
-        }
-    };
     let mut deleted = 0;
     for (id, name) in due {
         match delete_temporary(db, store, &id, &name).await {
@@ -230,15 +232,8 @@ async fn replays(db: &Db, store: &AnyStore, before: &str) -> usize {
     .bind(before)
     .bind(BATCH)
     .fetch_all(db.pool())
-    .await
-    .and_then(|rows| rows.iter().map(|row| row.try_get("id")).collect());
-    let ids: Vec<String> = match due {
-        Ok(ids) => ids,
-        Err(e) => {
-            warn!("retention: listing replays: {e}");
-            return 0;
-        }
-    };
+    .await;
+    let ids: Vec<String> = listed(due, "replays", |row| row.try_get("id"));
     let mut deleted = 0;
     for id in ids {
         let removed = match videos::find(db, &id).await {
@@ -271,19 +266,10 @@ async fn recordings(db: &Db, store: &AnyStore, before: &str) -> usize {
     .bind(before)
     .bind(BATCH)
     .fetch_all(db.pool())
-    .await
-    .and_then(|rows| {
-        rows.iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("recording_id")?)))
-            .collect()
+    .await;
+    let due: Vec<(String, String)> = listed(due, "recordings", |row| {
+        Ok((row.try_get("id")?, row.try_get("recording_id")?))
     });
-    let due: Vec<(String, String)> = match due {
-        Ok(due) => due,
-        Err(e) => {
-            warn!("retention: listing recordings: {e}");
-            return 0;
-        }
-    };
     let mut deleted = 0;
     for (broadcast, recording) in due {
         // It names a prefix of the store: never one that is not an id.
