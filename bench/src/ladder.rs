@@ -19,6 +19,7 @@ use tributary::ladder::{
     rung_width, rungs_for_source,
 };
 
+use crate::process::Cpu;
 use crate::stats::summarize;
 
 /// Source frame rate and GOP (1 s).
@@ -257,7 +258,7 @@ fn run_ours(
         .collect();
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let writer_files = files.clone();
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = Cpu::of_self()?;
     let start = Instant::now();
     let writer = std::thread::spawn(move || write_annex_b(received, &writer_files));
     let mut ladder = LiveLadder::start_tuned(
@@ -276,7 +277,7 @@ fn run_ours(
         .join()
         .map_err(|_| anyhow::anyhow!("writer panicked"))??;
     let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()?.own - cpu_before.own;
+    let cpu = Cpu::of_self()?.own - cpu_before.own;
     for rung in rungs {
         let count = written.get(&rung.name).copied().unwrap_or(0);
         ensure!(
@@ -407,12 +408,12 @@ fn run_ffmpeg(
             .arg(&path);
         files.insert(rung.name.clone(), path);
     }
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = Cpu::of_self()?;
     let start = Instant::now();
     let status = command.status()?;
     let wall = start.elapsed().as_secs_f64();
     ensure!(status.success(), "ffmpeg ladder failed");
-    let cpu = cpu_seconds()?.children - cpu_before.children;
+    let cpu = Cpu::of_self()?.children - cpu_before.children;
     Ok(Measure { wall, cpu, files })
 }
 
@@ -489,7 +490,7 @@ fn live(
             let _ = arrivals.send((Instant::now(), event));
         }
     });
-    let cpu_before = cpu_seconds()?;
+    let cpu_before = Cpu::of_self()?;
     let start = Instant::now();
     let mut ladder = LiveLadder::start_tuned(
         config,
@@ -515,7 +516,7 @@ fn live(
         .collect();
     ladder.finish()?;
     let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_seconds()?.own - cpu_before.own;
+    let cpu = Cpu::of_self()?.own - cpu_before.own;
     receiver
         .join()
         .map_err(|_| anyhow::anyhow!("receiver panicked"))?;
@@ -560,43 +561,4 @@ fn live(
         }
     }
     Ok(())
-}
-
-/// CPU seconds (user + system) of this process and of its waited-for
-/// children, from /proc/self/stat.
-struct Cpu {
-    own: f64,
-    children: f64,
-}
-
-fn cpu_seconds() -> anyhow::Result<Cpu> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name, which is in parentheses: utime is the
-    // 12th, then stime, cutime, cstime.
-    let rest = stat.rsplit_once(')').context("/proc/self/stat")?.1;
-    let fields: Vec<f64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
-    let [utime, stime, cutime, cstime] = fields[..] else {
-        bail!("/proc/self/stat is short");
-    };
-    let hz = clock_ticks()?;
-    Ok(Cpu {
-        own: (utime + stime) / hz,
-        children: (cutime + cstime) / hz,
-    })
-}
-
-/// Clock ticks per second of /proc's CPU times.
-fn clock_ticks() -> anyhow::Result<f64> {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    if let Some(ticks) = TICKS.get() {
-        return Ok(*ticks);
-    }
-    let output = Command::new("getconf").arg("CLK_TCK").output()?;
-    let ticks: f64 = String::from_utf8_lossy(&output.stdout).trim().parse()?;
-    Ok(*TICKS.get_or_init(|| ticks))
 }

@@ -1,8 +1,9 @@
 //! Benchmarks of the tributary binary, driven with real clients.
 //!
-//! `tributary-bench live [seconds]`, `tributary-bench ladder [seconds]` and
-//! `tributary-bench chat [options]`, `tributary-bench upload [--size-mib N]`
-//! (run through `./dev bench live|ladder|chat|upload`).
+//! `tributary-bench live [seconds]`, `tributary-bench ladder [seconds]`,
+//! `tributary-bench vod [seconds] [--jobs]`, `tributary-bench chat
+//! [options]` and `tributary-bench upload [--size-mib N]` (run through
+//! `./dev bench live|ladder|vod|chat|upload`).
 
 mod archive;
 mod chat;
@@ -45,13 +46,13 @@ async fn main() -> anyhow::Result<()> {
         Some("ladder") => ladder::run(&dir, seconds()?),
         Some("chat") => chat::run(&binary, &dir, &args[1..]).await,
         Some("upload") => upload::run(&binary, &dir, &args[1..]).await,
-        Some("vod") => vod::run(&binary, &dir, seconds()?).await,
+        Some("vod") => vod::run(&binary, &dir, &args[1..]).await,
         Some("raw-put-server") => match args.get(1) {
             Some(data) => raw_put::serve(std::path::Path::new(data)),
             None => bail!("usage: tributary-bench raw-put-server DIR"),
         },
         _ => bail!(
-            "usage: tributary-bench live|ladder|vod [seconds] | chat [options] | upload [--size-mib N]"
+            "usage: tributary-bench live|ladder [seconds] | vod [seconds] [--jobs] | chat [options] | upload [--size-mib N]"
         ),
     };
     let _ = std::fs::remove_dir_all(&dir);

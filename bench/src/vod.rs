@@ -1,19 +1,22 @@
-//! `tributary-bench vod [seconds]`: the VOD ladder on two uploads made by
-//! ffmpeg beforehand (default 60 s each; the figure is 600): 1080p30
-//! with noise, so that x264 works as on camera footage, as H.264 + AAC and
-//! as HEVC + AAC. For each, in one run:
-//! - The work the server's jobs do, with `tributary transcode-source` (the
-//!   same child the workers run), against ffmpeg making the same renditions
-//!   in one command (one decode, `split`, `scale`, the same x264 preset,
-//!   bitrates, no B-frames, the same keyframes): wall and CPU seconds, the
-//!   ratios, and SSIM of each rung against the source.
+//! `tributary-bench vod [seconds] [--jobs]`: the VOD ladder on two uploads
+//! made by ffmpeg beforehand (default 60 s each; the figure is 600):
+//! 1080p30 with noise, so that x264 works as on camera footage, as H.264 +
+//! AAC and as HEVC + AAC. For each, in one run:
+//! - Baseline: ffmpeg making the same renditions in one command (one decode,
+//!   `split`, `scale`, the same x264 preset, bitrates, no B-frames, the same
+//!   keyframes).
+//! - An upload to `tributary serve` (one worker, default settings): from the
+//!   upload's last byte to playable (`partially_ready`) and to `ready`, and
+//!   the CPU seconds the server and its job children used meanwhile. The
+//!   ratios against ffmpeg, and SSIM of each rung against the source, ours
+//!   (read from the server's storage) and ffmpeg's.
+//! - With `--jobs`, also the jobs' work alone, with `tributary
+//!   transcode-source` (the child the workers run) and the specs the
+//!   server's plan gives that source, against the same ffmpeg run:
 //!   - H.264: the 1080p source repackaged (the `first` job), then 720p, 480p
 //!     and 360p encoded with keyframes at the source's (the `ladder` job).
 //!   - HEVC: every rung in one decode with keyframes every 2 s (the `first`
-//!     job, 360p and the audio published as they are made), against
-//!     ffmpeg's one command for all four.
-//! - End to end on `tributary serve` (one worker, default settings): from
-//!   the upload's last byte to playable (`partially_ready`) and to `ready`.
+//!     job, 360p and the audio published as they are made).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +26,7 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::ladder::ssim_against;
+use crate::process::Cpu;
 use crate::server::Server;
 use crate::upload::{api, tus_upload};
 
@@ -44,7 +48,15 @@ struct Source {
     h264: bool,
 }
 
-pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> {
+pub async fn run(binary: &Path, dir: &Path, args: &[String]) -> anyhow::Result<()> {
+    let mut seconds = 60;
+    let mut jobs = false;
+    for arg in args {
+        match arg.as_str() {
+            "--jobs" => jobs = true,
+            number => seconds = number.parse().context("vod [seconds] [--jobs]")?,
+        }
+    }
     let sources = [
         Source {
             label: "H.264",
@@ -57,15 +69,34 @@ pub async fn run(binary: &Path, dir: &Path, seconds: u32) -> anyhow::Result<()> 
             h264: false,
         },
     ];
-    for source in &sources {
-        make_source(source, seconds)?;
-    }
     println!("VOD ladder on {seconds} s 1080p30 uploads with noise (x264 {PRESET})");
     for source in &sources {
-        compare(binary, dir, source, seconds)?;
-    }
-    for source in &sources {
-        end_to_end(binary, dir, source, seconds).await?;
+        make_source(source, seconds)?;
+        let theirs_dir = dir.join(format!("{}-ffmpeg", source.label));
+        let theirs = timed(ffmpeg_ladder(source, &theirs_dir)?)?;
+        let served = end_to_end(binary, dir, source, seconds).await?;
+        println!(
+            "\n{} source, {seconds} s: an upload to tributary serve (one worker) against ffmpeg's one command",
+            source.label
+        );
+        header();
+        row(
+            "tributary serve, last byte to ready",
+            served.ready,
+            Some(theirs),
+        );
+        row("ffmpeg, one command", theirs, None);
+        println!(
+            "playable {:.2} s and ready {:.1} s after the last byte; realtime factor {:.2}x tributary, {:.2}x ffmpeg",
+            served.playable,
+            served.ready.wall,
+            f64::from(seconds) / served.ready.wall,
+            f64::from(seconds) / theirs.wall
+        );
+        print_ssim(source, &served.renditions, &theirs_dir)?;
+        if jobs {
+            compare_jobs(binary, dir, source, theirs)?;
+        }
     }
     Ok(())
 }
@@ -85,9 +116,9 @@ impl Timed {
     }
 }
 
-/// The jobs' work against ffmpeg's one command, and the SSIM of each rung.
-fn compare(binary: &Path, dir: &Path, source: &Source, seconds: u32) -> anyhow::Result<()> {
-    let out = dir.join(format!("{}-ours", source.label));
+/// The jobs' work, run alone, against ffmpeg's one command.
+fn compare_jobs(binary: &Path, dir: &Path, source: &Source, theirs: Timed) -> anyhow::Result<()> {
+    let out = dir.join(format!("{}-jobs", source.label));
     let uri = format!("file://{}", source.file.display());
     let encode = |rungs: &[(&str, u32, u32, u32)]| -> Vec<Value> {
         rungs
@@ -127,44 +158,37 @@ fn compare(binary: &Path, dir: &Path, source: &Source, seconds: u32) -> anyhow::
         first["early"] = json!(["360p", "audio"]);
         vec![("first job: every rung in one decode, audio", first)]
     };
+    println!("{} source: the jobs alone", source.label);
+    header();
     let mut ours = Timed::default();
-    let mut rows = Vec::new();
     for (label, spec) in &jobs {
         let job = timed(transcode(binary, &uri, &out, spec))?;
         ours = ours.add(job);
-        rows.push((*label, job));
+        row(label, job, None);
     }
-    let theirs_dir = dir.join(format!("{}-ffmpeg", source.label));
-    let theirs = timed(ffmpeg_ladder(source, &theirs_dir)?)?;
+    row("tributary, all jobs", ours, Some(theirs));
+    Ok(())
+}
 
-    println!(
-        "\n{} source: the jobs' work against ffmpeg's one command",
-        source.label
-    );
+fn header() {
     println!(
         "{:<40} {:>9} {:>9} {:>10} {:>10}",
         "", "seconds", "CPU s", "wall ratio", "CPU ratio"
     );
-    for (label, job) in rows {
-        row(label, job, None);
-    }
-    row("tributary, all jobs", ours, Some(theirs));
-    row("ffmpeg, one command", theirs, None);
-    println!(
-        "realtime factor: {:.2}x tributary, {:.2}x ffmpeg",
-        f64::from(seconds) / ours.wall,
-        f64::from(seconds) / theirs.wall
-    );
+}
+
+/// SSIM of each encoded rung against the source, ours and ffmpeg's.
+fn print_ssim(source: &Source, ours: &Path, theirs: &Path) -> anyhow::Result<()> {
     print!("SSIM against the source (first {SSIM_SECONDS} s):");
     for (name, width, height, _) in RUNGS {
         if source.h264 && name == "1080p" {
             continue;
         }
-        let rendition = concatenated(&out, name)?;
+        let rendition = concatenated(&ours.join(name))?;
         let ours = ssim_against(&[], &rendition, &source.file, width, height, SSIM_SECONDS)?;
         let theirs = ssim_against(
             &[],
-            &theirs_dir.join(format!("{name}.mp4")),
+            &theirs.join(format!("{name}.mp4")),
             &source.file,
             width,
             height,
@@ -177,10 +201,9 @@ fn compare(binary: &Path, dir: &Path, source: &Source, seconds: u32) -> anyhow::
 }
 
 /// A rendition's init segment and media segments, as one MP4 file.
-fn concatenated(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let folder = out.join(name);
+fn concatenated(folder: &Path) -> anyhow::Result<PathBuf> {
     let mut bytes = std::fs::read(folder.join("init.mp4"))?;
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(&folder)?
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(folder)?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| path.extension().is_some_and(|ext| ext == "m4s"))
         .collect();
@@ -188,24 +211,33 @@ fn concatenated(out: &Path, name: &str) -> anyhow::Result<PathBuf> {
     for segment in segments {
         bytes.extend(std::fs::read(segment)?);
     }
-    let file = out.join(format!("{name}.mp4"));
+    let file = folder.with_extension("mp4");
     std::fs::write(&file, bytes)?;
     Ok(file)
 }
 
-/// An upload to `tributary serve`: seconds from its last byte to playable
-/// and to ready.
+/// What an upload to `tributary serve` took, from its last byte.
+struct Served {
+    playable: f64,
+    /// To `ready`: wall seconds, and the CPU seconds of the server and of
+    /// its job children.
+    ready: Timed,
+    /// The folder of the video's renditions in the server's storage.
+    renditions: PathBuf,
+}
+
 async fn end_to_end(
     binary: &Path,
     dir: &Path,
     source: &Source,
     seconds: u32,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Served> {
     let server_dir = dir.join(format!("{}-server", source.label));
     std::fs::create_dir_all(&server_dir)?;
     let server = Server::start_with(binary, &server_dir, &["--workers".into(), "1".into()]).await?;
     tus_upload(&server, &source.file, None).await?;
     let uploaded = Instant::now();
+    let cpu_before = Cpu::of(server.pid())?;
     let list = api(
         &server,
         reqwest::Method::GET,
@@ -244,13 +276,34 @@ async fn end_to_end(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    println!(
-        "\n{} upload to tributary serve (one worker): playable {:.2} s, ready {:.1} s after the last byte",
-        source.label,
-        playable.unwrap_or(ready).as_secs_f64(),
-        ready.as_secs_f64()
-    );
-    Ok(())
+    let cpu = Cpu::of(server.pid())?.total() - cpu_before.total();
+    let renditions = find_folder(&server_dir.join("data"), "media")?
+        .with_context(|| format!("no media folder in {}", server_dir.display()))?;
+    Ok(Served {
+        playable: playable.unwrap_or(ready).as_secs_f64(),
+        ready: Timed {
+            wall: ready.as_secs_f64(),
+            cpu,
+        },
+        renditions,
+    })
+}
+
+/// The first folder called `name` below `root`.
+fn find_folder(root: &Path, name: &str) -> anyhow::Result<Option<PathBuf>> {
+    for entry in std::fs::read_dir(root)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == name) {
+            return Ok(Some(path));
+        }
+        if let Some(found) = find_folder(&path, name)? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
 fn row(label: &str, timed: Timed, baseline: Option<Timed>) {
@@ -313,6 +366,8 @@ fn make_source(source: &Source, seconds: u32) -> anyhow::Result<()> {
             "4000k",
             "-tag:v",
             "hvc1",
+            "-x265-params",
+            "log-level=error",
         ]
     };
     let status = Command::new("ffmpeg")
