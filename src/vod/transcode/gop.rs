@@ -3,11 +3,11 @@
 //! far apart (a screen recording with one keyframe a minute) is encoded
 //! instead.
 
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
+use super::job_error;
 use super::source::{self, Msg, VideoPlan};
-use super::{CHANNEL_DEPTH, job_error};
 use crate::jobs::JobError;
 
 /// The longest gap between keyframes, in seconds, in the first `window` of
@@ -18,13 +18,16 @@ pub fn longest_keyframe_gap(
     window: Duration,
     timeout: Duration,
 ) -> Result<Option<f64>, JobError> {
-    let (tx, rx) = sync_channel(CHANNEL_DEPTH);
-    let pipeline = source::start(uri, VideoPlan::Demux, Vec::new(), tx)?;
+    // Dropped on every return, which closes its channel before it stops.
+    let source = source::start(uri, VideoPlan::Demux, Vec::new())?;
     let window = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
     let deadline = Instant::now() + timeout;
     let mut gaps = Gaps::default();
     loop {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        match source
+            .messages()
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
             Ok(Msg::Video { pts, keyframe, .. }) => {
                 if gaps.frame(pts, keyframe) >= window {
                     break;
@@ -41,7 +44,6 @@ pub fn longest_keyframe_gap(
             }
         }
     }
-    drop(pipeline);
     Ok(gaps.longest_secs())
 }
 
@@ -80,6 +82,42 @@ mod tests {
     use super::*;
 
     const S: i64 = 1_000_000_000;
+
+    /// Reading stops at the window while the demuxer still has minutes to
+    /// push: its streaming thread is then blocked on the full channel, and
+    /// stopping the pipeline used to wait for it forever (a probe of a
+    /// 10-minute upload hung one time in five).
+    #[test]
+    fn stopping_before_the_end_of_a_long_source_returns() {
+        let file = tempfile::Builder::new()
+            .suffix(".mp4")
+            .tempfile()
+            .expect("temp file");
+        let path = file.path().to_string_lossy().into_owned();
+        // Three minutes, keyframes every second, audio beside.
+        let mut args: Vec<&str> = "-f lavfi -i testsrc2=size=160x90:rate=30 \
+             -f lavfi -i sine=frequency=440:sample_rate=48000 -t 180 \
+             -c:v libx264 -preset ultrafast -g 30 -sc_threshold 0 -pix_fmt yuv420p -c:a aac"
+            .split_whitespace()
+            .collect();
+        args.push(&path);
+        crate::test_media::ffmpeg(&args);
+        let uri = format!("file://{path}");
+        for _ in 0..20 {
+            let (done, finished) = std::sync::mpsc::channel();
+            let uri = uri.clone();
+            std::thread::spawn(move || {
+                let gap =
+                    longest_keyframe_gap(&uri, Duration::from_secs(5), Duration::from_secs(20));
+                let _ = done.send(gap.map_err(|e| e.message));
+            });
+            let gap = finished
+                .recv_timeout(Duration::from_secs(30))
+                .expect("the keyframe reader returns once it has its window");
+            let gap = gap.expect("the keyframes read").expect("video frames");
+            assert!((gap - 1.0).abs() < 0.01, "longest gap {gap} s");
+        }
+    }
 
     fn longest(frames: &[(i64, bool)]) -> Option<f64> {
         let mut gaps = Gaps::default();

@@ -23,7 +23,7 @@ mod source;
 mod writer;
 
 use std::path::Path;
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,9 +38,6 @@ use super::transcode_spec::{AudioOut, Keyframes, TranscodeEvent, TranscodeSpec, 
 use crate::jobs::JobError;
 use crate::ladder::{LadderEvent, LadderMode, LiveLadder, OverloadPolicy, Rung, Tuning};
 
-/// Messages in flight from the source pipeline: it waits beyond this.
-/// (Decoded frames are among them: a few dozen megabytes at 1080p.)
-const CHANNEL_DEPTH: usize = 16;
 /// Progress is reported at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// How often the loop wakes to check the deadline.
@@ -288,12 +285,10 @@ pub fn transcode(
             },
         });
     }
-    let (tx, rx) = sync_channel(CHANNEL_DEPTH);
-    let pipeline = source::start(options.uri, plan.video_plan(spec.max_fps), audio_plans, tx)?;
+    let source = source::start(options.uri, plan.video_plan(spec.max_fps), audio_plans)?;
     let wants = (plan.has_video(), !spec.audio.is_empty());
-    let result = run.read(&rx, wants, &mut report);
-    drop(rx);
-    drop(pipeline);
+    let result = run.read(source.messages(), wants, &mut report);
+    drop(source);
     result?;
     run.finish()
 }

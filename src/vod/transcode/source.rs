@@ -15,7 +15,7 @@
 //! buffering it; so do the bus's end of stream and errors.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -111,13 +111,29 @@ pub enum AudioPlan {
     Encode { bitrate_kbps: u32 },
 }
 
-/// A running source pipeline; dropping it stops it.
+/// Messages in flight from the source pipeline: it waits beyond this.
+/// (Decoded frames are among them: a few dozen megabytes at 1080p.)
+const CHANNEL_DEPTH: usize = 16;
+
+/// A running source pipeline and what it sends; dropping it stops it.
 pub struct Source {
     pipeline: gst::Pipeline,
+    messages: Receiver<Msg>,
+}
+
+impl Source {
+    pub fn messages(&self) -> &Receiver<Msg> {
+        &self.messages
+    }
 }
 
 impl Drop for Source {
     fn drop(&mut self) {
+        // The channel closes first: a streaming thread blocked on a full
+        // channel (a reader that stopped early) then returns, instead of
+        // holding the state change below forever.
+        let (_, closed) = sync_channel(0);
+        drop(std::mem::replace(&mut self.messages, closed));
         let _ = self.pipeline.set_state(gst::State::Null);
     }
 }
@@ -618,14 +634,11 @@ fn no_frames_past_the_end(videorate: &gst::Element) {
     });
 }
 
-/// Starts reading `uri`; everything it yields arrives on `tx`.
-pub fn start(
-    uri: &str,
-    video: VideoPlan,
-    audio: Vec<AudioPlan>,
-    tx: SyncSender<Msg>,
-) -> Result<Source, Failure> {
+/// Starts reading `uri`; everything it yields arrives on
+/// [`Source::messages`].
+pub fn start(uri: &str, video: VideoPlan, audio: Vec<AudioPlan>) -> Result<Source, Failure> {
     crate::gst_init::init().map_err(|e| Failure::new("worker_error", e))?;
+    let (tx, messages) = sync_channel(CHANNEL_DEPTH);
     let pipeline = gst::Pipeline::new();
     let worker = |e: &dyn std::fmt::Display| Failure::new("worker_error", e.to_string());
     let source = gst::ElementFactory::make("urisourcebin")
@@ -715,7 +728,7 @@ pub fn start(
             format!("the source cannot be opened: {uri}"),
         )
     })?;
-    Ok(Source { pipeline })
+    Ok(Source { pipeline, messages })
 }
 
 /// The failure code of a pipeline error: what the source is not, or where
