@@ -98,8 +98,13 @@ async fn hls_js_switches_to_a_lower_rung() {
     }
     let env = [("WATCH_SAMPLES", "1"), ("WATCH_LEVEL_HEIGHT", "360")];
     let report = watch_page(server.url(&format!("/watch/{id}")), 8, &env).await;
-    assert_eq!(report["last"]["levels"], 3, "{report}");
-    assert_eq!(report["last"]["levelHeight"], 360, "{report}");
+    assert_eq!(report["last"]["levels"], 3, "{report}\n{}", server.log());
+    assert_eq!(
+        report["last"]["levelHeight"],
+        360,
+        "{report}\n{}",
+        server.log()
+    );
     let samples = report["samples"].as_array().unwrap();
     let time = |i: usize| samples[i]["currentTime"].as_f64().unwrap();
     let n = samples.len();

@@ -652,6 +652,10 @@ pub async fn watch_page(url: String, seconds: u32, env: &[(&str, &str)]) -> Valu
 
 /// Runs a Node script of the test suite (path from the repository root) and
 /// returns the JSON of its last output line.
+///
+/// The script and the Chromium it starts run at a lower priority: a viewer's browser
+/// does not share the server's two cores in production, and a Chromium starting up
+/// beside the live ladder starved its encoders into gaps.
 pub async fn node_script(script: &str, args: Vec<String>, env: &[(&str, &str)]) -> Value {
     let env: Vec<(String, String)> = env
         .iter()
@@ -659,7 +663,8 @@ pub async fn node_script(script: &str, args: Vec<String>, env: &[(&str, &str)]) 
         .collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
+        Command::new("nice")
+            .args(["-n", "10", "node"])
             .arg(script)
             .args(args)
             .envs(env)

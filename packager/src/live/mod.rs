@@ -491,7 +491,7 @@ impl LivePackager {
         self.renditions.get(id.0)?.init_config(number)
     }
 
-    /// One part, while it is listed in the playlist.
+    /// One part, while its segment is in the DVR window.
     pub fn part(&self, id: RenditionId, msn: u64, part: u32) -> Option<Bytes> {
         self.renditions.get(id.0)?.window.part(msn, part).cloned()
     }

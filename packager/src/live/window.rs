@@ -18,8 +18,6 @@ pub(crate) struct Part {
     pub duration: u32,
     /// Starts with a sync sample.
     pub independent: bool,
-    /// The moof+mdat bytes, kept while the part is listed in the playlist.
-    pub data: Option<Bytes>,
 }
 
 /// One segment: complete, still receiving parts (the last one), or a gap.
@@ -39,7 +37,8 @@ pub(crate) struct Segment {
     /// EXT-X-PROGRAM-DATE-TIME, in milliseconds since the Unix epoch.
     pub pdt_ms: i64,
     pub parts: Vec<Part>,
-    /// The parts' bytes in order: the segment resource is these chunks, never a copy.
+    /// The parts' moof+mdat bytes in order (none for a gap): the segment resource is
+    /// these chunks, never a copy, and part N is chunk N.
     pub chunks: Vec<Bytes>,
     pub len: u64,
     pub samples: u64,
@@ -75,8 +74,8 @@ pub(crate) struct Window {
     next_msn: u64,
     /// Sum of `duration_ns` over all segments.
     total_ns: u64,
-    /// Segments before this number no longer hold part bytes.
-    parts_kept_from: u64,
+    /// The parts of segments before this number are no longer listed.
+    parts_listed_from: u64,
     /// Longest complete segment in the window.
     longest_ns: u64,
     /// Segments completed since [`Window::take_completed`] last ran, oldest first (only
@@ -158,7 +157,6 @@ impl Window {
                 gap.parts.push(Part {
                     duration: u32::try_from(this).unwrap_or(u32::MAX),
                     independent: false,
-                    data: None,
                 });
                 left -= this;
             }
@@ -189,11 +187,10 @@ impl Window {
         self.total_ns += segment.duration_ns;
         segment.len += data.len() as u64;
         segment.samples += samples as u64;
-        segment.chunks.push(data.clone());
+        segment.chunks.push(data);
         segment.parts.push(Part {
             duration,
             independent,
-            data: Some(data),
         });
         true
     }
@@ -235,15 +232,15 @@ impl Window {
         ((self.longest_ns + nanos_per_second / 2) / nanos_per_second).max(min_secs)
     }
 
-    /// Drops segments that ended more than `dvr_ns` before the live edge, and the part bytes
-    /// of segments that ended more than `parts_ns` before it (their parts are no longer listed).
+    /// Drops segments that ended more than `dvr_ns` before the live edge, and stops listing
+    /// the parts of segments that ended more than `parts_ns` before it.
     pub(crate) fn trim(&mut self, dvr_ns: u64, parts_ns: u64) {
         self.trim_segments(dvr_ns);
         let first = self.first_msn();
         while self.completed.front().is_some_and(|msn| *msn < first) {
             self.completed.pop_front();
         }
-        self.trim_parts(parts_ns);
+        self.stop_listing_old_parts(parts_ns);
     }
 
     fn trim_segments(&mut self, dvr_ns: u64) {
@@ -267,7 +264,7 @@ impl Window {
         }
     }
 
-    fn trim_parts(&mut self, parts_ns: u64) {
+    fn stop_listing_old_parts(&mut self, parts_ns: u64) {
         let mut ended_ago = 0;
         let mut keep_from = self.first_msn();
         for segment in self.segments.iter().rev() {
@@ -277,19 +274,12 @@ impl Window {
             }
             ended_ago += segment.duration_ns;
         }
-        let first = self.first_msn();
-        let from =
-            usize::try_from(self.parts_kept_from.saturating_sub(first)).unwrap_or(usize::MAX);
-        let to = usize::try_from(keep_from - first).unwrap_or(usize::MAX);
-        for segment in self.segments.iter_mut().take(to).skip(from) {
-            segment.parts.iter_mut().for_each(|part| part.data = None);
-        }
-        self.parts_kept_from = self.parts_kept_from.max(keep_from);
+        self.parts_listed_from = self.parts_listed_from.max(keep_from);
     }
 
-    /// True while the parts of `segment` are listed and served.
+    /// True while the parts of `segment` are listed.
     pub(crate) fn lists_parts(&self, segment: &Segment) -> bool {
-        segment.msn >= self.parts_kept_from
+        segment.msn >= self.parts_listed_from
     }
 
     /// Duration of all segments in the window.
@@ -336,9 +326,13 @@ impl Window {
         Some((&segment.chunks, segment.len))
     }
 
-    /// Part `part` of segment `msn`, while it is listed.
+    /// Part `part` of segment `msn`, while the segment is in the window.
+    ///
+    /// Served after the playlist stops listing it: a player that switches level or
+    /// falls behind asks for parts from a playlist it loaded a few seconds before, and
+    /// a 404 there makes hls.js give up the level. The bytes are the segment's anyway.
     pub(crate) fn part(&self, msn: u64, part: u32) -> Option<&Bytes> {
-        self.get(msn)?.parts.get(part as usize)?.data.as_ref()
+        self.get(msn)?.chunks.get(part as usize)
     }
 
     /// Lowest discontinuity number still referenced.
@@ -463,14 +457,18 @@ mod tests {
     }
 
     #[test]
-    fn dvr_drops_old_segments_and_part_bytes() {
+    fn dvr_drops_old_segments_and_lists_only_recent_parts() {
         let mut w = window(20);
         // 10 s window, parts listed for 3 s.
         w.trim(10_000_000_000, 3_000_000_000);
         assert_eq!(w.first_msn(), 9);
-        assert!(w.part(14, 0).is_none());
-        assert!(w.part(15, 0).is_none());
-        assert!(w.part(16, 0).is_some());
+        let listed = |w: &Window, msn| w.lists_parts(w.get(msn).unwrap());
+        assert!(!listed(&w, 15));
+        assert!(listed(&w, 16));
+        // Parts no longer listed are still served while their segment is in the window.
+        assert_eq!(w.part(9, 4).map(Bytes::len), Some(100));
+        assert!(w.part(9, 5).is_none());
+        assert!(w.part(8, 0).is_none());
         assert!(w.segment_chunks(10).is_some());
         assert!(w.get(8).is_none());
         assert_eq!(w.block_decision(8, None), BlockDecision::Gone);
