@@ -53,13 +53,15 @@ pub enum Command {
     /// media task); what was made on stdout as JSON.
     #[command(hide = true)]
     ThumbnailsSource {
-        #[arg(long)]
-        source: String,
+        /// One or more files played one after the other (a replay's
+        /// stretches between reconnects), each with its `--duration`.
+        #[arg(long, required = true)]
+        source: Vec<String>,
         #[arg(long)]
         out: PathBuf,
-        /// Seconds.
-        #[arg(long)]
-        duration: f64,
+        /// Seconds, one per `--source`.
+        #[arg(long, required = true)]
+        duration: Vec<f64>,
         /// The picture's upright size; without it the source is audio.
         #[arg(long, requires = "height")]
         width: Option<u32>,
@@ -88,14 +90,33 @@ pub enum Command {
 /// (`{"code", "message"}`) and exit 2.
 /// Without `width` and `height`, the source is audio: a poster only.
 pub fn thumbnails_source(
-    source: &str,
+    sources: Vec<String>,
     out: &Path,
-    duration: f64,
+    durations: &[f64],
     size: Option<(u32, u32)>,
 ) -> std::process::ExitCode {
-    print_answer(match size {
-        Some((width, height)) => crate::vod::thumbnails::make(source, out, duration, width, height),
-        None => crate::vod::thumbnails::make_audio(source, out),
+    use crate::vod::thumbnails::{self, Stretch};
+    let bad = |message: String| crate::jobs::JobError {
+        code: "bad_arguments".into(),
+        message,
+    };
+    if sources.len() != durations.len() {
+        let message = format!(
+            "{} sources but {} durations",
+            sources.len(),
+            durations.len()
+        );
+        return print_answer::<()>(Err(bad(message)));
+    }
+    let stretches: Vec<Stretch> = sources
+        .into_iter()
+        .zip(durations)
+        .map(|(uri, &duration)| Stretch { uri, duration })
+        .collect();
+    print_answer(match (size, stretches.first()) {
+        (_, None) => Err(bad("no --source".into())),
+        (Some((width, height)), _) => thumbnails::make(&stretches, out, width, height),
+        (None, Some(first)) => thumbnails::make_audio(&first.uri, out),
     })
 }
 

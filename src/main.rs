@@ -35,7 +35,7 @@ async fn main() -> std::process::ExitCode {
             duration,
             width,
             height,
-        } => return cli::thumbnails_source(&source, &out, duration, width.zip(height)),
+        } => return cli::thumbnails_source(source, &out, &duration, width.zip(height)),
         Command::TranscodeSource {
             source,
             out,

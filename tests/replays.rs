@@ -348,6 +348,12 @@ async fn a_reconnect_replays_across_its_discontinuity() {
     );
     let (status, mpd) = server.get_text(&format!("/vod/{id}/manifest.mpd")).await;
     assert_eq!((status, mpd.matches("<Period").count()), (200, 2), "{mpd}");
+    // Seek-bar thumbnails on both sides of the reconnect: a tile a second.
+    assert!(video["storyboard_url"].is_string(), "{video}");
+    let (status, vtt) = server.get_text(&format!("/vod/{id}/storyboard.vtt")).await;
+    assert_eq!(status, 200, "{vtt}");
+    assert!(vtt.matches(" --> ").count() >= 11, "{vtt}");
+    assert!(vtt.contains("\n00:00:10.000 --> 00:00:11.000\n"), "{vtt}");
     // Played from 2 s before the reconnect to past it.
     let report = play(&server, &id, Some(4.0)).await;
     assert!(

@@ -46,23 +46,22 @@ pub async fn largest_video(
         .transpose()
 }
 
-/// Writes the first part of asset `video_id`'s largest video rendition
-/// into `dir`; None when it has none.
-pub async fn write(
+/// Writes every part of asset `video_id`'s largest video rendition into
+/// `dir`, a file each, in playing order; none when it has no video.
+pub async fn write_all(
     ctx: &WorkContext,
     video_id: &str,
     dir: &Path,
-) -> Result<Option<RecordedSource>, Failure> {
+) -> Result<Vec<RecordedSource>, Failure> {
     let Some(rendition) = largest_video(ctx, video_id).await? else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let Some(part) = rendition.parts().next() else {
-        return Ok(None);
-    };
-    let path = dir.join("recorded-source.mp4");
-    write_part(ctx, video_id, &rendition, &part, &path)
-        .await
-        .map(Some)
+    let mut written = Vec::new();
+    for (index, part) in rendition.parts().enumerate() {
+        let path = dir.join(format!("recorded-source-{index}.mp4"));
+        written.push(write_part(ctx, video_id, &rendition, &part, &path).await?);
+    }
+    Ok(written)
 }
 
 /// Writes `part` of `rendition` (of asset `video_id`) to a new file at `path`.

@@ -32,8 +32,9 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
     let out = WorkDir::create(&ctx.work_dir, claim).await?;
-    // An upload's own file; else (a replay, a clip) its recorded video.
-    let (source, duration, size) = match uploaded {
+    // An upload's own file; else (a replay, a clip) its recorded video, a
+    // file per stretch between reconnects.
+    let (stretches, size) = match uploaded {
         Some(source) => {
             let url = ctx
                 .store
@@ -41,31 +42,31 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
                 .await
                 .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
             let size = source.video.as_ref().map(|video| video.upright());
-            (url, source.duration, size)
+            (vec![(url, source.duration)], size)
         }
         None if video.origin != videos::ORIGIN_UPLOAD => {
-            match recorded_source::write(ctx, &claim.video_id, out.path()).await? {
-                Some(recorded) => (
-                    recorded.url,
-                    recorded.duration_secs,
-                    Some((recorded.width, recorded.height)),
-                ),
-                None => return Ok(Output::Thumbnails(None)),
-            }
+            let recorded = recorded_source::write_all(ctx, &claim.video_id, out.path()).await?;
+            let Some(first) = recorded.first() else {
+                return Ok(Output::Thumbnails(None));
+            };
+            let size = Some((first.width, first.height));
+            let stretches = recorded
+                .into_iter()
+                .map(|part| (part.url, part.duration_secs))
+                .collect();
+            (stretches, size)
         }
         None => return Ok(Output::Thumbnails(None)),
     };
+    let stretches: Vec<(String, String)> = stretches
+        .into_iter()
+        .map(|(url, duration)| (url, duration.to_string()))
+        .collect();
     let out_arg = out.path().to_string_lossy().into_owned();
-    let duration = duration.to_string();
-    let mut args = vec![
-        "thumbnails-source",
-        "--source",
-        &source,
-        "--out",
-        &out_arg,
-        "--duration",
-        &duration,
-    ];
+    let mut args = vec!["thumbnails-source", "--out", &out_arg];
+    for (url, duration) in &stretches {
+        args.extend(["--source", url, "--duration", duration]);
+    }
     let size = size.map(|(width, height)| (width.to_string(), height.to_string()));
     if let Some((width, height)) = &size {
         args.extend(["--width", width, "--height", height]);

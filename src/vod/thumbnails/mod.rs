@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::jobs::JobError;
-use grab::{Grabber, Picture};
+use grab::{GrabError, Grabber, Picture};
 use storyboard::{Grid, Schedule};
 
 pub const POSTER: &str = "poster.jpg";
@@ -72,18 +72,74 @@ pub fn make_audio(uri: &str, out: &Path) -> Result<Thumbnails, JobError> {
     })
 }
 
-/// Makes the thumbnails of the `duration`-second video at `uri`, whose
-/// upright picture is `width` x `height`, into `out`.
+/// One file of a video and how many seconds of it play. A video is one or
+/// more, played one after the other: a replay with reconnects is a file per
+/// stretch between them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretch {
+    pub uri: String,
+    pub duration: f64,
+}
+
+/// The frames of a video made of stretches, one stretch open at a time.
+struct Frames<'a> {
+    stretches: &'a [Stretch],
+    width: u32,
+    height: u32,
+    open: Option<(usize, Grabber)>,
+}
+
+impl Frames<'_> {
+    /// The frame of the keyframe at or before `at` seconds into the video,
+    /// within the stretch playing then.
+    fn at(&mut self, at: f64) -> Result<Picture, GrabError> {
+        let (index, local) = locate(self.stretches, at);
+        if self.open.as_ref().map(|(open, _)| *open) != Some(index) {
+            self.open = None;
+            let stretch = self
+                .stretches
+                .get(index)
+                .ok_or_else(|| GrabError::Read("no source".into()))?;
+            self.open = Some((index, Grabber::open(&stretch.uri, self.width, self.height)?));
+        }
+        match &self.open {
+            Some((_, grabber)) => grabber.frame_at(Duration::from_secs_f64(local)),
+            None => Err(GrabError::Read("no source".into())),
+        }
+    }
+}
+
+/// The stretch that plays at `at` seconds into the video and the time
+/// within it; past the end, the last one.
+fn locate(stretches: &[Stretch], at: f64) -> (usize, f64) {
+    let mut start = 0.0;
+    for (index, stretch) in stretches.iter().enumerate() {
+        if at < start + stretch.duration || index + 1 == stretches.len() {
+            return (index, (at - start).max(0.0));
+        }
+        start += stretch.duration;
+    }
+    (0, at)
+}
+
+/// Makes the thumbnails of the video played from `stretches`, whose upright
+/// picture is `width` x `height`, into `out`. A stretch of another shape is
+/// fitted into that size with borders.
 pub fn make(
-    uri: &str,
+    stretches: &[Stretch],
     out: &Path,
-    duration: f64,
     width: u32,
     height: u32,
 ) -> Result<Thumbnails, JobError> {
+    let duration: f64 = stretches.iter().map(|s| s.duration).sum();
     let (poster_w, poster_h) = storyboard::fit(width, height, POSTER_MAX);
     let (tile_w, tile_h) = storyboard::fit(width, height, TILE_MAX);
-    let grabber = Grabber::open(uri, poster_w, poster_h).map_err(|e| failure(e.to_string()))?;
+    let mut frames = Frames {
+        stretches,
+        width: poster_w,
+        height: poster_h,
+        open: None,
+    };
     let schedule = Schedule::of(duration);
     let grid = Grid::new(schedule.times.len(), tile_w, tile_h);
     let (sheet_w, sheet_h) = grid.sheet();
@@ -92,7 +148,7 @@ pub fn make(
     // Only the frames that can still become the poster are kept.
     let mut candidates: Vec<(usize, Picture)> = Vec::new();
     for (index, &at) in schedule.times.iter().enumerate() {
-        let picture = match grabber.frame_at(Duration::from_secs_f64(at)) {
+        let picture = match frames.at(at) {
             Ok(picture) => picture,
             // Past what decodes (a duration longer than the file): stop there.
             Err(e) if index > 0 => {
@@ -159,4 +215,31 @@ pub fn make(
         tiles,
         interval: schedule.interval,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stretches(durations: &[f64]) -> Vec<Stretch> {
+        durations
+            .iter()
+            .map(|&duration| Stretch {
+                uri: String::new(),
+                duration,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn times_fall_in_the_stretch_playing_then() {
+        let video = stretches(&[6.0, 4.0, 5.0]);
+        assert_eq!(locate(&video, 0.0), (0, 0.0));
+        assert_eq!(locate(&video, 5.5), (0, 5.5));
+        assert_eq!(locate(&video, 6.0), (1, 0.0));
+        assert_eq!(locate(&video, 12.0), (2, 2.0));
+        // Past the end: the last stretch, which stops the tiles where it stops decoding.
+        assert_eq!(locate(&video, 20.0), (2, 10.0));
+        assert_eq!(locate(&stretches(&[3.0]), 7.0), (0, 7.0));
+    }
 }
