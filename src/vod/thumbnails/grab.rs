@@ -1,6 +1,9 @@
 //! Frames of a source at chosen moments: `playbin` (video only) paused on
-//! each keyframe at or before the moment (a key-unit seek decodes one
-//! frame, not the GOP), turned upright and scaled, as RGB.
+//! each keyframe at or before the moment, turned upright and scaled, as RGB.
+//! The seeks are key-unit trick mode: the demuxer passes keyframes only.
+//! The pipeline decodes ahead while it waits paused, and after a plain
+//! key-unit seek that was about fifty frames of the GOP per tile; now it is
+//! about three keyframes.
 
 use std::time::Duration;
 
@@ -63,18 +66,26 @@ impl Grabber {
         let scale = gst::ElementFactory::make("videoscale")
             .build()
             .map_err(|e| build(&e))?;
-        bin.add_many([&flip, &convert, &scale, sink.upcast_ref()])
+        // Scaled before it is converted: RGB conversion at the poster's size,
+        // not the source's.
+        bin.add_many([&flip, &scale, &convert, sink.upcast_ref()])
             .map_err(|e| build(&e))?;
-        gst::Element::link_many([&flip, &convert, &scale, sink.upcast_ref()])
+        gst::Element::link_many([&flip, &scale, &convert, sink.upcast_ref()])
             .map_err(|e| build(&e))?;
         let pad = flip
             .static_pad("sink")
             .ok_or_else(|| GrabError::Build("videoflip without a sink pad".into()))?;
         bin.add_pad(&gst::GhostPad::with_target(&pad).map_err(|e| build(&e))?)
             .map_err(|e| build(&e))?;
+        // A sink for the audio it never plays, so that playbin does not probe
+        // the machine's sound devices.
+        let no_audio = gst::ElementFactory::make("fakesink")
+            .build()
+            .map_err(|e| build(&e))?;
         let playbin = gst::ElementFactory::make("playbin")
             .property("uri", uri)
             .property("video-sink", &bin)
+            .property("audio-sink", &no_audio)
             .build()
             .map_err(|e| build(&e))?;
         // Video only (no audio decoding, no subtitles).
@@ -94,7 +105,10 @@ impl Grabber {
             gst::ClockTime::from_nseconds(u64::try_from(at.as_nanos()).unwrap_or(u64::MAX));
         self.playbin
             .seek_simple(
-                gst::SeekFlags::FLUSH | gst::SeekFlags::KEY_UNIT | gst::SeekFlags::SNAP_BEFORE,
+                gst::SeekFlags::FLUSH
+                    | gst::SeekFlags::KEY_UNIT
+                    | gst::SeekFlags::SNAP_BEFORE
+                    | gst::SeekFlags::TRICKMODE_KEY_UNITS,
                 position,
             )
             .map_err(|e| GrabError::Read(format!("seeking to {position}: {e}")))?;

@@ -231,6 +231,68 @@ mod tests {
             .collect()
     }
 
+    /// A file of `seconds` whose luma steps by `step` each second from
+    /// `first`, with a keyframe every second (and B-frames, as cameras and
+    /// OBS make them).
+    fn stepped_gray(dir: &Path, name: &str, seconds: u32, first: i32, step: i32) -> Stretch {
+        let path = dir.join(name).to_string_lossy().into_owned();
+        let source = format!(
+            "color=c=gray:s=160x90:r=10:d={seconds},format=yuv420p,\
+             geq=lum='{first}+{step}*floor(T)':cb=128:cr=128"
+        );
+        crate::test_media::ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "10",
+            "-bf",
+            "2",
+            "-sc_threshold",
+            "0",
+            &path,
+        ]);
+        Stretch {
+            uri: format!("file://{path}"),
+            duration: f64::from(seconds),
+        }
+    }
+
+    /// Each tile shows the keyframe of its time, in the stretch playing then.
+    #[test]
+    fn tiles_show_their_moment_across_stretches() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let video = [
+            stepped_gray(dir.path(), "a.mp4", 6, 40, 20),
+            stepped_gray(dir.path(), "b.mp4", 4, 220, -20),
+        ];
+        let made = make(&video, dir.path(), 160, 90).expect("thumbnails");
+        assert_eq!((made.tiles, made.interval, made.tile), (10, 1.0, [160, 90]));
+        let sprite = dir.path().join(SPRITE).to_string_lossy().into_owned();
+        let gray =
+            crate::test_media::ffmpeg(&["-i", &sprite, "-f", "rawvideo", "-pix_fmt", "gray", "-"]);
+        assert_eq!(gray.len(), 1600 * 90);
+        let expected_y = [40, 60, 80, 100, 120, 140, 220, 200, 180, 160];
+        for (tile, y) in expected_y.into_iter().enumerate() {
+            // The centre of the tile, in the sheet's full-range gray.
+            let x = tile * 160 + 80;
+            let mean = (40..50)
+                .map(|row| f64::from(gray[row * 1600 + x]))
+                .sum::<f64>()
+                / 10.0;
+            let full_range = f64::from(y - 16) * 255.0 / 219.0;
+            assert!(
+                (mean - full_range).abs() < 8.0,
+                "tile {tile}: gray {mean}, expected {full_range}"
+            );
+        }
+    }
+
     #[test]
     fn times_fall_in_the_stretch_playing_then() {
         let video = stretches(&[6.0, 4.0, 5.0]);
