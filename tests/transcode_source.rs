@@ -325,6 +325,68 @@ fn h264_copied_and_encoded_renditions_share_keyframes_and_segments() {
     assert_eq!(stream["codec_name"], "aac");
 }
 
+/// A source with a keyframe every second, encoded at the server's default
+/// preset (`medium`, whose lookahead once outlasted a 1 s GOP so that the
+/// encoder dropped every other forced keyframe): every rung has the
+/// source's keyframes and its segments.
+#[test]
+fn one_second_keyframes_survive_the_default_preset() {
+    let dir = TempDir::new("transcode-1s-gop");
+    for fps in [25, 30] {
+        let source = dir.0.join(format!("source-{fps}.mp4"));
+        let pattern = format!("testsrc2=size=320x180:rate={fps}");
+        let gop = fps.to_string();
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &pattern,
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            &gop,
+            "-keyint_min",
+            &gop,
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            source.to_str().unwrap(),
+        ]);
+        let out = dir.0.join(format!("out-{fps}"));
+        let spec = json!({
+            "video": [
+                {"mode": "copy", "name": "180p"},
+                {"mode": "encode", "name": "90p", "width": 160, "height": 90, "bitrate_kbps": 100},
+            ],
+            "keyframes": {"at": "source"},
+            "segment_secs": 1.0,
+            "preset": "medium",
+            "max_fps": 60,
+        });
+        let renditions = transcode(&source, &out, &spec).renditions();
+        let every_second: Vec<i64> = (0..5).map(|s| s * 90_000).collect();
+        assert_eq!(
+            sync_times(&out, "180p"),
+            every_second,
+            "{fps} fps: the copy"
+        );
+        assert_eq!(sync_times(&out, "90p"), every_second, "{fps} fps: the rung");
+        let starts = |name| -> Vec<u64> {
+            segments(rendition(&renditions, name))
+                .iter()
+                .map(|s| s[0])
+                .collect()
+        };
+        assert_eq!(starts("90p"), starts("180p"), "{fps} fps: segments");
+        assert_eq!(starts("90p").len(), 5, "{fps} fps");
+    }
+}
+
 /// Two jobs on the same asset, one for the copy and one for a rung,
 /// cut at the same times.
 #[test]

@@ -433,6 +433,10 @@ fn ffmpeg_ladder(source: &Source, out: &Path) -> anyhow::Result<Command> {
         "expr:gte(t,n_forced*2)"
     };
     let fragmented = ["-f", "mp4", "-movflags", "+frag_keyframe+empty_moov"];
+    // The server's VOD encoders shorten the preset's lookahead; so does the baseline.
+    let lookahead = tributary::ladder::Tuning::vod(PRESET)
+        .and_then(|tuning| tuning.rc_lookahead)
+        .map(|frames| frames.to_string());
     for (i, (name, _, _, kbps)) in encoded.iter().enumerate() {
         let rate = format!("{kbps}k");
         let vbv = format!("{}k", kbps * 2);
@@ -445,7 +449,11 @@ fn ffmpeg_ladder(source: &Source, out: &Path) -> anyhow::Result<Command> {
                 "-preset",
                 PRESET,
             ])
-            .args(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &vbv])
+            .args(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &vbv]);
+        if let Some(frames) = &lookahead {
+            command.args(["-rc-lookahead", frames]);
+        }
+        command
             .args([
                 "-bf",
                 "0",

@@ -57,6 +57,9 @@ pub struct Tuning {
     /// Convert decoded frames to 8-bit 4:2:0 before scaling (10-bit or
     /// 4:2:2 sources then give High profile rungs, not High 10 or 4:2:2).
     pub eight_bit: bool,
+    /// x264's `rc-lookahead` in frames, where the preset's is too long;
+    /// `None` keeps the preset's (zerolatency has none).
+    pub rc_lookahead: Option<u32>,
 }
 
 impl Default for Tuning {
@@ -71,6 +74,7 @@ impl Default for Tuning {
             cascade: true,
             queue_frames: 3,
             eight_bit: false,
+            rc_lookahead: None,
         }
     }
 }
@@ -102,6 +106,7 @@ impl Tuning {
             zerolatency: false,
             vbv_ms: 2000,
             eight_bit: true,
+            rc_lookahead: Some(VOD_RC_LOOKAHEAD),
             scale: ScaleMethod::AreaBilinear,
             encoder_single_thread_max_height: 0,
             ..Self::default()
@@ -145,17 +150,28 @@ pub fn x264_encoder(
     if tuning.zerolatency {
         builder = builder.property_from_str("tune", "zerolatency");
     }
+    let options = match tuning.rc_lookahead {
+        Some(frames) => format!("scenecut=0:rc-lookahead={frames}"),
+        None => "scenecut=0".to_owned(),
+    };
     builder
         .property("bframes", 0u32)
         .property("key-int-max", KEY_INT_MAX)
         .property("bitrate", bitrate_kbps)
         .property("vbv-buf-capacity", tuning.vbv_ms)
         .property("threads", tuning.encoder_threads(height))
-        .property("option-string", "scenecut=0")
+        .property("option-string", options)
         // Access unit delimiters are noise in AVCC.
         .property("aud", false)
         .build()
 }
+
+/// The lookahead of VOD encodes, shorter than the `medium` preset's 40.
+/// A keyframe is forced by an event the encoder ignores while the frame
+/// an earlier one forced has not come out yet; with 40 frames of lookahead
+/// (and its frame threads) that was longer than a 1 s GOP at 25 or 30 fps,
+/// and every other source keyframe was lost from the rungs.
+const VOD_RC_LOOKAHEAD: u32 = 20;
 
 /// x264 never starts a GOP on its own (keyframes are forced where the
 /// source has them): its "infinite" keyint.
