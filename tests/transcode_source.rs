@@ -334,29 +334,13 @@ fn one_second_keyframes_survive_the_default_preset() {
     let dir = TempDir::new("transcode-1s-gop");
     for fps in [25, 30] {
         let source = dir.0.join(format!("source-{fps}.mp4"));
-        let pattern = format!("testsrc2=size=320x180:rate={fps}");
-        let gop = fps.to_string();
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &pattern,
-            "-t",
-            "5",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-g",
-            &gop,
-            "-keyint_min",
-            &gop,
-            "-sc_threshold",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            source.to_str().unwrap(),
-        ]);
+        let args = format!(
+            "-f lavfi -i testsrc2=size=320x180:rate={fps} -t 5 -c:v libx264 -preset veryfast \
+             -g {fps} -keyint_min {fps} -sc_threshold 0 -pix_fmt yuv420p"
+        );
+        let mut args: Vec<&str> = args.split_whitespace().collect();
+        args.push(source.to_str().unwrap());
+        ffmpeg(&args);
         let out = dir.0.join(format!("out-{fps}"));
         let spec = json!({
             "video": [

@@ -33,8 +33,8 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
         .and_then(|s| serde_json::from_str(s).ok());
     let out = WorkDir::create(&ctx.work_dir, claim).await?;
     // An upload's own file; else (a replay, a clip) its recorded video, a
-    // file per stretch between reconnects.
-    let (stretches, size) = match uploaded {
+    // file per stretch between reconnects: (URL, seconds) each.
+    let (stretches, size): (Vec<(String, String)>, _) = match uploaded {
         Some(source) => {
             let url = ctx
                 .store
@@ -42,7 +42,7 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
                 .await
                 .map_err(|e| Failure::transient("storage_error", e.to_string()))?;
             let size = source.video.as_ref().map(|video| video.upright());
-            (vec![(url, source.duration)], size)
+            (vec![(url, source.duration.to_string())], size)
         }
         None if video.origin != videos::ORIGIN_UPLOAD => {
             let recorded = recorded_source::write_all(ctx, &claim.video_id, out.path()).await?;
@@ -52,16 +52,12 @@ pub async fn run(ctx: &WorkContext, claim: &Claim) -> Result<Output, Failure> {
             let size = Some((first.width, first.height));
             let stretches = recorded
                 .into_iter()
-                .map(|part| (part.url, part.duration_secs))
+                .map(|part| (part.url, part.duration_secs.to_string()))
                 .collect();
             (stretches, size)
         }
         None => return Ok(Output::Thumbnails(None)),
     };
-    let stretches: Vec<(String, String)> = stretches
-        .into_iter()
-        .map(|(url, duration)| (url, duration.to_string()))
-        .collect();
     let out_arg = out.path().to_string_lossy().into_owned();
     let mut args = vec!["thumbnails-source", "--out", &out_arg];
     for (url, duration) in &stretches {

@@ -95,18 +95,21 @@ pub const X264_PRESETS: [&str; 10] = [
 
 impl Tuning {
     /// VOD encoding: the x264 `preset` (one of [`X264_PRESETS`], else
-    /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output, and
-    /// scaling that averages every source pixel where a step halves the
+    /// `None`), no zerolatency tune, a 2 s VBV, 8-bit 4:2:0 output, at most
+    /// 20 frames of lookahead, and scaling that averages every source pixel where a step halves the
     /// size or more (a 2-tap filter aliases there; see
     /// [`Tuning::scale_for`]).
     pub fn vod(preset: &str) -> Option<Self> {
-        let preset = X264_PRESETS.into_iter().find(|known| *known == preset)?;
+        let index = X264_PRESETS.iter().position(|known| *known == preset)?;
+        let preset = X264_PRESETS[index];
+        let rc_lookahead =
+            (X264_PRESET_LOOKAHEAD[index] > VOD_RC_LOOKAHEAD_MAX).then_some(VOD_RC_LOOKAHEAD_MAX);
         Some(Self {
             preset,
             zerolatency: false,
             vbv_ms: 2000,
             eight_bit: true,
-            rc_lookahead: Some(VOD_RC_LOOKAHEAD),
+            rc_lookahead,
             scale: ScaleMethod::AreaBilinear,
             encoder_single_thread_max_height: 0,
             ..Self::default()
@@ -166,12 +169,16 @@ pub fn x264_encoder(
         .build()
 }
 
-/// The lookahead of VOD encodes, shorter than the `medium` preset's 40.
-/// A keyframe is forced by an event the encoder ignores while the frame
-/// an earlier one forced has not come out yet; with 40 frames of lookahead
-/// (and its frame threads) that was longer than a 1 s GOP at 25 or 30 fps,
-/// and every other source keyframe was lost from the rungs.
-const VOD_RC_LOOKAHEAD: u32 = 20;
+/// The longest lookahead of VOD encodes (`medium` has 40). A keyframe is
+/// forced by an event the encoder ignores while the frame an earlier one
+/// forced has not come out yet; with 40 frames of lookahead (and its frame
+/// threads) that was longer than a 1 s GOP at 25 or 30 fps, and every other
+/// source keyframe was lost from the rungs. Source keyframes closer than
+/// the lookahead still lose the later one.
+const VOD_RC_LOOKAHEAD_MAX: u32 = 20;
+
+/// x264's `rc-lookahead` of each of [`X264_PRESETS`].
+const X264_PRESET_LOOKAHEAD: [u32; 10] = [0, 0, 10, 20, 30, 40, 50, 60, 60, 60];
 
 /// x264 never starts a GOP on its own (keyframes are forced where the
 /// source has them): its "infinite" keyint.
@@ -180,6 +187,17 @@ const KEY_INT_MAX: u32 = 1 << 30;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vod_lookahead_is_capped_not_raised() {
+        let lookahead = |preset| Tuning::vod(preset).map(|t| t.rc_lookahead);
+        assert_eq!(lookahead("medium"), Some(Some(20)));
+        assert_eq!(lookahead("veryslow"), Some(Some(20)));
+        assert_eq!(lookahead("faster"), Some(None));
+        assert_eq!(lookahead("ultrafast"), Some(None));
+        assert_eq!(lookahead("warp"), None);
+        assert_eq!(Tuning::default().rc_lookahead, None);
+    }
 
     #[test]
     fn the_area_filter_only_where_a_step_drops_more_than_a_third_of_the_lines() {

@@ -75,7 +75,7 @@ pub fn make_audio(uri: &str, out: &Path) -> Result<Thumbnails, JobError> {
 /// One file of a video and how many seconds of it play. A video is one or
 /// more, played one after the other: a replay with reconnects is a file per
 /// stretch between them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Stretch {
     pub uri: String,
     pub duration: f64,
@@ -93,19 +93,16 @@ impl Frames<'_> {
     /// The frame of the keyframe at or before `at` seconds into the video,
     /// within the stretch playing then.
     fn at(&mut self, at: f64) -> Result<Picture, GrabError> {
+        let no_source = || GrabError::Read("no source".into());
         let (index, local) = locate(self.stretches, at);
-        if self.open.as_ref().map(|(open, _)| *open) != Some(index) {
+        if self.open.as_ref().is_none_or(|(open, _)| *open != index) {
+            // The previous stretch's pipeline stops before the next starts.
             self.open = None;
-            let stretch = self
-                .stretches
-                .get(index)
-                .ok_or_else(|| GrabError::Read("no source".into()))?;
+            let stretch = self.stretches.get(index).ok_or_else(no_source)?;
             self.open = Some((index, Grabber::open(&stretch.uri, self.width, self.height)?));
         }
-        match &self.open {
-            Some((_, grabber)) => grabber.frame_at(Duration::from_secs_f64(local)),
-            None => Err(GrabError::Read("no source".into())),
-        }
+        let (_, grabber) = self.open.as_ref().ok_or_else(no_source)?;
+        grabber.frame_at(Duration::from_secs_f64(local))
     }
 }
 
