@@ -303,23 +303,35 @@ pub fn s3_flags() -> Vec<String> {
 
 impl Server {
     pub async fn start(extra: &[&str]) -> Server {
-        let dir = TempDir::new("server");
-        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
-        let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let proc = spawn_server(&dir, http, rtmp, srt, &extra);
-        let server = Server {
-            proc,
-            dir,
-            http,
-            rtmp,
-            srt,
-            client: reqwest::Client::new(),
-            extra,
-        };
-        server.wait_ready().await;
-        server
+        // A port found free can be taken (by another test's connection)
+        // before the server binds it: the server then exits, and starts
+        // again on other ports.
+        for _ in 0..3 {
+            let dir = TempDir::new("server");
+            let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+            let rtmp: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+            let srt: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+            let proc = spawn_server(&dir, http, rtmp, srt, &extra);
+            let mut server = Server {
+                proc,
+                dir,
+                http,
+                rtmp,
+                srt,
+                client: reqwest::Client::new(),
+                extra: extra.clone(),
+            };
+            if server.ready_or_exited().await {
+                return server;
+            }
+            let log = server.log();
+            assert!(
+                log.contains("Address already in use"),
+                "server exited:\n{log}"
+            );
+        }
+        panic!("the server's ports were taken three times");
     }
 
     /// Kills the server (SIGKILL, as a crash would) and starts it again on
@@ -327,12 +339,20 @@ impl Server {
     pub async fn restart(&mut self) {
         self.proc.kill();
         self.proc = spawn_server(&self.dir, self.http, self.rtmp, self.srt, &self.extra);
-        self.wait_ready().await;
+        assert!(
+            self.ready_or_exited().await,
+            "server exited:\n{}",
+            self.log()
+        );
     }
 
-    async fn wait_ready(&self) {
+    /// True once the server answers HTTP, false if it exited first.
+    async fn ready_or_exited(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.client.get(self.url("/watch/x")).send().await.is_err() {
+            if !self.proc.is_running() {
+                return false;
+            }
             assert!(
                 Instant::now() < deadline,
                 "server did not start:\n{}",
@@ -340,6 +360,7 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        true
     }
 
     pub fn url(&self, path: &str) -> String {
