@@ -100,10 +100,9 @@ impl Tuning {
     /// size or more (a 2-tap filter aliases there; see
     /// [`Tuning::scale_for`]).
     pub fn vod(preset: &str) -> Option<Self> {
-        let index = X264_PRESETS.iter().position(|known| *known == preset)?;
-        let preset = X264_PRESETS[index];
+        let preset = X264_PRESETS.into_iter().find(|known| *known == preset)?;
         let rc_lookahead =
-            (X264_PRESET_LOOKAHEAD[index] > VOD_RC_LOOKAHEAD_MAX).then_some(VOD_RC_LOOKAHEAD_MAX);
+            (preset_lookahead(preset) > VOD_RC_LOOKAHEAD_MAX).then_some(VOD_RC_LOOKAHEAD_MAX);
         Some(Self {
             preset,
             zerolatency: false,
@@ -177,8 +176,18 @@ pub fn x264_encoder(
 /// the lookahead still lose the later one.
 const VOD_RC_LOOKAHEAD_MAX: u32 = 20;
 
-/// x264's `rc-lookahead` of each of [`X264_PRESETS`].
-const X264_PRESET_LOOKAHEAD: [u32; 10] = [0, 0, 10, 20, 30, 40, 50, 60, 60, 60];
+/// x264's own `rc-lookahead` of one of [`X264_PRESETS`].
+fn preset_lookahead(preset: &str) -> u32 {
+    match preset {
+        "ultrafast" | "superfast" => 0,
+        "veryfast" => 10,
+        "faster" => 20,
+        "fast" => 30,
+        "medium" => 40,
+        "slow" => 50,
+        _ => 60,
+    }
+}
 
 /// x264 never starts a GOP on its own (keyframes are forced where the
 /// source has them): its "infinite" keyint.
