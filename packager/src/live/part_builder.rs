@@ -122,6 +122,16 @@ impl PartBuilder {
         self.starts_segment = Some(msn);
     }
 
+    /// Whether the current segment can end at its last published part, the samples pending
+    /// after it opening the next segment: the segment has a published part, and the pending
+    /// samples are sync samples lasting (until `next_dts`) less than `shorter_than` ticks.
+    pub(crate) fn can_end_at_published_part(&self, next_dts: u64, shorter_than: u64) -> bool {
+        !self.pending.is_empty()
+            && self.starts_segment.is_none()
+            && next_dts.saturating_sub(self.part_start) < shorter_than
+            && self.pending.iter().all(FragmentSample::keyframe)
+    }
+
     /// Publishes everything pending and ends the segment. The last sample lasts as long as
     /// the one before it, or `fallback` ticks if it is the only one seen.
     pub(crate) fn flush(&mut self, fallback: u32, out: &mut Vec<Event>) {
@@ -271,6 +281,46 @@ mod tests {
             parts(&out),
             vec![(0, vec![1024; 2], None), (2048, vec![1024; 3], Some(1))]
         );
+    }
+
+    #[test]
+    fn a_segment_ends_at_its_last_published_part() {
+        // 48 kHz AAC, 9 frames a part: the tenth frame waits in the pending part.
+        let mut builder = PartBuilder::new(9 * 1024 + 10);
+        let mut out = Vec::new();
+        builder.push(0, sample(true), Some(0), &mut out);
+        assert!(
+            !builder.can_end_at_published_part(1024, 4800),
+            "the segment's first part"
+        );
+        for k in 1..10 {
+            builder.push(k * 1024, sample(true), None, &mut out);
+        }
+        assert!(builder.can_end_at_published_part(10 * 1024, 4800));
+        assert!(
+            !builder.can_end_at_published_part(15 * 1024, 4800),
+            "six frames are no short tail"
+        );
+        builder.cut_at_part_boundary(1, &mut out);
+        builder.push(10 * 1024, sample(true), None, &mut out);
+        builder.flush(1024, &mut out);
+        assert_eq!(
+            parts(&out),
+            vec![
+                (0, vec![1024; 9], Some(0)),
+                (9 * 1024, vec![1024; 2], Some(1))
+            ]
+        );
+    }
+
+    #[test]
+    fn video_cannot_end_a_segment_before_its_keyframe() {
+        let mut builder = PartBuilder::new(18_180);
+        let mut out = Vec::new();
+        for k in 0..8 {
+            builder.push(k * 3000, sample(k == 0), (k == 0).then_some(0), &mut out);
+        }
+        assert!(!builder.can_end_at_published_part(8 * 3000, 18_000));
     }
 
     #[test]
