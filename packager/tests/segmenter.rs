@@ -9,7 +9,7 @@ use packager::{LiveOptions, LivePackager, RenditionId, Sample, Skip};
 
 const PART_LIMIT_S: f64 = 0.2 + 0.002 + 1e-9;
 const AUDIO_FRAME_S: f64 = 1024.0 / 48_000.0;
-const HALF_PART_S: f64 = 0.1;
+const PART_S: f64 = 0.2;
 
 struct Expect {
     video: Vec<Sample>,
@@ -135,21 +135,22 @@ fn check_av(packager: &LivePackager, video: RenditionId, audio: RenditionId, exp
     }
 
     // Segment N of audio starts where video segment N is presented, within one frame, or
-    // up to half a part earlier where the frames before would have made a short last part.
+    // up to a part earlier where the frames before would have made a short last part.
     for ((msn, v), (_, a)) in video_segments.iter().zip(&audio_segments) {
         let video_start = v[0].pts(0) as f64 / 90_000.0;
         let audio_start = a[0].tfdt as f64 / 48_000.0;
         let late = audio_start - video_start;
         assert!(
-            (-HALF_PART_S..AUDIO_FRAME_S + 0.0005).contains(&late),
+            (-PART_S..AUDIO_FRAME_S + 0.0005).contains(&late),
             "segment {msn}: audio starts {late} s after video"
         );
     }
-    // No audio segment but the publish's last ends with a part under half the part target.
+    // Audio segments (but the publish's last) end with a full part: one more frame would
+    // not fit.
     for (msn, fragments) in &audio_segments[..audio_segments.len() - 1] {
         let last = fragments[fragments.len() - 1].duration() as f64 / 48_000.0;
         assert!(
-            last >= HALF_PART_S,
+            last + AUDIO_FRAME_S > PART_LIMIT_S,
             "segment {msn} ends with a part of {last} s"
         );
     }

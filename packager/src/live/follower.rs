@@ -2,13 +2,14 @@
 //! or after the leader's segment-N keyframe, so that a segment number means the same media
 //! time in every rendition.
 //!
-//! Audio starts it earlier when the frames before that sample would make a short last part
-//! (under half a part target): the segment then ends at its last published part and those
-//! frames open the next one. A last part of a frame or two is published right after the
-//! part before it, and hls.js counts a complete segment as buffered once less than 0.2 s of
-//! it is missing: when the playlist completing the segment arrived before the part before
-//! was appended, hls.js never loaded the short part and stalled at the hole until the
-//! segment's parts left the playlist, three target durations later.
+//! Audio starts it up to one part earlier: when the frames since its last published part
+//! are no full part, the segment ends at that part and those frames open the next segment.
+//! A short last part is published right after the part before it, and hls.js counts a
+//! complete segment as buffered once less than 0.2 s of it is missing: when the playlist
+//! completing the segment arrived before the part before was appended, hls.js never loaded
+//! the short part and stalled at the hole until the segment's parts left the playlist,
+//! three target durations later. With full last parts, as in video, hls.js has to fall a
+//! whole part behind for that to happen.
 //!
 //! A follower's samples are held back while they are ahead of the leader: a cut the leader
 //! has not announced yet can only fall after the leader's newest decode time, so samples
@@ -140,14 +141,13 @@ impl Rendition {
     }
 
     /// Whether this follower ends a segment at its last published part when `next` opens
-    /// the next one: audio whose samples since that part last less than half a part target
-    /// (see the module's documentation).
+    /// the next one: audio whose frames since that part are no full part (see the module's
+    /// documentation).
     fn ends_at_published_part(&self, next: &Timed) -> bool {
-        let short = ticks(self.options.part_target, self.timescale) / 2;
         self.codec == Codec::Aac
             && self
                 .builder
-                .can_end_at_published_part(u64::try_from(next.dts).unwrap_or(0), short)
+                .can_end_at_published_part(u64::try_from(next.dts).unwrap_or(0))
     }
 
     /// The leader announced the cut of segment `msn`. Samples already given to the builder

@@ -123,12 +123,14 @@ impl PartBuilder {
     }
 
     /// Whether the current segment can end at its last published part, the samples pending
-    /// after it opening the next segment: the segment has a published part, and the pending
-    /// samples are sync samples lasting (until `next_dts`) less than `shorter_than` ticks.
-    pub(crate) fn can_end_at_published_part(&self, next_dts: u64, shorter_than: u64) -> bool {
+    /// after it opening the next segment with the sample at `next_dts`: the segment has a
+    /// published part, and the pending samples are sync samples that are no full part yet
+    /// (one more sample would still fit).
+    pub(crate) fn can_end_at_published_part(&self, next_dts: u64) -> bool {
+        let estimate = u64::from(self.last_duration.unwrap_or(0));
         !self.pending.is_empty()
             && self.starts_segment.is_none()
-            && next_dts.saturating_sub(self.part_start) < shorter_than
+            && (next_dts + estimate).saturating_sub(self.part_start) <= self.limit
             && self.pending.iter().all(FragmentSample::keyframe)
     }
 
@@ -285,30 +287,32 @@ mod tests {
 
     #[test]
     fn a_segment_ends_at_its_last_published_part() {
-        // 48 kHz AAC, 9 frames a part: the tenth frame waits in the pending part.
-        let mut builder = PartBuilder::new(9 * 1024 + 10);
+        // 48 kHz AAC, 200 ms parts of 9 frames: frames 9 to 16 are no full part yet.
+        let mut builder = PartBuilder::new(9600 + 96);
         let mut out = Vec::new();
         builder.push(0, sample(true), Some(0), &mut out);
         assert!(
-            !builder.can_end_at_published_part(1024, 4800),
+            !builder.can_end_at_published_part(1024),
             "the segment's first part"
         );
-        for k in 1..10 {
+        for k in 1..17 {
             builder.push(k * 1024, sample(true), None, &mut out);
         }
-        assert!(builder.can_end_at_published_part(10 * 1024, 4800));
+        assert!(builder.can_end_at_published_part(17 * 1024));
+        builder.push(17 * 1024, sample(true), None, &mut out);
         assert!(
-            !builder.can_end_at_published_part(15 * 1024, 4800),
-            "six frames are no short tail"
+            !builder.can_end_at_published_part(18 * 1024),
+            "nine frames are a full part"
         );
         builder.cut_at_part_boundary(1, &mut out);
-        builder.push(10 * 1024, sample(true), None, &mut out);
+        builder.push(18 * 1024, sample(true), None, &mut out);
         builder.flush(1024, &mut out);
         assert_eq!(
             parts(&out),
             vec![
                 (0, vec![1024; 9], Some(0)),
-                (9 * 1024, vec![1024; 2], Some(1))
+                (9 * 1024, vec![1024; 9], Some(1)),
+                (18 * 1024, vec![1024], None)
             ]
         );
     }
@@ -320,7 +324,7 @@ mod tests {
         for k in 0..8 {
             builder.push(k * 3000, sample(k == 0), (k == 0).then_some(0), &mut out);
         }
-        assert!(!builder.can_end_at_published_part(8 * 3000, 18_000));
+        assert!(!builder.can_end_at_published_part(8 * 3000));
     }
 
     #[test]
