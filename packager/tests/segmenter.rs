@@ -315,3 +315,81 @@ fn a_lagging_video_rung_follows_the_leaders_cuts() {
     assert!(master.contains("RESOLUTION=640x360"));
     assert!(master.contains("\nlow/index.m3u8\n"));
 }
+
+#[test]
+fn every_playlist_change_is_announced() {
+    // A push that adds a part or completes a segment must say so, or requests blocked on
+    // it wait for the next part. An audio segment that ends at its last published part
+    // completes without a part of its own, and hls.js gives up a blocking request after
+    // 0.8 s. (The preload hint alone moving answers no blocked request.)
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    let video_in = video_samples(6 * 30, Clock::Rtmp, 0);
+    let audio_in = audio_samples(6 * 48_000 / 1024, Clock::Rtmp, 0);
+    packager.begin_publish(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let listed = |packager: &LivePackager, id| {
+        let playlist = packager.media_playlist(id, Skip::No).unwrap();
+        playlist
+            .lines()
+            .filter(|line| !line.starts_with("#EXT-X-PRELOAD-HINT"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut playlists = [video, audio].map(|id| listed(&packager, id));
+    for (track, sample) in interleave(&video_in, &audio_in, 0) {
+        let announced = packager.push([video, audio][track], sample).unwrap();
+        for (id, before) in [video, audio].into_iter().zip(playlists.iter_mut()) {
+            let now = listed(&packager, id);
+            assert!(
+                announced || now == *before,
+                "unannounced change:\n{before}\n---\n{now}"
+            );
+            *before = now;
+        }
+    }
+}
+
+#[test]
+fn the_preload_hint_names_the_next_part() {
+    // A follower's hint pointed two segments ahead between the end of a segment and the
+    // next part, so a player preloading it waited a whole segment.
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    let video_in = video_samples(6 * 30, Clock::Rtmp, 0);
+    let audio_in = audio_samples(6 * 48_000 / 1024, Clock::Rtmp, 0);
+    packager.begin_publish(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let parts_and_hint = |packager: &LivePackager, id| {
+        let playlist = packager.media_playlist(id, Skip::No).unwrap();
+        let uri = |line: &str| {
+            line.split("URI=\"")
+                .nth(1)?
+                .split('"')
+                .next()
+                .map(str::to_owned)
+        };
+        let parts: Vec<String> = playlist
+            .lines()
+            .filter(|line| line.starts_with("#EXT-X-PART:"))
+            .filter_map(uri)
+            .collect();
+        let hint = playlist
+            .lines()
+            .find(|line| line.starts_with("#EXT-X-PRELOAD-HINT"))
+            .and_then(uri);
+        (parts, hint)
+    };
+    let mut state = [video, audio].map(|id| parts_and_hint(&packager, id));
+    let mut checked = 0;
+    for (track, sample) in interleave(&video_in, &audio_in, 0) {
+        packager.push([video, audio][track], sample).unwrap();
+        for (id, (parts, hint)) in [video, audio].into_iter().zip(state.iter_mut()) {
+            let (now, next_hint) = parts_and_hint(&packager, id);
+            if let (Some(hint), Some(new)) =
+                (hint.as_ref(), now.iter().find(|p| !parts.contains(p)))
+            {
+                assert_eq!(new, hint, "the part published after the hint");
+                checked += 1;
+            }
+            (*parts, *hint) = (now, next_hint);
+        }
+    }
+    assert!(checked > 50);
+}

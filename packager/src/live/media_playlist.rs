@@ -151,10 +151,12 @@ fn write_playlist<'a>(
 
     // Out of service, nothing is coming.
     if !finished && rendition.active {
-        let next = match window.open_segment() {
-            Some(open) => Resource::Part(open.msn, open.parts.len() as u32),
+        let next = match (window.open_segment(), rendition.builder.next_part_opens()) {
+            (Some(open), _) => Resource::Part(open.msn, open.parts.len() as u32),
+            // Samples waiting for their part open this segment.
+            (None, Some(msn)) => Resource::Part(msn, 0),
             // A follower that joined or skipped ahead starts at its next cut.
-            None => Resource::Part(
+            (None, None) => Resource::Part(
                 window
                     .next_msn()
                     .max(rendition.follow.next_cut.unwrap_or(0)),

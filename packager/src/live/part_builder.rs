@@ -122,6 +122,11 @@ impl PartBuilder {
         self.starts_segment = Some(msn);
     }
 
+    /// The segment that the next part opens, when it opens one.
+    pub(crate) fn next_part_opens(&self) -> Option<u64> {
+        self.starts_segment
+    }
+
     /// Whether the current segment can end at its last published part, the samples pending
     /// after it opening the next segment with the sample at `next_dts`: the segment has a
     /// published part, and the pending samples are sync samples that are no full part yet

@@ -321,7 +321,9 @@ impl Rendition {
         let mut published = false;
         for event in events.drain(..) {
             match event {
-                Event::SegmentEnd => self.window.close(),
+                // A completed segment changes the playlist: a request blocked on a part
+                // the segment ended without is answered now.
+                Event::SegmentEnd => published |= self.window.close(),
                 Event::Part(part) => published |= self.publish_part(part, ctx, cuts),
             }
         }

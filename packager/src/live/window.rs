@@ -195,18 +195,21 @@ impl Window {
         true
     }
 
-    /// Completes the open segment, if any. An open segment without parts is discarded.
-    pub(crate) fn close(&mut self) {
-        if let Some(segment) = self.segments.back_mut().filter(|s| !s.complete) {
-            if segment.parts.is_empty() {
-                self.next_msn = segment.msn;
-                self.segments.pop_back();
-            } else {
-                segment.complete = true;
-                self.longest_ns = self.longest_ns.max(segment.duration_ns);
-                self.completed.push_back(segment.msn);
-            }
+    /// Completes the open segment, if any, and returns whether one was completed. An open
+    /// segment without parts is discarded.
+    pub(crate) fn close(&mut self) -> bool {
+        let Some(segment) = self.segments.back_mut().filter(|s| !s.complete) else {
+            return false;
+        };
+        if segment.parts.is_empty() {
+            self.next_msn = segment.msn;
+            self.segments.pop_back();
+            return false;
         }
+        segment.complete = true;
+        self.longest_ns = self.longest_ns.max(segment.duration_ns);
+        self.completed.push_back(segment.msn);
+        true
     }
 
     /// The segments completed since the last call, oldest first; those already dropped
