@@ -181,8 +181,8 @@ async fn hls_js_latency(
         summary.p50, summary.p99, summary.max
     );
     println!(
-        "    stalls {}, hls.js target latency at the end {} s (PART-HOLD-BACK, plus 1 s per stall)",
-        report["last"]["stalls"], report["last"]["targetLatency"]
+        "    stalls {} (at {} s of playback), hls.js target latency at the end {} s (PART-HOLD-BACK, plus 1 s per stall)",
+        report["last"]["stalls"], report["stallTimes"], report["last"]["targetLatency"]
     );
     println!(
         "    target: median <= 1.0 s; median / target = {:.2}",

@@ -1,5 +1,6 @@
 // Opens the watch page in headless Chromium and reports, as one JSON line,
-// whether hls.js played: currentTime before and after, hls.js latency samples.
+// whether hls.js played: currentTime before and after, hls.js latency samples,
+// when it stalled.
 //   node watch.mjs URL [seconds]
 import { launch, pageLog } from './chromium.mjs';
 
@@ -56,16 +57,20 @@ try {
   const first = await sample();
   const latencies = [];
   const samples = [];
+  // When stalls began, in seconds of playback since the first sample (0 for those before it).
+  const stallTimes = Array(first.stalls).fill(0);
   const end = Date.now() + seconds * 1000;
   let last = first;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 500));
+    const previous = last;
     last = await sample();
     if (last.latency !== null) latencies.push(last.latency);
+    for (let k = previous.stalls; k < last.stalls; k++) stallTimes.push(Number((last.currentTime - first.currentTime).toFixed(2)));
     samples.push(last);
   }
   const errors = await page.evaluate(() => window.tributary.errors);
-  console.log(JSON.stringify({ first, last, latencies, samples: process.env.WATCH_SAMPLES ? samples : undefined, network: process.env.WATCH_NET ? network : undefined, logs: logs.slice(-20), errors }));
+  console.log(JSON.stringify({ first, last, latencies, stallTimes, samples: process.env.WATCH_SAMPLES ? samples : undefined, network: process.env.WATCH_NET ? network : undefined, logs: logs.slice(-20), errors }));
 } finally {
   await browser.close();
 }
