@@ -316,16 +316,26 @@ fn a_lagging_video_rung_follows_the_leaders_cuts() {
     assert!(master.contains("\nlow/index.m3u8\n"));
 }
 
+/// A packager (video, audio) publishing, and six seconds of samples to push, in order.
+fn publishing_six_seconds() -> (LivePackager, [RenditionId; 2], Vec<(usize, Sample)>) {
+    let (mut packager, video, audio) = av_packager(LiveOptions::default());
+    let video_in = video_samples(6 * 30, Clock::Rtmp, 0);
+    let audio_in = audio_samples(6 * 48_000 / 1024, Clock::Rtmp, 0);
+    packager.begin_publish(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    (
+        packager,
+        [video, audio],
+        interleave(&video_in, &audio_in, 0),
+    )
+}
+
 #[test]
 fn every_playlist_change_is_announced() {
     // A push that adds a part or completes a segment must say so, or requests blocked on
     // it wait for the next part. An audio segment that ends at its last published part
     // completes without a part of its own, and hls.js gives up a blocking request after
     // 0.8 s. (The preload hint alone moving answers no blocked request.)
-    let (mut packager, video, audio) = av_packager(LiveOptions::default());
-    let video_in = video_samples(6 * 30, Clock::Rtmp, 0);
-    let audio_in = audio_samples(6 * 48_000 / 1024, Clock::Rtmp, 0);
-    packager.begin_publish(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let (mut packager, [video, audio], samples) = publishing_six_seconds();
     let listed = |packager: &LivePackager, id| {
         let playlist = packager.media_playlist(id, Skip::No).unwrap();
         playlist
@@ -335,7 +345,7 @@ fn every_playlist_change_is_announced() {
             .join("\n")
     };
     let mut playlists = [video, audio].map(|id| listed(&packager, id));
-    for (track, sample) in interleave(&video_in, &audio_in, 0) {
+    for (track, sample) in samples {
         let announced = packager.push([video, audio][track], sample).unwrap();
         for (id, before) in [video, audio].into_iter().zip(playlists.iter_mut()) {
             let now = listed(&packager, id);
@@ -352,10 +362,7 @@ fn every_playlist_change_is_announced() {
 fn the_preload_hint_names_the_next_part() {
     // A follower's hint pointed two segments ahead between the end of a segment and the
     // next part, so a player preloading it waited a whole segment.
-    let (mut packager, video, audio) = av_packager(LiveOptions::default());
-    let video_in = video_samples(6 * 30, Clock::Rtmp, 0);
-    let audio_in = audio_samples(6 * 48_000 / 1024, Clock::Rtmp, 0);
-    packager.begin_publish(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let (mut packager, [video, audio], samples) = publishing_six_seconds();
     let parts_and_hint = |packager: &LivePackager, id| {
         let playlist = packager.media_playlist(id, Skip::No).unwrap();
         let uri = |line: &str| {
@@ -378,7 +385,7 @@ fn the_preload_hint_names_the_next_part() {
     };
     let mut state = [video, audio].map(|id| parts_and_hint(&packager, id));
     let mut checked = 0;
-    for (track, sample) in interleave(&video_in, &audio_in, 0) {
+    for (track, sample) in samples {
         packager.push([video, audio][track], sample).unwrap();
         for (id, (parts, hint)) in [video, audio].into_iter().zip(state.iter_mut()) {
             let (now, next_hint) = parts_and_hint(&packager, id);

@@ -225,8 +225,9 @@ impl LivePackager {
     }
 
     /// Feeds one sample. Returns true when this published at least one new part or
-    /// completed a segment (of any rendition), so the caller can wake blocked readers. Samples before the leader's first
-    /// keyframe, and samples of a rendition out of service, are dropped (`Ok(false)`).
+    /// completed a segment (of any rendition), so the caller can wake blocked readers.
+    /// Samples before the leader's first keyframe, and samples of a rendition out of
+    /// service, are dropped (`Ok(false)`).
     pub fn push(&mut self, id: RenditionId, sample: Sample) -> Result<bool, PushError> {
         let publish = self.publish.as_mut().ok_or(PushError::NotPublishing)?;
         let rendition = self
