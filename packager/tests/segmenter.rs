@@ -364,24 +364,15 @@ fn the_preload_hint_names_the_next_part() {
     // next part, so a player preloading it waited a whole segment.
     let (mut packager, [video, audio], samples) = publishing_six_seconds();
     let parts_and_hint = |packager: &LivePackager, id| {
-        let playlist = packager.media_playlist(id, Skip::No).unwrap();
-        let uri = |line: &str| {
-            line.split("URI=\"")
-                .nth(1)?
-                .split('"')
-                .next()
-                .map(str::to_owned)
-        };
+        let playlist = MediaPlaylist::parse(&packager.media_playlist(id, Skip::No).unwrap());
         let parts: Vec<String> = playlist
-            .lines()
-            .filter(|line| line.starts_with("#EXT-X-PART:"))
-            .filter_map(uri)
+            .segments
+            .iter()
+            .flat_map(|segment| &segment.parts)
+            .chain(&playlist.open_parts)
+            .map(|part| part.uri.clone())
             .collect();
-        let hint = playlist
-            .lines()
-            .find(|line| line.starts_with("#EXT-X-PRELOAD-HINT"))
-            .and_then(uri);
-        (parts, hint)
+        (parts, playlist.preload_hint)
     };
     let mut state = [video, audio].map(|id| parts_and_hint(&packager, id));
     let mut checked = 0;

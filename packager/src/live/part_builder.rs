@@ -80,12 +80,16 @@ impl PartBuilder {
         self.pending.push(sample);
         self.last_dts = dts;
         // Publish now rather than at the next sample if this one will not fit anyway.
-        if self.pending.len() > 1 {
-            let estimate = u64::from(self.last_duration.unwrap_or(0));
-            if dts + estimate - self.part_start > self.limit {
-                self.close(self.pending.len() - 1, out);
-            }
+        if self.pending.len() > 1 && !self.fits_in_pending_part(dts) {
+            self.close(self.pending.len() - 1, out);
         }
+    }
+
+    /// Whether a sample at `dts`, lasting as long as the one before it, ends within the
+    /// pending part's limit.
+    fn fits_in_pending_part(&self, dts: u64) -> bool {
+        let estimate = u64::from(self.last_duration.unwrap_or(0));
+        (dts + estimate).saturating_sub(self.part_start) <= self.limit
     }
 
     /// Splits the pending samples for a segment cut: the first sample matching `is_cut`
@@ -132,10 +136,9 @@ impl PartBuilder {
     /// published part, and the pending samples are sync samples that are no full part yet
     /// (one more sample would still fit).
     pub(crate) fn can_end_at_published_part(&self, next_dts: u64) -> bool {
-        let estimate = u64::from(self.last_duration.unwrap_or(0));
         !self.pending.is_empty()
             && self.starts_segment.is_none()
-            && (next_dts + estimate).saturating_sub(self.part_start) <= self.limit
+            && self.fits_in_pending_part(next_dts)
             && self.pending.iter().all(FragmentSample::keyframe)
     }
 
